@@ -1,0 +1,288 @@
+package builder
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.podman.io/image/v5/docker/reference"
+
+	"imagebuilder/db"
+)
+
+// Field names used in validation errors. They match the JSON keys of a spec
+// and the form fields of the portal.
+const (
+	FieldName      = "name"
+	FieldBaseImage = "baseImage"
+	ListAPT        = "apt"
+	ListConda      = "conda"
+	ListPip        = "pip"
+)
+
+// MaxNameLength is the longest spec name accepted.
+const MaxNameLength = 63
+
+// FieldError is one problem with one field of a spec, or with one line of a
+// package list (Line counts from 1; 0 means the field as a whole).
+type FieldError struct {
+	Field   string
+	Line    int
+	Message string
+}
+
+func (e FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.Field, e.Line, e.Message)
+	}
+	return e.Field + ": " + e.Message
+}
+
+// ValidationError lists every problem found in a spec, in field order.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	lines := make([]string, len(v))
+	for i, e := range v {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// For returns the errors about one field, for showing next to it.
+func (v ValidationError) For(field string) []FieldError {
+	var out []FieldError
+	for _, e := range v {
+		if e.Field == field {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// PackageLine is one meaningful line of a package list: its text with
+// surrounding blanks trimmed and its 1-based line number in the list.
+type PackageLine struct {
+	Line int
+	Text string
+}
+
+// PackageLines drops blank lines and '#' comments (whole-line, or after
+// whitespace at the end of a line) and trims the rest.
+func PackageLines(list []string) []PackageLine {
+	var out []PackageLine
+	for i, raw := range list {
+		text := raw
+		if j := strings.Index(text, "#"); j == 0 || (j > 0 && (text[j-1] == ' ' || text[j-1] == '\t')) {
+			text = text[:j]
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		out = append(out, PackageLine{Line: i + 1, Text: text})
+	}
+	return out
+}
+
+// SplitLines turns a textarea value into list lines (CRLF tolerant).
+func SplitLines(s string) []string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// Validate checks every field and every package line of spec and returns a
+// ValidationError listing all problems, or nil.
+func Validate(spec db.ImageSpec) error {
+	var errs ValidationError
+	if msg := CheckName(spec.Name); msg != "" {
+		errs = append(errs, FieldError{Field: FieldName, Message: msg})
+	}
+	if msg := CheckImageReference(spec.BaseImage); msg != "" {
+		errs = append(errs, FieldError{Field: FieldBaseImage, Message: msg})
+	}
+	errs = append(errs, checkList(ListAPT, spec.APT, checkAPTLine, aptKey)...)
+	errs = append(errs, checkList(ListConda, spec.Conda, checkCondaLine, condaKey)...)
+	errs = append(errs, checkList(ListPip, spec.Pip, checkPipLine, pipKey)...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+var nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$`)
+
+// CheckName returns why name is not an acceptable spec name, or "".
+// Seed rule: lowercase letters, numbers, '-' and '.' only; it must also be a
+// valid image repository name.
+func CheckName(name string) string {
+	switch {
+	case name == "":
+		return "name is required"
+	case len(name) > MaxNameLength:
+		return fmt.Sprintf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)
+	}
+	for _, r := range name {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			return fmt.Sprintf("%q has an uppercase letter; only lowercase letters, numbers, '-' and '.' are allowed", name)
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
+		default:
+			return fmt.Sprintf("%q contains %q; only lowercase letters, numbers, '-' and '.' are allowed", name, r)
+		}
+	}
+	first, last := name[0], name[len(name)-1]
+	switch {
+	case first == '-' || first == '.':
+		return "name must start with a letter or a number"
+	case last == '-' || last == '.':
+		return "name must end with a letter or a number"
+	case strings.Contains(name, ".."):
+		return "name must not contain '..'"
+	case strings.Contains(name, ".-") || strings.Contains(name, "-."):
+		return "a '.' must not stand next to a '-'"
+	case !nameComponent.MatchString(name):
+		return "name is not a valid image repository name"
+	}
+	return ""
+}
+
+// CheckImageReference returns why ref is not a usable image reference, or "".
+func CheckImageReference(ref string) string {
+	if strings.TrimSpace(ref) == "" {
+		return "base image is required"
+	}
+	if strings.ContainsAny(ref, " \t\r\n") {
+		return "an image reference must not contain spaces or line breaks"
+	}
+	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+		return fmt.Sprintf("%q is not a valid image reference (%v); expected e.g. registry.example.com/team/image:tag", ref, err)
+	}
+	return ""
+}
+
+// lineChecker validates one trimmed package line and returns a message or "".
+type lineChecker func(text string) string
+
+// keyFunc gives the identity of a valid line for duplicate detection.
+type keyFunc func(text string) string
+
+func checkList(list string, lines []string, check lineChecker, key keyFunc) []FieldError {
+	var errs []FieldError
+	seen := map[string]int{}
+	for _, pl := range PackageLines(lines) {
+		if msg := commonLineProblem(list, pl.Text); msg != "" {
+			errs = append(errs, FieldError{Field: list, Line: pl.Line, Message: msg})
+			continue
+		}
+		if msg := check(pl.Text); msg != "" {
+			errs = append(errs, FieldError{Field: list, Line: pl.Line, Message: msg})
+			continue
+		}
+		k := key(pl.Text)
+		if first, dup := seen[k]; dup {
+			errs = append(errs, FieldError{Field: list, Line: pl.Line,
+				Message: fmt.Sprintf("%q is listed twice (first on line %d)", pl.Text, first)})
+			continue
+		}
+		seen[k] = pl.Line
+	}
+	return errs
+}
+
+// commonLineProblem catches what no package manager line may hold, with
+// messages that explain the rule rather than the grammar.
+func commonLineProblem(list, text string) string {
+	for _, r := range text {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Sprintf("control character %q is not allowed", r)
+		}
+		if r > 0x7e {
+			return fmt.Sprintf("character %q is not allowed in a package line", r)
+		}
+	}
+	if strings.HasPrefix(text, "-") {
+		word := strings.Fields(text)[0]
+		hint := "list one package per line instead"
+		if list == ListConda && (word == "-c" || word == "--channel") {
+			hint = "write the channel in the package itself, e.g. conda-forge::numpy==1.17*"
+		}
+		return fmt.Sprintf("options such as %q are not allowed; %s", word, hint)
+	}
+	return ""
+}
+
+// --- APT -------------------------------------------------------------------
+
+var (
+	debName    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	debArch    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	debVersion = regexp.MustCompile(`^(?:[0-9]+:)?[0-9A-Za-z][0-9A-Za-z.+~-]*(?:-[0-9A-Za-z.+~]+)?$`)
+	debRelease = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+_-]*$`)
+)
+
+func checkAPTLine(text string) string {
+	if strings.ContainsAny(text, " \t") {
+		return fmt.Sprintf("%q holds more than one word; put one package on each line", text)
+	}
+	name, suffix := text, ""
+	if i := strings.IndexAny(text, "=/"); i >= 0 {
+		name, suffix = text[:i], text[i:]
+	}
+	arch := ""
+	if i := strings.Index(name, ":"); i >= 0 {
+		name, arch = name[:i], name[i+1:]
+		if !debArch.MatchString(arch) {
+			return fmt.Sprintf("%q is not a valid architecture after ':' (e.g. amd64, arm64, i386)", arch)
+		}
+	}
+	if msg := checkDebName(name); msg != "" {
+		return msg
+	}
+	switch {
+	case suffix == "":
+	case suffix[0] == '=':
+		v := suffix[1:]
+		if v == "" {
+			return "a version must follow '=' (e.g. curl=7.88.1-10+deb12u5)"
+		}
+		if !debVersion.MatchString(v) {
+			return fmt.Sprintf("%q is not a valid Debian version", v)
+		}
+	case suffix[0] == '/':
+		r := suffix[1:]
+		if r == "" {
+			return "a release must follow '/' (e.g. curl/bookworm-backports)"
+		}
+		if !debRelease.MatchString(r) {
+			return fmt.Sprintf("%q is not a valid release name", r)
+		}
+	}
+	return ""
+}
+
+func checkDebName(name string) string {
+	switch {
+	case name == "":
+		return "a package name is required"
+	case strings.ToLower(name) != name:
+		return fmt.Sprintf("%q has uppercase letters; Debian package names are lowercase", name)
+	case len(name) < 2:
+		return fmt.Sprintf("%q is too short; Debian package names have at least two characters", name)
+	case !debName.MatchString(name):
+		return fmt.Sprintf("%q is not a valid Debian package name (lowercase letters, digits, '+', '-' and '.', starting with a letter or digit)", name)
+	}
+	return ""
+}
+
+func aptKey(text string) string {
+	name := text
+	if i := strings.IndexAny(text, "=/"); i >= 0 {
+		name = text[:i]
+	}
+	return name
+}
