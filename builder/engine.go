@@ -1,0 +1,422 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.podman.io/buildah"
+	"go.podman.io/buildah/define"
+	"go.podman.io/buildah/imagebuildah"
+	nettypes "go.podman.io/common/libnetwork/types"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/pkg/sysregistriesv2"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+
+	"imagebuilder/db"
+)
+
+// Engine builds images in-process with the Buildah library and pushes them
+// to a registry. One Engine owns one containers/storage store; several
+// builds may run on it at once.
+type Engine struct {
+	store          storage.Store
+	runDir         string
+	policyPath     string
+	registriesPath string
+	ulimits        []string
+
+	mu       sync.Mutex
+	insecure map[string]bool
+}
+
+// EngineConfig says where the engine keeps its state.
+type EngineConfig struct {
+	// DataDir holds storage/ (images and layers), run/ and the engine's
+	// policy.json and registries.conf.
+	DataDir string
+	// InsecureRegistries are host[:port] reached over plain HTTP or without
+	// TLS verification, for pulls and pushes (the embedded registry is one).
+	InsecureRegistries []string
+}
+
+// NewEngine opens (or creates) the store under cfg.DataDir.
+func NewEngine(cfg EngineConfig) (*Engine, error) {
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		runDir:         filepath.Join(dir, "run"),
+		policyPath:     filepath.Join(dir, "policy.json"),
+		registriesPath: filepath.Join(dir, "registries.conf"),
+		insecure:       map[string]bool{},
+	}
+	for _, d := range []string{filepath.Join(dir, "storage"), e.runDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	// Which images may be pulled is the administrator's choice in the spec;
+	// signatures are not required.
+	if err := os.WriteFile(e.policyPath, []byte(`{"default":[{"type":"insecureAcceptAnything"}]}`+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	if err := e.SetInsecureRegistries(cfg.InsecureRegistries...); err != nil {
+		return nil, err
+	}
+	if e.ulimits, err = hostUlimits(); err != nil {
+		return nil, err
+	}
+	e.store, err = storage.GetStore(storage.StoreOptions{
+		GraphRoot:       filepath.Join(dir, "storage"),
+		RunRoot:         filepath.Join(dir, "run", "storage"),
+		GraphDriverName: "overlay",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open image store in %s: %w", dir, err)
+	}
+	return e, nil
+}
+
+// Close shuts the store down, unmounting its layers.
+func (e *Engine) Close() error {
+	_, err := e.store.Shutdown(false)
+	return err
+}
+
+// Store exposes the image store for tests and base-image import.
+func (e *Engine) Store() storage.Store { return e.store }
+
+// SetInsecureRegistries replaces the hosts reached over HTTP / without TLS
+// verification and rewrites the engine's registries.conf.
+func (e *Engine) SetInsecureRegistries(hosts ...string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.insecure = map[string]bool{}
+	for _, h := range hosts {
+		if h != "" {
+			e.insecure[h] = true
+		}
+	}
+	sorted := make([]string, 0, len(e.insecure))
+	for h := range e.insecure {
+		sorted = append(sorted, h)
+	}
+	sort.Strings(sorted)
+	var b strings.Builder
+	b.WriteString("# Written by Image Builder. Unqualified names are not searched anywhere.\nunqualified-search-registries = []\nshort-name-mode = \"disabled\"\n")
+	for _, h := range sorted {
+		fmt.Fprintf(&b, "\n[[registry]]\nlocation = %q\ninsecure = true\n", h)
+	}
+	if err := os.WriteFile(e.registriesPath, []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	sysregistriesv2.InvalidateCache()
+	return nil
+}
+
+func (e *Engine) isInsecure(host string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.insecure[host]
+}
+
+// systemContext is the base context for pulls and pushes.
+func (e *Engine) systemContext() *types.SystemContext {
+	return &types.SystemContext{
+		SignaturePolicyPath:      e.policyPath,
+		SystemRegistriesConfPath: e.registriesPath,
+		// Never fall back to the host's or the user's credentials.
+		AuthFilePath: filepath.Join(e.runDir, "no-auth.json"),
+	}
+}
+
+// hostUlimits returns the current hard limits for nofile and nproc; without
+// them RUN fails with "operation not permitted" when it sets rlimits.
+func hostUlimits() ([]string, error) {
+	var out []string
+	for _, l := range []struct {
+		name string
+		res  int
+	}{{"nofile", syscall.RLIMIT_NOFILE}, {"nproc", 6 /* RLIMIT_NPROC */}} {
+		var rl syscall.Rlimit
+		if err := syscall.Getrlimit(l.res, &rl); err != nil {
+			return nil, fmt.Errorf("read %s limit: %w", l.name, err)
+		}
+		out = append(out, fmt.Sprintf("%s=%d:%d", l.name, rl.Max, rl.Max))
+	}
+	return out, nil
+}
+
+// Registry is where built images go.
+type Registry struct {
+	// Host is host[:port][/path-prefix], e.g. 127.0.0.1:5000 or
+	// registry.example.com/team.
+	Host     string
+	Username string
+	Password string
+	// Insecure allows plain HTTP and skips TLS verification.
+	Insecure bool
+}
+
+// BuildRequest is one build: the spec, where to push and how to log.
+type BuildRequest struct {
+	Spec db.ImageSpec
+	// Tag is the image tag to push, e.g. the revision "3".
+	Tag string
+	// Registry receives the image as <Host>/<Spec.Name>:<Tag>.
+	Registry Registry
+	// PullSecret is a Docker config JSON (.dockerconfigjson) used to pull
+	// the base image; nil for none. It is never logged.
+	PullSecret []byte
+	// Log receives the build output line by line.
+	Log io.Writer
+	// NoCache rebuilds every step.
+	NoCache bool
+}
+
+// BuildResult is what a successful build pushed.
+type BuildResult struct {
+	// Image is the pushed reference, <registry>/<name>:<tag>.
+	Image string
+	// Digest is the manifest digest in the registry.
+	Digest string
+	// Size is the compressed size: manifest, config and layers.
+	Size int64
+	// ImageID is the local image ID.
+	ImageID  string
+	Duration time.Duration
+}
+
+// Reference returns image@digest.
+func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
+
+// ErrCancelled is returned (wrapped) when the build's context was cancelled.
+var ErrCancelled = errors.New("build cancelled")
+
+// Build validates the spec, renders its Containerfile, builds it and pushes
+// the result. Cancelling ctx stops the build and removes its containers.
+func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
+	start := time.Now()
+	containerfile, err := Containerfile(req.Spec)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	if req.Log == nil {
+		req.Log = io.Discard
+	}
+	target := req.Registry.Host + "/" + req.Spec.Name + ":" + req.Tag
+	if _, err := reference.ParseNormalizedNamed(target); err != nil {
+		return BuildResult{}, fmt.Errorf("image reference %q: %w", target, err)
+	}
+	fmt.Fprintf(req.Log, "Image Builder: building %s from %s\n", target, req.Spec.BaseImage)
+	id, err := e.buildContainerfile(ctx, containerfile, target, req.PullSecret, req.NoCache, req.Log)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	fmt.Fprintf(req.Log, "Image Builder: pushing %s\n", target)
+	res, err := e.Push(ctx, id, target, req.Registry, req.Log)
+	if err != nil {
+		return BuildResult{}, err
+	}
+	res.ImageID = id
+	res.Duration = time.Since(start)
+	fmt.Fprintf(req.Log, "Image Builder: pushed %s@%s (%s compressed) in %s\n",
+		res.Image, res.Digest, humanSize(res.Size), res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+// buildContainerfile runs one Containerfile and returns the image ID. The
+// result is tagged locally as target.
+func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target string, pullSecret []byte, noCache bool, log io.Writer) (string, error) {
+	work, err := os.MkdirTemp(e.runDir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	path := filepath.Join(work, "Containerfile")
+	if err := os.WriteFile(path, []byte(containerfile), 0o600); err != nil {
+		return "", err
+	}
+	sys := e.systemContext()
+	if len(pullSecret) > 0 {
+		sys.AuthFilePath = filepath.Join(work, "auth.json")
+		if err := os.WriteFile(sys.AuthFilePath, pullSecret, 0o600); err != nil {
+			return "", err
+		}
+	}
+	opts := define.BuildOptions{
+		ContextDirectory:        work,
+		PullPolicy:              define.PullIfNewer,
+		Isolation:               define.IsolationChroot,
+		Layers:                  true,
+		NoCache:                 noCache,
+		RemoveIntermediateCtrs:  true,
+		ForceRmIntermediateCtrs: true,
+		Output:                  target,
+		OutputFormat:            define.OCIv1ImageManifest,
+		Out:                     log,
+		Err:                     log,
+		ReportWriter:            log,
+		SystemContext:           sys,
+		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: e.ulimits},
+		NamespaceOptions:        []define.NamespaceOption{{Name: "network", Host: true}},
+		ConfigureNetwork:        define.NetworkEnabled,
+		NetworkInterface:        hostNetwork{},
+		MaxPullPushRetries:      2,
+		PullPushRetryDelay:      time.Second,
+	}
+	id, _, err := imagebuildah.BuildDockerfiles(ctx, e.store, opts, path)
+	if err != nil {
+		e.removeBuildContainers()
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("%w: %v", ErrCancelled, context.Cause(ctx))
+		}
+		return "", fmt.Errorf("build failed: %w", err)
+	}
+	return id, nil
+}
+
+// removeBuildContainers deletes working containers a failed or cancelled
+// build left behind (buildah removes them itself on the normal paths).
+func (e *Engine) removeBuildContainers() {
+	ctrs, err := e.store.Containers()
+	if err != nil {
+		return
+	}
+	for _, c := range ctrs {
+		if _, err := e.store.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
+			continue
+		}
+		_ = e.store.DeleteContainer(c.ID)
+	}
+}
+
+// Push copies the local image (by ID or name) to target on reg and returns
+// what the registry holds.
+func (e *Engine) Push(ctx context.Context, image, target string, reg Registry, log io.Writer) (BuildResult, error) {
+	dest, err := docker.ParseReference("//" + target)
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("push destination %q: %w", target, err)
+	}
+	sys := e.pushContext(reg)
+	_, dig, err := buildah.Push(ctx, image, dest, buildah.PushOptions{
+		Store:               e.store,
+		SystemContext:       sys,
+		SignaturePolicyPath: e.policyPath,
+		ReportWriter:        log,
+		Compression:         archive.Gzip,
+		MaxRetries:          2,
+		RetryDelay:          time.Second,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return BuildResult{}, fmt.Errorf("%w: %v", ErrCancelled, context.Cause(ctx))
+		}
+		return BuildResult{}, fmt.Errorf("push %s: %w", target, err)
+	}
+	size, err := e.remoteSize(ctx, target, sys)
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("inspect pushed %s: %w", target, err)
+	}
+	return BuildResult{Image: target, Digest: dig.String(), Size: size}, nil
+}
+
+func (e *Engine) pushContext(reg Registry) *types.SystemContext {
+	sys := e.systemContext()
+	host := reg.Host
+	if i := strings.IndexByte(host, '/'); i >= 0 {
+		host = host[:i]
+	}
+	if reg.Insecure || e.isInsecure(host) {
+		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
+	}
+	if reg.Username != "" || reg.Password != "" {
+		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: reg.Username, Password: reg.Password}
+	}
+	return sys
+}
+
+// remoteSize sums the manifest, config and layer sizes in the registry.
+func (e *Engine) remoteSize(ctx context.Context, target string, sys *types.SystemContext) (int64, error) {
+	ref, err := docker.ParseReference("//" + target)
+	if err != nil {
+		return 0, err
+	}
+	src, err := ref.NewImageSource(ctx, sys)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	raw, mt, err := src.GetManifest(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	m, err := manifest.FromBlob(raw, mt)
+	if err != nil {
+		return 0, err
+	}
+	size := int64(len(raw)) + m.ConfigInfo().Size
+	for _, l := range m.LayerInfos() {
+		size += l.Size
+	}
+	return size, nil
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// hostNetwork satisfies buildah's network interface. Builds share the host
+// network namespace, so none of these is called for them; a nil interface
+// makes buildah fail looking for netavark.
+type hostNetwork struct{}
+
+var errNoNetworks = errors.New("Image Builder builds use the host network; container networks are not supported")
+
+func (hostNetwork) NetworkCreate(nettypes.Network, *nettypes.NetworkCreateOptions) (nettypes.Network, error) {
+	return nettypes.Network{}, errNoNetworks
+}
+func (hostNetwork) NetworkUpdate(string, nettypes.NetworkUpdateOptions) error { return errNoNetworks }
+func (hostNetwork) NetworkRemove(string) error                                { return errNoNetworks }
+func (hostNetwork) NetworkList(...nettypes.FilterFunc) ([]nettypes.Network, error) {
+	return nil, nil
+}
+func (hostNetwork) NetworkInspect(string) (nettypes.Network, error) {
+	return nettypes.Network{}, errNoNetworks
+}
+func (hostNetwork) Setup(string, nettypes.SetupOptions) (map[string]nettypes.StatusBlock, error) {
+	return nil, errNoNetworks
+}
+func (hostNetwork) Teardown(string, nettypes.TeardownOptions) error { return nil }
+func (hostNetwork) RunInRootlessNetns(func() error) error           { return errNoNetworks }
+func (hostNetwork) RootlessNetnsInfo() (*nettypes.RootlessNetnsInfo, error) {
+	return nil, errNoNetworks
+}
+func (hostNetwork) Drivers() []string          { return nil }
+func (hostNetwork) DefaultNetworkName() string { return "host" }
+func (hostNetwork) NetworkInfo() nettypes.NetworkInfo {
+	return nettypes.NetworkInfo{Backend: "none"}
+}

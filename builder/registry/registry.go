@@ -1,0 +1,86 @@
+// Package registry serves the embedded OCI distribution registry that Image
+// Builder pushes to by default: distribution/v3 with filesystem storage in the
+// data directory, on a loopback port. It knows nothing about HTTP handlers of
+// the portal, the database or builds.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+
+	// The filesystem storage driver registers itself on import.
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	// The htpasswd access controller, for a registry that requires sign-in.
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+)
+
+// Config says where the registry keeps its blobs and where it listens.
+type Config struct {
+	// Dir holds the blobs and manifests.
+	Dir string
+	// Addr is host:port to listen on; use "127.0.0.1:0" for a free port.
+	Addr string
+	// HtpasswdPath, when set, requires basic auth against that file.
+	HtpasswdPath string
+}
+
+// Registry is a running embedded registry.
+type Registry struct {
+	app *handlers.App
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start opens the listener and serves the registry in the background.
+func Start(ctx context.Context, cfg Config) (*Registry, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded registry: listen on %s: %w", cfg.Addr, err)
+	}
+	conf := &configuration.Configuration{
+		Version: configuration.MajorMinorVersion(0, 1),
+		Storage: configuration.Storage{
+			"filesystem": configuration.Parameters{"rootdirectory": cfg.Dir},
+			"delete":     configuration.Parameters{"enabled": true},
+		},
+		Catalog: configuration.Catalog{MaxEntries: 10000},
+	}
+	conf.Log.AccessLog.Disabled = true
+	conf.Log.Level = "warn"
+	conf.HTTP.Addr = ln.Addr().String()
+	conf.HTTP.Secret = "imagebuilder-embedded" // one instance: no state shared across instances
+	if cfg.HtpasswdPath != "" {
+		conf.Auth = configuration.Auth{"htpasswd": configuration.Parameters{
+			"realm": "imagebuilder", "path": cfg.HtpasswdPath}}
+	}
+	app := handlers.NewApp(ctx, conf)
+	r := &Registry{
+		app: app,
+		ln:  ln,
+		srv: &http.Server{Handler: app, ReadHeaderTimeout: 30 * time.Second},
+	}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+// Host is the host:port that image references use, e.g. 127.0.0.1:5000.
+func (r *Registry) Host() string { return r.ln.Addr().String() }
+
+// Close stops serving, waiting up to the context's deadline for requests.
+func (r *Registry) Close(ctx context.Context) error {
+	err := r.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = r.srv.Close()
+	}
+	return errors.Join(err, r.app.Shutdown())
+}

@@ -1,0 +1,322 @@
+// Command imagebuilder is the Image Builder portal and its command line:
+//
+//	imagebuilder [serve]                 serve the portal and the embedded registry
+//	imagebuilder containerfile -f SPEC   print the Containerfile of a spec (JSON)
+//	imagebuilder build -f SPEC           build a spec and push it
+//	imagebuilder import-base ...         turn a rootfs tarball into a base image
+//
+// Every flag has an environment variable, IMAGEBUILDER_<FLAG> with dashes
+// as underscores (e.g. IMAGEBUILDER_DATA_DIR).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.podman.io/buildah"
+
+	"imagebuilder/builder"
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+func main() {
+	// Chroot isolation re-executes this binary to run build steps.
+	if buildah.InitReexec() {
+		return
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Config is everything a command can be told through flags or environment.
+type Config struct {
+	DataDir          string
+	Addr             string
+	RegistryAddr     string
+	Registry         string
+	RegistryUsername string
+	RegistryPassword string
+	RegistryInsecure bool
+}
+
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "data", "directory for the database, image storage, registry blobs and logs")
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address the portal listens on")
+	fs.StringVar(&c.RegistryAddr, "registry-addr", "127.0.0.1:5000", "address of the embedded registry (loopback)")
+	fs.StringVar(&c.Registry, "registry", "", "external registry host[:port][/prefix] to push to instead of the embedded one")
+	fs.StringVar(&c.RegistryUsername, "registry-username", "", "user name for the external registry")
+	fs.StringVar(&c.RegistryPassword, "registry-password", "", "password for the external registry (prefer the environment variable)")
+	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "reach the external registry over HTTP or without TLS verification")
+}
+
+// parseFlags applies IMAGEBUILDER_* environment variables as defaults, then
+// the command line.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "IMAGEBUILDER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	return fs.Parse(args)
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	// Buildah and the registry log through logrus; keep warnings only.
+	logrus.SetLevel(logrus.WarnLevel)
+	logrus.SetOutput(stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "serve":
+		err = cmdServe(ctx, args, stderr)
+	case "containerfile":
+		err = cmdContainerfile(args, stdout)
+	case "build":
+		err = cmdBuild(ctx, args, stdout)
+	case "import-base":
+		err = cmdImportBase(ctx, args, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, "usage: imagebuilder [serve|containerfile|build|import-base] [flags]; imagebuilder CMD -h for flags")
+		return 0
+	default:
+		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base)", cmd)
+	}
+	var verr builder.ValidationError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &verr):
+		for _, e := range verr {
+			fmt.Fprintln(stderr, e.Error())
+		}
+		return 2
+	default:
+		fmt.Fprintln(stderr, "imagebuilder:", err)
+		return 1
+	}
+}
+
+func readSpec(path string) (db.ImageSpec, error) {
+	var spec db.ImageSpec
+	if path == "" {
+		return spec, errors.New("-f SPEC.json is required")
+	}
+	var raw []byte
+	var err error
+	if path == "-" {
+		raw, err = io.ReadAll(os.Stdin)
+	} else {
+		raw, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return spec, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		return spec, fmt.Errorf("%s: %w", path, err)
+	}
+	return spec, nil
+}
+
+func cmdContainerfile(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("containerfile", flag.ContinueOnError)
+	file := fs.String("f", "", "spec JSON file (- for stdin)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	spec, err := readSpec(*file)
+	if err != nil {
+		return err
+	}
+	cf, err := builder.Containerfile(spec)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, cf)
+	return err
+}
+
+// runtime holds what the build commands open: the engine and the registry.
+type runtime struct {
+	engine   *builder.Engine
+	embedded *registry.Registry
+	target   builder.Registry
+}
+
+func openRuntime(ctx context.Context, cfg Config) (*runtime, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	rt := &runtime{}
+	if cfg.Registry != "" {
+		rt.target = builder.Registry{Host: cfg.Registry, Username: cfg.RegistryUsername,
+			Password: cfg.RegistryPassword, Insecure: cfg.RegistryInsecure}
+	} else {
+		reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Addr: cfg.RegistryAddr})
+		if err != nil {
+			// Another imagebuilder on this data directory may serve it already.
+			if !registryAnswers(cfg.RegistryAddr) {
+				return nil, err
+			}
+		} else {
+			rt.embedded = reg
+			cfg.RegistryAddr = reg.Host()
+		}
+		rt.target = builder.Registry{Host: cfg.RegistryAddr, Insecure: true}
+	}
+	insecure := []string{}
+	if rt.target.Insecure {
+		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
+	}
+	eng, err := builder.NewEngine(builder.EngineConfig{DataDir: cfg.DataDir, InsecureRegistries: insecure})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.engine = eng
+	return rt, nil
+}
+
+func (rt *runtime) Close() {
+	if rt.engine != nil {
+		_ = rt.engine.Close()
+	}
+	if rt.embedded != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rt.embedded.Close(ctx)
+	}
+}
+
+func registryAnswers(addr string) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/v2/")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Docker-Distribution-Api-Version") != ""
+}
+
+func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("build", flag.ContinueOnError)
+	cfg.register(fs)
+	file := fs.String("f", "", "spec JSON file (- for stdin)")
+	tag := fs.String("tag", "latest", "image tag to push")
+	pullSecret := fs.String("pull-secret-file", "", "Docker config JSON used to pull the base image")
+	noCache := fs.Bool("no-cache", false, "rebuild every step")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	spec, err := readSpec(*file)
+	if err != nil {
+		return err
+	}
+	if err := builder.Validate(spec); err != nil {
+		return err
+	}
+	var secret []byte
+	if *pullSecret != "" {
+		if secret, err = os.ReadFile(*pullSecret); err != nil {
+			return err
+		}
+	}
+	rt, err := openRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	res, err := rt.engine.Build(ctx, builder.BuildRequest{
+		Spec: spec, Tag: *tag, Registry: rt.target, PullSecret: secret, Log: stdout, NoCache: *noCache,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s\n", res.Image, res.Digest)
+	return nil
+}
+
+func cmdImportBase(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("import-base", flag.ContinueOnError)
+	cfg.register(fs)
+	rootfs := fs.String("rootfs", "", "root filesystem tarball")
+	image := fs.String("image", "", "repository:tag inside the registry, e.g. library/debian:bookworm")
+	cmd := fs.String("cmd", "/bin/sh", "default command of the image")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *rootfs == "" || *image == "" {
+		return errors.New("--rootfs and --image are required")
+	}
+	rt, err := openRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	target := rt.target.Host + "/" + *image
+	res, err := rt.engine.ImportRootfs(ctx, *rootfs, target, builder.BaseImageConfig{
+		Cmd: []string{*cmd},
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+	}, rt.target, io.Discard)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %s\n", res.Image, res.Digest)
+	return nil
+}
+
+func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rt, err := openRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logw, "imagebuilder: registry %s, portal http://%s\n", rt.target.Host, ln.Addr())
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
