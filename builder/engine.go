@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -279,7 +280,12 @@ func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target s
 		MaxPullPushRetries:      2,
 		PullPushRetryDelay:      time.Second,
 	}
+	// Buildah does not stop a running RUN step when ctx ends: name this
+	// build's containers so a watcher can kill the processes inside them.
+	opts.ContainerSuffix = "ib-" + filepath.Base(work)
+	stopWatch := e.killOnCancel(ctx, opts.ContainerSuffix)
 	id, _, err := imagebuildah.BuildDockerfiles(ctx, e.store, opts, path)
+	stopWatch()
 	if err != nil {
 		e.removeBuildContainers()
 		if ctx.Err() != nil {
@@ -288,6 +294,88 @@ func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target s
 		return "", fmt.Errorf("build failed: %w", err)
 	}
 	return id, nil
+}
+
+// killOnCancel watches ctx; once it is done, it repeatedly SIGKILLs every
+// process whose root directory is the mounted rootfs of a container whose
+// name holds suffix, until the returned stop function is called.
+func (e *Engine) killOnCancel(ctx context.Context, suffix string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			e.killContainerProcesses(suffix)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+func (e *Engine) killContainerProcesses(suffix string) {
+	ctrs, err := e.store.Containers()
+	if err != nil {
+		return
+	}
+	// A RUN step pivots into its container's overlay: in its own mount
+	// namespace, "/" is the overlay whose upperdir is the container's layer.
+	var uppers []string
+	for _, c := range ctrs {
+		for _, n := range c.Names {
+			if strings.Contains(n, suffix) {
+				uppers = append(uppers, "upperdir="+filepath.Join(e.store.GraphRoot(), "overlay", c.LayerID, "diff")+",")
+				break
+			}
+		}
+	}
+	if len(uppers) == 0 {
+		return
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if rootUpperdirMatches(filepath.Join("/proc", p.Name(), "mountinfo"), uppers) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// rootUpperdirMatches reports whether the "/" mount in a mountinfo file has
+// one of the given upperdir options.
+func rootUpperdirMatches(mountinfo string, uppers []string) bool {
+	raw, err := os.ReadFile(mountinfo)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != "/" {
+			continue
+		}
+		for _, u := range uppers {
+			if strings.Contains(line, u) || strings.HasSuffix(line, strings.TrimSuffix(u, ",")) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // removeBuildContainers deletes working containers a failed or cancelled

@@ -10,16 +10,41 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
 
 	// The filesystem storage driver registers itself on import.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	// The htpasswd access controller, for a registry that requires sign-in.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 )
+
+var quietOnce sync.Once
+
+// quietRequestLogs drops the registry's per-request log entries (it logs
+// every 404 probe of a push as an error) from logrus's standard logger,
+// which it shares with Buildah; server-side failures (5xx) are kept.
+func quietRequestLogs() {
+	quietOnce.Do(func() {
+		std := logrus.StandardLogger()
+		std.SetFormatter(requestFilter{next: std.Formatter})
+	})
+}
+
+type requestFilter struct{ next logrus.Formatter }
+
+func (f requestFilter) Format(e *logrus.Entry) ([]byte, error) {
+	if _, ok := e.Data["http.request.id"]; ok {
+		if status, _ := e.Data["http.response.status"].(int); status < 500 {
+			return nil, nil
+		}
+	}
+	return f.next.Format(e)
+}
 
 // Config says where the registry keeps its blobs and where it listens.
 type Config struct {
@@ -43,6 +68,7 @@ func Start(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
+	quietRequestLogs()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded registry: listen on %s: %w", cfg.Addr, err)

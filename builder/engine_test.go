@@ -1,0 +1,367 @@
+package builder
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.podman.io/buildah"
+
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+func TestMain(m *testing.M) {
+	if buildah.InitReexec() {
+		return
+	}
+	logrus.SetLevel(logrus.WarnLevel)
+	os.Exit(m.Run())
+}
+
+// testRig is one engine and one embedded registry shared by the build tests
+// of this package, with the base images imported from make setup's cache.
+type testRig struct {
+	engine *Engine
+	reg    *registry.Registry
+	target Registry
+}
+
+var (
+	rigOnce sync.Once
+	rig     *testRig
+	rigErr  error
+	baseMu  sync.Mutex
+	bases   = map[string]string{}
+)
+
+// baseCacheDir is where make setup leaves the rootfs tarballs.
+func baseCacheDir() string {
+	if d := os.Getenv("IMAGEBUILDER_BASE_CACHE"); d != "" {
+		return d
+	}
+	return filepath.Join("..", ".cache", "base")
+}
+
+func getRig(t testing.TB) *testRig {
+	t.Helper()
+	rigOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "imagebuilder-builder-test-")
+		if err != nil {
+			rigErr = err
+			return
+		}
+		reg, err := registry.Start(context.Background(), registry.Config{Dir: filepath.Join(dir, "registry"), Addr: "127.0.0.1:0"})
+		if err != nil {
+			rigErr = err
+			return
+		}
+		eng, err := NewEngine(EngineConfig{DataDir: dir, InsecureRegistries: []string{reg.Host()}})
+		if err != nil {
+			rigErr = err
+			return
+		}
+		rig = &testRig{engine: eng, reg: reg, target: Registry{Host: reg.Host(), Insecure: true}}
+	})
+	if rigErr != nil {
+		t.Fatal(rigErr)
+	}
+	return rig
+}
+
+// base imports a cached rootfs once and returns its reference.
+func (r *testRig) base(t testing.TB, file, image, cmd string) string {
+	t.Helper()
+	baseMu.Lock()
+	defer baseMu.Unlock()
+	if ref, ok := bases[image]; ok {
+		return ref
+	}
+	path := filepath.Join(baseCacheDir(), file)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("base rootfs %s is missing: run `make setup` first (%v)", path, err)
+	}
+	res, err := r.engine.ImportRootfs(context.Background(), path, r.target.Host+"/"+image,
+		BaseImageConfig{Cmd: []string{cmd}, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+		r.target, nil)
+	if err != nil {
+		t.Fatalf("import %s: %v", file, err)
+	}
+	bases[image] = res.Image
+	return res.Image
+}
+
+func (r *testRig) busybox(t testing.TB) string {
+	return r.base(t, "busybox.tar", "library/busybox:latest", "/bin/sh")
+}
+
+func (r *testRig) debian(t testing.TB) string {
+	return r.base(t, "debian-bookworm.tar", "library/debian:bookworm", "/bin/bash")
+}
+
+// syncBuffer is a log writer safe for the build's concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// registryFiles pulls image name:tag back through the registry API and
+// returns the content of the wanted paths found in its layers (upper layers
+// win).
+func registryFiles(t *testing.T, host, name, tag string, want ...string) map[string][]byte {
+	t.Helper()
+	get := func(path, accept string) []byte {
+		req, _ := http.NewRequest("GET", "http://"+host+"/v2/"+name+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
+		}
+		return body
+	}
+	var m struct {
+		Layers []struct{ Digest string } `json:"layers"`
+	}
+	if err := json.Unmarshal(get("/manifests/"+tag, "application/vnd.oci.image.manifest.v1+json"), &m); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string][]byte{}
+	for _, l := range m.Layers {
+		zr, err := gzip.NewReader(bytes.NewReader(get("/blobs/"+l.Digest, "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(zr)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := strings.TrimPrefix(h.Name, "./")
+			for _, w := range want {
+				if p == w {
+					body, _ := io.ReadAll(tr)
+					found[w] = body
+				}
+			}
+		}
+	}
+	return found
+}
+
+func TestBuildBusyboxSpecPushesToRegistry(t *testing.T) {
+	r := getRig(t)
+	base := r.busybox(t)
+	var log syncBuffer
+	res, err := r.engine.Build(context.Background(), BuildRequest{
+		Spec: db.ImageSpec{Name: "tiny", BaseImage: base}, Tag: "1", Registry: r.target, Log: &log,
+	})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log.String())
+	}
+	if res.Image != r.target.Host+"/tiny:1" || !strings.HasPrefix(res.Digest, "sha256:") || res.Size < 100_000 {
+		t.Fatalf("unexpected result %+v", res)
+	}
+	files := registryFiles(t, r.target.Host, "tiny", "1", "bin/busybox")
+	if len(files["bin/busybox"]) < 100_000 {
+		t.Fatal("the pushed image does not hold bin/busybox")
+	}
+	if !strings.Contains(log.String(), "Image Builder: pushed "+res.Image+"@"+res.Digest) {
+		t.Errorf("log does not report the push:\n%s", log.String())
+	}
+}
+
+func TestBuildFailsClearlyWhenBaseLacksPackageManager(t *testing.T) {
+	r := getRig(t)
+	base := r.busybox(t)
+	for _, tc := range []struct {
+		spec db.ImageSpec
+		want string
+	}{
+		{db.ImageSpec{Name: "noapt", BaseImage: base, APT: []string{"jq"}}, "the base image has no apt-get"},
+		{db.ImageSpec{Name: "noconda", BaseImage: base, Conda: []string{"conda-forge::numpy==1.17*"}}, "the base image has no conda, mamba or micromamba"},
+		{db.ImageSpec{Name: "nopip", BaseImage: base, Pip: []string{"requests"}}, "the base image has no pip"},
+	} {
+		var log syncBuffer
+		_, err := r.engine.Build(context.Background(), BuildRequest{Spec: tc.spec, Tag: "1", Registry: r.target, Log: &log})
+		if err == nil {
+			t.Errorf("%s: build succeeded", tc.spec.Name)
+			continue
+		}
+		if !strings.Contains(log.String(), tc.want) {
+			t.Errorf("%s: log lacks %q:\n%s", tc.spec.Name, tc.want, log.String())
+		}
+	}
+}
+
+// Hostile lines that slipped past validation still reach the package manager
+// as single arguments: a stand-in apt-get records its argv, and no shell code
+// in them runs.
+func TestHostileLinesNeverRunAsShell(t *testing.T) {
+	r := getRig(t)
+	base := r.busybox(t)
+	recorder := "FROM " + base + "\n" +
+		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\nfor a in \"$@\"; do echo \"[$a]\"; done >> /args\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
+	var log syncBuffer
+	if _, err := r.engine.buildContainerfile(context.Background(), recorder, r.target.Host+"/recorder:1", nil, false, &log); err != nil {
+		t.Fatalf("recorder image: %v\n%s", err, log.String())
+	}
+	if _, err := r.engine.Push(context.Background(), r.target.Host+"/recorder:1", r.target.Host+"/recorder:1", r.target, nil); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range hostileLines {
+		if !strings.ContainsAny(l, "\n\r\x00#") && strings.TrimSpace(l) == l {
+			lines = append(lines, l)
+		}
+	}
+	cf := renderContainerfile(db.ImageSpec{Name: "hostile", BaseImage: r.target.Host + "/recorder:1", APT: lines})
+	if _, err := r.engine.buildContainerfile(context.Background(), cf, r.target.Host+"/hostile:1", nil, false, &log); err != nil {
+		t.Fatalf("hostile build: %v\n%s", err, log.String())
+	}
+	if _, err := r.engine.Push(context.Background(), r.target.Host+"/hostile:1", r.target.Host+"/hostile:1", r.target, nil); err != nil {
+		t.Fatal(err)
+	}
+	files := registryFiles(t, r.target.Host, "hostile", "1", "args", "pwned")
+	if _, ok := files["pwned"]; ok {
+		t.Fatal("a hostile line ran as shell code: /pwned exists")
+	}
+	// apt-get is called twice: "update", then "install -y --no-install-recommends <pkgs>".
+	want := "[update]\n[install]\n[-y]\n[--no-install-recommends]\n"
+	for _, l := range lines {
+		want += "[" + l + "]\n"
+	}
+	if got := string(files["args"]); got != want {
+		t.Fatalf("apt-get received\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads Debian packages")
+	}
+	r := getRig(t)
+	base := r.debian(t)
+	spec := db.ImageSpec{Name: "debian-tools", BaseImage: base,
+		APT: []string{"jq", "python3-pip"},
+		// Satisfied by Debian's python3-setuptools: no index needed, but pip
+		// must run under PEP 668's externally-managed Python.
+		Pip: []string{"setuptools"}}
+	var log1 syncBuffer
+	res1, err := r.engine.Build(context.Background(), BuildRequest{Spec: spec, Tag: "1", Registry: r.target, Log: &log1})
+	if err != nil {
+		t.Fatalf("revision 1: %v\n%s", err, log1.String())
+	}
+	files := registryFiles(t, r.target.Host, "debian-tools", "1", "usr/bin/jq", "var/lib/dpkg/status")
+	if len(files["usr/bin/jq"]) == 0 {
+		t.Error("usr/bin/jq is not in the pushed image")
+	}
+	if !bytes.Contains(files["var/lib/dpkg/status"], []byte("Package: jq\nStatus: install ok installed")) {
+		t.Error("the dpkg status of the pushed image does not list jq as installed")
+	}
+	if !strings.Contains(log1.String(), "Requirement already satisfied: setuptools") {
+		t.Errorf("pip did not run:\n%s", log1.String())
+	}
+
+	spec.Pip = []string{"wheel>=0.30"}
+	var log2 syncBuffer
+	res2, err := r.engine.Build(context.Background(), BuildRequest{Spec: spec, Tag: "2", Registry: r.target, Log: &log2})
+	if err != nil {
+		t.Fatalf("revision 2: %v\n%s", err, log2.String())
+	}
+	out := log2.String()
+	aptStep := strings.Index(out, `"apt","jq","python3-pip"]`)
+	pipStep := strings.Index(out, `"pip","wheel>=0.30"]`)
+	if aptStep < 0 || pipStep < 0 {
+		t.Fatalf("steps missing from the log:\n%s", out)
+	}
+	if !strings.Contains(out[aptStep:pipStep], "Using cache") {
+		t.Errorf("the APT step was not taken from cache:\n%s", out)
+	}
+	if strings.Contains(out[pipStep:], "Using cache") {
+		t.Errorf("the changed Pip step was taken from cache:\n%s", out)
+	}
+	if strings.Contains(out, "Setting up jq") {
+		t.Error("jq was installed again")
+	}
+	if res1.Digest == res2.Digest {
+		t.Error("revisions 1 and 2 have the same digest")
+	}
+}
+
+func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
+	r := getRig(t)
+	base := r.busybox(t)
+	cf := "FROM " + base + "\nRUN [\"/bin/sh\",\"-c\",\"echo started; sleep 120\"]\n"
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var log syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.engine.buildContainerfile(ctx, cf, r.target.Host+"/sleepy:1", nil, true, &log)
+		done <- err
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(log.String(), "started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the build never started:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel(errors.New("cancelled by test"))
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrCancelled) {
+			t.Fatalf("want ErrCancelled, got %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cancelled build did not stop within 30s")
+	}
+	ctrs, err := r.engine.store.Containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ctrs) != 0 {
+		t.Errorf("%d build containers left behind", len(ctrs))
+	}
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	graph := r.engine.store.GraphRoot()
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, graph+"/overlay/") && strings.Contains(l, "/merged") {
+			t.Errorf("a layer is still mounted: %s", l)
+		}
+	}
+}
