@@ -1,0 +1,122 @@
+# Image Builder. `make run` and `make test` work on a fresh Debian 12 machine as root.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+export CGO_ENABLED := 1
+export GOFLAGS := -tags=containers_image_openpgp,exclude_graphdriver_btrfs
+
+BIN        := bin/imagebuilder
+CACHE      := .cache
+BASE       := $(CACHE)/base
+NPM        := $(CACHE)/npm
+DRIVER     := $(CACHE)/playwright
+DATA       ?= data
+ADDR       ?= 127.0.0.1:8080
+REGISTRY_ADDR ?= 127.0.0.1:5000
+
+# Pinned front-end and browser-driver packages (npm registry).
+HTMX_VERSION       := 2.0.11
+HTMX_SSE_VERSION   := 2.2.4
+PLAYWRIGHT_VERSION := 1.52.0
+
+APT_PACKAGES := gcc libc6-dev pkg-config git ca-certificates make debootstrap busybox-static \
+	chromium skopeo buildah nodejs npm fonts-noto-cjk
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -name '*_test.go') go.mod go.sum
+
+.PHONY: setup apt gomod npm-assets base-rootfs build run seed test bench vet fmt clean
+
+setup: apt gomod npm-assets base-rootfs ## everything a build, the tests and `make run` need
+
+apt: $(CACHE)/apt.stamp
+$(CACHE)/apt.stamp:
+	@mkdir -p $(CACHE)
+	@missing=""; for p in $(APT_PACKAGES); do \
+		case $$p in nodejs|npm) command -v $$p >/dev/null 2>&1 && continue;; esac; \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+gomod: $(CACHE)/gomod.stamp
+$(CACHE)/gomod.stamp: go.mod go.sum
+	@mkdir -p $(CACHE)
+	go mod download
+	@touch $@
+
+npm-assets: static/vendor/htmx.min.js static/vendor/sse.js $(DRIVER)/package/cli.js
+$(NPM)/package.json: | $(CACHE)/apt.stamp
+	@mkdir -p $(NPM)
+	cd $(NPM) && npm init -y >/dev/null && npm install --no-audit --no-fund --silent \
+		htmx.org@$(HTMX_VERSION) htmx-ext-sse@$(HTMX_SSE_VERSION) playwright-core@$(PLAYWRIGHT_VERSION)
+static/vendor/htmx.min.js: $(NPM)/package.json
+	@mkdir -p static/vendor
+	cp $(NPM)/node_modules/htmx.org/dist/htmx.min.js $@
+static/vendor/sse.js: $(NPM)/package.json
+	@mkdir -p static/vendor
+	cp $(NPM)/node_modules/htmx-ext-sse/dist/sse.min.js $@
+# playwright-go wants <dir>/package/cli.js and <dir>/node.
+$(DRIVER)/package/cli.js: $(NPM)/package.json
+	@mkdir -p $(DRIVER)
+	ln -sfn ../npm/node_modules/playwright-core $(DRIVER)/package
+	ln -sfn "$$(command -v node)" $(DRIVER)/node
+
+base-rootfs: $(BASE)/busybox.tar $(BASE)/debian-bookworm.tar
+
+# A one-binary busybox image: ~1 MB, builds in well under a second.
+$(BASE)/busybox.tar: | $(CACHE)/apt.stamp
+	@mkdir -p $(BASE)
+	rm -rf $(BASE)/busybox && mkdir -p $(BASE)/busybox/{bin,etc,tmp,root}
+	cp /bin/busybox $(BASE)/busybox/bin/busybox
+	for a in $$($(BASE)/busybox/bin/busybox --list); do [ "$$a" = busybox ] || ln -sf busybox $(BASE)/busybox/bin/$$a; done
+	echo 'root:x:0:0:root:/root:/bin/sh' > $(BASE)/busybox/etc/passwd
+	echo 'root:x:0:' > $(BASE)/busybox/etc/group
+	tar --numeric-owner -C $(BASE)/busybox -cf $@.tmp . && mv $@.tmp $@ && rm -rf $(BASE)/busybox
+
+# Debian bookworm (minbase) whose apt sources are the host's Debian mirror,
+# so APT lines install in builds without any internet registry.
+$(BASE)/debian-bookworm.tar: | $(CACHE)/apt.stamp
+	@mkdir -p $(BASE)
+	rm -rf $(BASE)/bookworm
+	mirror=$$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1); \
+	[ -n "$$mirror" ] || mirror=$$(awk '$$1=="deb" && $$2 !~ /security/ {print $$2; exit}' /etc/apt/sources.list 2>/dev/null); \
+	[ -n "$$mirror" ] || mirror=http://deb.debian.org/debian; \
+	echo "debootstrap from $$mirror"; \
+	debootstrap --variant=minbase bookworm $(BASE)/bookworm "$$mirror" >$(BASE)/debootstrap.log 2>&1 || { tail -20 $(BASE)/debootstrap.log; exit 1; }
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then \
+		rm -f $(BASE)/bookworm/etc/apt/sources.list; \
+		cp /etc/apt/sources.list.d/debian.sources $(BASE)/bookworm/etc/apt/sources.list.d/; \
+	else cp /etc/apt/sources.list $(BASE)/bookworm/etc/apt/sources.list; fi
+	rm -rf $(BASE)/bookworm/var/cache/apt/archives/*.deb $(BASE)/bookworm/var/lib/apt/lists/*
+	tar --numeric-owner -C $(BASE)/bookworm -cf $@.tmp . && mv $@.tmp $@ && rm -rf $(BASE)/bookworm
+
+build: $(BIN)
+$(BIN): $(GO_SOURCES) | $(CACHE)/gomod.stamp
+	go build -o $@ .
+
+# Import the base images into the data directory's embedded registry once.
+seed: $(DATA)/.base-images
+$(DATA)/.base-images: $(BASE)/busybox.tar $(BASE)/debian-bookworm.tar | $(BIN)
+	@mkdir -p $(DATA)
+	$(BIN) import-base --data-dir $(DATA) --registry-addr $(REGISTRY_ADDR) --rootfs $(BASE)/debian-bookworm.tar \
+		--image library/debian:bookworm --cmd /bin/bash
+	$(BIN) import-base --data-dir $(DATA) --registry-addr $(REGISTRY_ADDR) --rootfs $(BASE)/busybox.tar \
+		--image library/busybox:latest --cmd /bin/sh
+	@touch $@
+
+run: setup build seed
+	$(BIN) serve --data-dir $(DATA) --addr $(ADDR) --registry-addr $(REGISTRY_ADDR)
+
+test: setup build
+	go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	go test -count=1 -timeout 40m ./...
+
+bench: setup build
+	go test -count=1 -run '^$$' -bench . -benchtime 3x -timeout 60m ./...
+
+clean:
+	rm -rf bin static/vendor

@@ -1,0 +1,515 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the SQLite store: one writer connection, so writes never fight each
+// other, and a pool of readers, so reads never wait for writes (WAL).
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+	now   func() time.Time
+}
+
+// Open opens (creating if needed) the database file and applies pending
+// migrations in one transaction.
+func Open(path string) (*DB, error) {
+	params := "_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=on&_synchronous=NORMAL"
+	write, err := sql.Open("sqlite3", "file:"+path+"?"+params+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite3", "file:"+path+"?"+params+"&_query_only=true")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(4)
+	d := &DB{write: write, read: read, now: time.Now}
+	if err := d.migrate(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes both pools.
+func (d *DB) Close() error {
+	return errors.Join(d.read.Close(), d.write.Close())
+}
+
+func (d *DB) migrate() error {
+	tx, err := d.write.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", base)
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, version, base, d.now().UnixMilli()); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion is the highest applied migration.
+func (d *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := d.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(v.Int64)
+}
+
+func encodeList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l) // []string always marshals
+	return string(b)
+}
+
+func decodeList(s string) []string {
+	var l []string
+	_ = json.Unmarshal([]byte(s), &l)
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+// --- Specs -----------------------------------------------------------------
+
+// CreateSpec stores a new spec and enqueues its first build job (revision 1)
+// in one transaction. registry is where the job will push.
+func (d *DB) CreateSpec(ctx context.Context, spec ImageSpec, registry string) (Spec, Job, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return Spec{}, Job{}, err
+	}
+	defer tx.Rollback()
+	now := d.now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO specs (name, base_image, pull_secret, apt, conda, pip, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		spec.Name, spec.BaseImage, spec.PullSecret, encodeList(spec.APT), encodeList(spec.Conda), encodeList(spec.Pip), ms(now), ms(now))
+	if isUniqueViolation(err) {
+		return Spec{}, Job{}, conflict("an image spec named %q already exists", spec.Name)
+	}
+	if err != nil {
+		return Spec{}, Job{}, err
+	}
+	id, _ := res.LastInsertId()
+	job, err := d.insertJob(ctx, tx, id, spec, registry, 0, now)
+	if err != nil {
+		return Spec{}, Job{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Spec{}, Job{}, err
+	}
+	return Spec{ID: id, ImageSpec: spec, CreatedAt: time.UnixMilli(ms(now)), UpdatedAt: time.UnixMilli(ms(now))}, job, nil
+}
+
+// UpdateSpec saves a confirmed edit (the name cannot change) and enqueues a
+// build job with the next revision, in one transaction. Older jobs of the
+// spec that have not started are cancelled as superseded; a running one
+// finishes.
+func (d *DB) UpdateSpec(ctx context.Context, spec ImageSpec, registry string) (Spec, Job, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return Spec{}, Job{}, err
+	}
+	defer tx.Rollback()
+	now := d.now()
+	var id int64
+	var created int64
+	err = tx.QueryRowContext(ctx, `SELECT id, created_at FROM specs WHERE name = ?`, spec.Name).Scan(&id, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Spec{}, Job{}, notFound("image spec %q does not exist", spec.Name)
+	}
+	if err != nil {
+		return Spec{}, Job{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE specs SET base_image = ?, pull_secret = ?, apt = ?, conda = ?, pip = ?, updated_at = ? WHERE id = ?`,
+		spec.BaseImage, spec.PullSecret, encodeList(spec.APT), encodeList(spec.Conda), encodeList(spec.Pip), ms(now), id); err != nil {
+		return Spec{}, Job{}, err
+	}
+	job, err := d.insertJob(ctx, tx, id, spec, registry, 0, now)
+	if err != nil {
+		return Spec{}, Job{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Spec{}, Job{}, err
+	}
+	return Spec{ID: id, ImageSpec: spec, CreatedAt: time.UnixMilli(created), UpdatedAt: time.UnixMilli(ms(now))}, job, nil
+}
+
+// insertJob adds a Pending job with the spec's next revision and cancels
+// the spec's older Pending jobs as superseded.
+func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot ImageSpec, registry string, retryOf int64, now time.Time) (Job, error) {
+	var rev int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(revision), 0) + 1 FROM jobs WHERE spec_id = ?`, specID).Scan(&rev); err != nil {
+		return Job{}, err
+	}
+	snap, _ := json.Marshal(snapshot) // ImageSpec always marshals
+	var retry sql.NullInt64
+	if retryOf != 0 {
+		retry = sql.NullInt64{Int64: retryOf, Valid: true}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec_id, revision, snapshot, status, registry, retry_of, queued_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, specID, rev, string(snap), StatusPending, registry, retry, ms(now), ms(now))
+	if err != nil {
+		return Job{}, err
+	}
+	id, _ := res.LastInsertId()
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?
+		WHERE spec_id = ? AND status = ? AND id < ?`,
+		StatusCancelled, fmt.Sprintf("superseded by revision %d", rev), ms(now), ms(now), specID, StatusPending, id); err != nil {
+		return Job{}, err
+	}
+	return Job{ID: id, SpecID: specID, SpecName: snapshot.Name, Revision: rev, Snapshot: snapshot, Status: StatusPending,
+		Registry: registry, RetryOf: retryOf, QueuedAt: time.UnixMilli(ms(now)), UpdatedAt: time.UnixMilli(ms(now))}, nil
+}
+
+// GetSpec returns the spec called name.
+func (d *DB) GetSpec(ctx context.Context, name string) (Spec, error) {
+	var s Spec
+	var apt, conda, pip string
+	var created, updated int64
+	err := d.read.QueryRowContext(ctx, `SELECT id, name, base_image, pull_secret, apt, conda, pip, created_at, updated_at FROM specs WHERE name = ?`, name).
+		Scan(&s.ID, &s.Name, &s.BaseImage, &s.PullSecret, &apt, &conda, &pip, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Spec{}, notFound("image spec %q does not exist", name)
+	}
+	if err != nil {
+		return Spec{}, err
+	}
+	s.APT, s.Conda, s.Pip = decodeList(apt), decodeList(conda), decodeList(pip)
+	s.CreatedAt, s.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	return s, nil
+}
+
+// ListSpecs returns every spec with its latest job's status and the image
+// of its latest succeeded job, by name.
+func (d *DB) ListSpecs(ctx context.Context) ([]SpecSummary, error) {
+	rows, err := d.read.QueryContext(ctx, `
+		SELECT s.name, s.base_image, s.updated_at,
+		       COALESCE(l.id, 0), COALESCE(l.revision, 0), COALESCE(l.status, ''),
+		       COALESCE(ok.image, ''), COALESCE(ok.digest, '')
+		FROM specs s
+		LEFT JOIN jobs l  ON l.id  = (SELECT id FROM jobs WHERE spec_id = s.id ORDER BY id DESC LIMIT 1)
+		LEFT JOIN jobs ok ON ok.id = (SELECT id FROM jobs WHERE spec_id = s.id AND status = 'succeeded' ORDER BY id DESC LIMIT 1)
+		ORDER BY s.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SpecSummary
+	for rows.Next() {
+		var s SpecSummary
+		var updated int64
+		var status string
+		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest); err != nil {
+			return nil, err
+		}
+		s.UpdatedAt, s.Status = time.UnixMilli(updated), Status(status)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// DeleteSpec removes a spec and all its jobs. The caller cancels unfinished
+// jobs first; DeleteSpec refuses while any job is still Building.
+func (d *DB) DeleteSpec(ctx context.Context, name string) error {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM specs WHERE name = ?`, name).Scan(&id); errors.Is(err, sql.ErrNoRows) {
+		return notFound("image spec %q does not exist", name)
+	} else if err != nil {
+		return err
+	}
+	var building int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE spec_id = ? AND status = ?`, id, StatusBuilding).Scan(&building); err != nil {
+		return err
+	}
+	if building > 0 {
+		return conflict("image spec %q still has a build running; cancel it first", name)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM specs WHERE id = ?`, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// --- Jobs ------------------------------------------------------------------
+
+const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
+	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanJob(r scanner) (Job, error) {
+	var j Job
+	var snap, status string
+	var queued, updated int64
+	var started, finished sql.NullInt64
+	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
+		&j.RetryOf, &queued, &started, &finished, &updated); err != nil {
+		return Job{}, err
+	}
+	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
+	j.Status = Status(status)
+	j.QueuedAt, j.UpdatedAt = time.UnixMilli(queued), time.UnixMilli(updated)
+	j.StartedAt, j.FinishedAt = fromMS(started), fromMS(finished)
+	return j, nil
+}
+
+// GetJob returns one job.
+func (d *DB) GetJob(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(d.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, notFound("build job %d does not exist", id)
+	}
+	return j, err
+}
+
+// ListJobs returns the jobs of a spec, newest first.
+func (d *DB) ListJobs(ctx context.Context, specName string) ([]Job, error) {
+	return d.queryJobs(ctx, d.read, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE s.name = ? ORDER BY j.id DESC`, specName)
+}
+
+// JobsWithStatus returns every job in one status, oldest first.
+func (d *DB) JobsWithStatus(ctx context.Context, status Status) ([]Job, error) {
+	return d.queryJobs(ctx, d.read, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.status = ? ORDER BY j.id`, status)
+}
+
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+func (d *DB) queryJobs(ctx context.Context, q querier, query string, args ...any) ([]Job, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// ClaimNextJob moves the oldest Pending job to Building and returns it;
+// ok is false when no job is pending.
+func (d *DB) ClaimNextJob(ctx context.Context) (job Job, ok bool, err error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return Job{}, false, err
+	}
+	defer tx.Rollback()
+	job, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id
+		WHERE j.status = ? ORDER BY j.id LIMIT 1`, StatusPending))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, err
+	}
+	now := d.now()
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, started_at = ?, updated_at = ? WHERE id = ?`,
+		StatusBuilding, ms(now), ms(now), job.ID); err != nil {
+		return Job{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Job{}, false, err
+	}
+	job.Status, job.StartedAt, job.UpdatedAt = StatusBuilding, time.UnixMilli(ms(now)), time.UnixMilli(ms(now))
+	return job, true, nil
+}
+
+// JobOutcome is how a job ended.
+type JobOutcome struct {
+	Status Status
+	Image  string
+	Digest string
+	Size   int64
+	Error  string
+}
+
+// FinishJob records the end of a job, if its current status allows it.
+func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, error) {
+	return d.transition(ctx, id, out.Status, func(tx *sql.Tx, now int64) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, image = ?, digest = ?, size = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
+			out.Status, out.Image, out.Digest, out.Size, out.Error, now, now, id)
+		return err
+	})
+}
+
+// CancelPendingJob cancels a job that has not started.
+func (d *DB) CancelPendingJob(ctx context.Context, id int64, reason string) (Job, error) {
+	return d.FinishJob(ctx, id, JobOutcome{Status: StatusCancelled, Error: reason})
+}
+
+// transition checks the status change with CanTransition inside the
+// transaction, applies it and returns the updated job.
+func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx *sql.Tx, now int64) error) (Job, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return Job{}, err
+	}
+	defer tx.Rollback()
+	var from string
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = ?`, id).Scan(&from); errors.Is(err, sql.ErrNoRows) {
+		return Job{}, notFound("build job %d does not exist", id)
+	} else if err != nil {
+		return Job{}, err
+	}
+	if !CanTransition(Status(from), to) {
+		return Job{}, conflict("build job %d is %s and cannot become %s", id, from, to)
+	}
+	if err := apply(tx, ms(d.now())); err != nil {
+		return Job{}, err
+	}
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	if err != nil {
+		return Job{}, err
+	}
+	return j, tx.Commit()
+}
+
+// RetryJob enqueues a new job (the spec's next revision) that builds the
+// same snapshot as a failed or cancelled job. Only the spec's latest job can
+// be retried, so a retry never rolls a spec back to older content.
+func (d *DB) RetryJob(ctx context.Context, id int64, registry string) (Job, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return Job{}, err
+	}
+	defer tx.Rollback()
+	old, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, notFound("build job %d does not exist", id)
+	}
+	if err != nil {
+		return Job{}, err
+	}
+	if old.Status != StatusFailed && old.Status != StatusCancelled {
+		return Job{}, conflict("revision %d is %s; only failed or cancelled builds can be retried", old.Revision, old.Status)
+	}
+	var latest int64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM jobs WHERE spec_id = ?`, old.SpecID).Scan(&latest); err != nil {
+		return Job{}, err
+	}
+	if latest != old.ID {
+		return Job{}, conflict("revision %d is not the latest build of %q; retry the latest one or edit the spec", old.Revision, old.SpecName)
+	}
+	job, err := d.insertJob(ctx, tx, old.SpecID, old.Snapshot, registry, old.ID, d.now())
+	if err != nil {
+		return Job{}, err
+	}
+	return job, tx.Commit()
+}
+
+// FailInterruptedJobs marks every Building job as Failed with reason; they
+// were left by a process that died. It returns them.
+func (d *DB) FailInterruptedJobs(ctx context.Context, reason string) ([]Job, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	jobs, err := d.queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.status = ? ORDER BY j.id`, StatusBuilding)
+	if err != nil {
+		return nil, err
+	}
+	now := ms(d.now())
+	for i := range jobs {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
+			StatusFailed, reason, now, now, jobs[i].ID); err != nil {
+			return nil, err
+		}
+		jobs[i].Status, jobs[i].Error = StatusFailed, reason
+	}
+	return jobs, tx.Commit()
+}
+
+// --- Settings --------------------------------------------------------------
+
+// GetSetting returns a setting's value; ok is false when it is not set.
+func (d *DB) GetSetting(ctx context.Context, key string) (value string, ok bool, err error) {
+	err = d.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return value, err == nil, err
+}
+
+// SetSetting stores a setting.
+func (d *DB) SetSetting(ctx context.Context, key, value string) error {
+	_, err := d.write.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}

@@ -1,0 +1,123 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Status is the state of a build job.
+type Status string
+
+// The job states. Pending → Building → Succeeded | Failed | Cancelled, and
+// Pending → Cancelled. Nothing else.
+const (
+	StatusPending   Status = "pending"
+	StatusBuilding  Status = "building"
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+	StatusCancelled Status = "cancelled"
+)
+
+// Statuses lists every status in lifecycle order.
+var Statuses = []Status{StatusPending, StatusBuilding, StatusSucceeded, StatusFailed, StatusCancelled}
+
+// CanTransition is the one place that decides which status changes are
+// allowed.
+func CanTransition(from, to Status) bool {
+	switch from {
+	case StatusPending:
+		return to == StatusBuilding || to == StatusCancelled
+	case StatusBuilding:
+		return to == StatusSucceeded || to == StatusFailed || to == StatusCancelled
+	}
+	return false
+}
+
+// Finished reports whether no further transition is possible.
+func (s Status) Finished() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCancelled
+}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Spec is a stored image spec.
+type Spec struct {
+	ID int64
+	ImageSpec
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SpecSummary is one row of the Image Builder list.
+type SpecSummary struct {
+	Name      string
+	BaseImage string
+	UpdatedAt time.Time
+	// LatestJobID, LatestRevision and Status describe the latest job (zero
+	// when the spec has none).
+	LatestJobID    int64
+	LatestRevision int
+	Status         Status
+	// Image is the reference of the latest succeeded job ("" if none).
+	Image  string
+	Digest string
+}
+
+// Job is a build job: one image revision of a spec.
+type Job struct {
+	ID       int64
+	SpecID   int64
+	SpecName string
+	Revision int
+	// Snapshot is the spec exactly as this job builds it.
+	Snapshot ImageSpec
+	Status   Status
+	// Registry is where the job pushes (host[:port][/prefix]).
+	Registry string
+	Image    string
+	Digest   string
+	Size     int64
+	// Error says why the job failed or was cancelled.
+	Error string
+	// RetryOf is the job this one retries (0 for none).
+	RetryOf    int64
+	QueuedAt   time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	UpdatedAt  time.Time
+}
+
+// Tag is the image tag of the job's revision.
+func (j Job) Tag() string { return fmt.Sprint(j.Revision) }
+
+// Error codes of the store.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Error is a store error with a message written for the administrator.
+type Error struct {
+	Code    error
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Code }
+
+func notFound(format string, args ...any) error {
+	return &Error{Code: ErrNotFound, Message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(format string, args ...any) error {
+	return &Error{Code: ErrConflict, Message: fmt.Sprintf(format, args...)}
+}
