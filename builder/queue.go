@@ -1,0 +1,374 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"imagebuilder/db"
+)
+
+// QueueConfig configures the job queue.
+type QueueConfig struct {
+	// Workers is how many builds run at once (default 1).
+	Workers int
+	// Timeout fails a build that runs longer (default 1 hour).
+	Timeout time.Duration
+	// Registry returns where new jobs push, with credentials.
+	Registry func(ctx context.Context) (Registry, error)
+	// PullSecret returns the Docker config JSON of a named pull secret.
+	PullSecret func(ctx context.Context, name string) ([]byte, error)
+}
+
+// Reasons recorded on jobs.
+const (
+	ReasonInterrupted = "interrupted by server restart"
+	ReasonShutdown    = "cancelled: the server shut down"
+	ReasonCancelled   = "cancelled by an administrator"
+	ReasonDeleted     = "cancelled: the image spec was deleted"
+)
+
+// Queue runs build jobs. The jobs table is the queue: a confirmed create or
+// edit stores a Pending job in the same transaction as the spec, and a pool
+// of workers takes Pending jobs oldest first. Jobs survive restarts.
+type Queue struct {
+	db     *db.DB
+	engine *Engine
+	logs   *LogStore
+	cfg    QueueConfig
+
+	wake    chan struct{}
+	ctx     context.Context
+	stop    context.CancelCauseFunc
+	workers sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[int64]*runningJob
+}
+
+type runningJob struct {
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// cancelReason is the cause given to a build's context when it is cancelled
+// on purpose (as opposed to a timeout).
+type cancelReason struct{ reason string }
+
+func (c cancelReason) Error() string { return c.reason }
+
+// NewQueue wires the queue; Start runs it.
+func NewQueue(store *db.DB, engine *Engine, logs *LogStore, cfg QueueConfig) *Queue {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Hour
+	}
+	return &Queue{db: store, engine: engine, logs: logs, cfg: cfg,
+		wake: make(chan struct{}, 1), running: map[int64]*runningJob{}}
+}
+
+// Logs returns the queue's log store.
+func (q *Queue) Logs() *LogStore { return q.logs }
+
+// Start recovers jobs a dead process left Building (they fail with
+// ReasonInterrupted and a last line in their log) and starts the workers;
+// Pending jobs run.
+func (q *Queue) Start(ctx context.Context) error {
+	interrupted, err := q.db.FailInterruptedJobs(ctx, ReasonInterrupted)
+	if err != nil {
+		return fmt.Errorf("recover interrupted jobs: %w", err)
+	}
+	for _, j := range interrupted {
+		_ = q.logs.Append(j.ID, "Image Builder: revision %d failed: %s", j.Revision, ReasonInterrupted)
+	}
+	q.ctx, q.stop = context.WithCancelCause(context.Background())
+	for i := 0; i < q.cfg.Workers; i++ {
+		q.workers.Add(1)
+		go q.work()
+	}
+	q.Wake()
+	return nil
+}
+
+// Wake tells an idle worker to look for Pending jobs.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stop takes no more jobs, cancels the running builds (recording them as
+// cancelled) and waits for the workers, or until ctx is done.
+func (q *Queue) Stop(ctx context.Context) error {
+	if q.stop == nil {
+		return nil
+	}
+	q.stop(cancelReason{ReasonShutdown})
+	done := make(chan struct{})
+	go func() { q.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (q *Queue) work() {
+	defer q.workers.Done()
+	for {
+		if q.ctx.Err() != nil {
+			return
+		}
+		job, ok, err := q.db.ClaimNextJob(q.ctx)
+		if err != nil && q.ctx.Err() == nil {
+			time.Sleep(time.Second) // the database is busy or failing; try again
+			continue
+		}
+		if !ok {
+			select {
+			case <-q.ctx.Done():
+				return
+			case <-q.wake:
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		q.Wake() // another worker may take the next one
+		q.run(job)
+	}
+}
+
+// run builds one claimed job and records how it ended.
+func (q *Queue) run(job db.Job) {
+	ctx, cancel := context.WithCancelCause(q.ctx)
+	rj := &runningJob{cancel: cancel, done: make(chan struct{})}
+	q.mu.Lock()
+	q.running[job.ID] = rj
+	q.mu.Unlock()
+	defer func() {
+		cancel(nil)
+		q.mu.Lock()
+		delete(q.running, job.ID)
+		q.mu.Unlock()
+		close(rj.done)
+	}()
+
+	log, err := q.logs.Open(job.ID)
+	if err != nil {
+		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Error: "cannot write the job log: " + err.Error()})
+		return
+	}
+	log.Printf("Image Builder: job %d, revision %d of %q started (queued %s)", job.ID, job.Revision, job.SpecName, job.QueuedAt.UTC().Format(time.RFC3339))
+	out := q.build(ctx, job, log)
+	q.finish(job, log, out)
+}
+
+func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcome {
+	reg, err := q.registryFor(ctx, job)
+	if err != nil {
+		return db.JobOutcome{Status: db.StatusFailed, Error: err.Error()}
+	}
+	var secret []byte
+	if name := job.Snapshot.PullSecret; name != "" {
+		if q.cfg.PullSecret == nil {
+			return db.JobOutcome{Status: db.StatusFailed, Error: fmt.Sprintf("pull secret %q is not available", name)}
+		}
+		if secret, err = q.cfg.PullSecret(ctx, name); err != nil {
+			return db.JobOutcome{Status: db.StatusFailed, Error: fmt.Sprintf("pull secret %q: %v", name, err)}
+		}
+	}
+	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
+	defer cancel()
+	res, err := q.engine.Build(timeout, BuildRequest{Spec: job.Snapshot, Tag: job.Tag(), Registry: reg, PullSecret: secret, Log: log})
+	if err == nil {
+		return db.JobOutcome{Status: db.StatusSucceeded, Image: res.Image, Digest: res.Digest, Size: res.Size}
+	}
+	var reason cancelReason
+	if errors.As(context.Cause(timeout), &reason) {
+		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason}
+	}
+	if timeout.Err() != nil {
+		return db.JobOutcome{Status: db.StatusFailed, Error: context.Cause(timeout).Error()}
+	}
+	return db.JobOutcome{Status: db.StatusFailed, Error: failureReason(err)}
+}
+
+// registryFor is where a job pushes: the registry recorded on the job, with
+// the current credentials when it is still the configured one.
+func (q *Queue) registryFor(ctx context.Context, job db.Job) (Registry, error) {
+	if q.cfg.Registry == nil {
+		return Registry{}, errors.New("image registry not found: no registry is configured")
+	}
+	reg, err := q.cfg.Registry(ctx)
+	if err != nil {
+		return Registry{}, fmt.Errorf("image registry not found: %w", err)
+	}
+	if job.Registry != "" && job.Registry != reg.Host {
+		return Registry{Host: job.Registry, Insecure: reg.Insecure}, nil
+	}
+	return reg, nil
+}
+
+// failureReason turns an engine error into one line for the job list.
+func failureReason(err error) string {
+	var verr ValidationError
+	if errors.As(err, &verr) {
+		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "building at STEP"); i >= 0 {
+		msg = msg[i:]
+	}
+	if strings.Contains(msg, "exit status") {
+		step := "a build step"
+		for _, m := range []string{"apt", "conda-check", "conda", "pip"} {
+			if strings.Contains(msg, `"`+m+`"`) {
+				step = map[string]string{"apt": "the APT step", "conda-check": "the Conda check", "conda": "the Conda step", "pip": "the Pip step"}[m]
+				break
+			}
+		}
+		code := msg[strings.LastIndex(msg, "exit status"):]
+		return fmt.Sprintf("%s failed (%s); the log shows why", step, code)
+	}
+	return msg
+}
+
+func (q *Queue) finish(job db.Job, log *JobLog, out db.JobOutcome) {
+	if log != nil {
+		switch out.Status {
+		case db.StatusSucceeded:
+			log.Printf("Image Builder: revision %d succeeded: %s@%s", job.Revision, out.Image, out.Digest)
+		default:
+			log.Printf("Image Builder: revision %d %s: %s", job.Revision, out.Status, out.Error)
+		}
+		_ = log.Close()
+	}
+	// Record even while shutting down.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := q.db.FinishJob(ctx, job.ID, out); err != nil && log != nil {
+		_ = q.logs.Append(job.ID, "Image Builder: could not record the result: %v", err)
+	}
+}
+
+// --- Operations the portal and CLI use --------------------------------------
+
+// Create validates and stores a new spec with its first job, then wakes a
+// worker.
+func (q *Queue) Create(ctx context.Context, spec db.ImageSpec) (db.Spec, db.Job, error) {
+	return q.confirm(ctx, spec, q.db.CreateSpec)
+}
+
+// Update validates and stores an edit with a new job (superseding older
+// pending ones), then wakes a worker.
+func (q *Queue) Update(ctx context.Context, spec db.ImageSpec) (db.Spec, db.Job, error) {
+	return q.confirm(ctx, spec, q.db.UpdateSpec)
+}
+
+func (q *Queue) confirm(ctx context.Context, spec db.ImageSpec,
+	save func(context.Context, db.ImageSpec, string) (db.Spec, db.Job, error)) (db.Spec, db.Job, error) {
+	if err := Validate(spec); err != nil {
+		return db.Spec{}, db.Job{}, err
+	}
+	host, err := q.currentHost(ctx)
+	if err != nil {
+		return db.Spec{}, db.Job{}, err
+	}
+	s, j, err := save(ctx, spec, host)
+	if err == nil {
+		q.Wake()
+	}
+	return s, j, err
+}
+
+func (q *Queue) currentHost(ctx context.Context) (string, error) {
+	if q.cfg.Registry == nil {
+		return "", nil
+	}
+	reg, err := q.cfg.Registry(ctx)
+	if err != nil {
+		return "", fmt.Errorf("image registry not found: %w", err)
+	}
+	return reg.Host, nil
+}
+
+// Retry enqueues the latest, failed or cancelled, job's snapshot again.
+func (q *Queue) Retry(ctx context.Context, jobID int64) (db.Job, error) {
+	host, err := q.currentHost(ctx)
+	if err != nil {
+		return db.Job{}, err
+	}
+	j, err := q.db.RetryJob(ctx, jobID, host)
+	if err == nil {
+		q.Wake()
+	}
+	return j, err
+}
+
+// Cancel stops a Pending or Building job. A Building job is recorded as
+// cancelled by its worker once the build has stopped; Cancel waits for that.
+func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job, error) {
+	if reason == "" {
+		reason = ReasonCancelled
+	}
+	j, err := q.db.CancelPendingJob(ctx, jobID, reason)
+	if err == nil || !errors.Is(err, db.ErrConflict) {
+		return j, err
+	}
+	// Building: find its worker (it registers right after claiming).
+	var rj *runningJob
+	for tries := 0; rj == nil; tries++ {
+		q.mu.Lock()
+		rj = q.running[jobID]
+		q.mu.Unlock()
+		if rj != nil {
+			break
+		}
+		j, err := q.db.GetJob(ctx, jobID)
+		if err != nil || j.Status.Finished() || tries > 100 {
+			return j, err // finished meanwhile, or not built by this process
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rj.cancel(cancelReason{reason})
+	select {
+	case <-rj.done:
+	case <-ctx.Done():
+		return db.Job{}, ctx.Err()
+	}
+	return q.db.GetJob(ctx, jobID)
+}
+
+// Delete cancels the spec's unfinished jobs, then removes the spec, its
+// jobs and their logs. Images already pushed stay in the registry.
+func (q *Queue) Delete(ctx context.Context, name string) error {
+	jobs, err := q.db.ListJobs(ctx, name)
+	if err != nil {
+		return err
+	}
+	if _, err := q.db.GetSpec(ctx, name); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if !j.Status.Finished() {
+			if _, err := q.Cancel(ctx, j.ID, ReasonDeleted); err != nil {
+				return err
+			}
+		}
+	}
+	if err := q.db.DeleteSpec(ctx, name); err != nil {
+		return err
+	}
+	var errs []error
+	for _, j := range jobs {
+		errs = append(errs, q.logs.Remove(j.ID))
+	}
+	return errors.Join(errs...)
+}
