@@ -76,6 +76,25 @@ type JobLog struct {
 	mu      sync.Mutex
 	partial []byte
 	err     error
+	recent  [16]string // the last lines written, without timestamps
+	nrecent int
+}
+
+// LastLines returns up to the last 16 lines written, oldest first.
+func (l *JobLog) LastLines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := min(l.nrecent, len(l.recent))
+	out := make([]string, 0, n)
+	for i := l.nrecent - n; i < l.nrecent; i++ {
+		out = append(out, l.recent[i%len(l.recent)])
+	}
+	return out
+}
+
+func (l *JobLog) remember(line []byte) {
+	l.recent[l.nrecent%len(l.recent)] = string(bytes.TrimRight(line, "\r\n"))
+	l.nrecent++
 }
 
 // maxLine is where an unterminated line is cut and written anyway.
@@ -135,8 +154,10 @@ func (l *JobLog) Write(p []byte) (int, error) {
 			break
 		}
 		out = append(out, l.stamp()...)
+		lineStart := len(out)
 		out = append(out, l.partial...)
 		out = append(out, rest[:i+1]...)
+		l.remember(out[lineStart:])
 		l.partial = l.partial[:0]
 		rest = rest[i+1:]
 	}

@@ -197,7 +197,7 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcom
 	if timeout.Err() != nil {
 		return db.JobOutcome{Status: db.StatusFailed, Error: context.Cause(timeout).Error()}
 	}
-	return db.JobOutcome{Status: db.StatusFailed, Error: failureReason(err)}
+	return db.JobOutcome{Status: db.StatusFailed, Error: failureReason(err, log.LastLines())}
 }
 
 // registryFor is where a job pushes: the registry recorded on the job, with
@@ -216,28 +216,55 @@ func (q *Queue) registryFor(ctx context.Context, job db.Job) (Registry, error) {
 	return reg, nil
 }
 
-// failureReason turns an engine error into one line for the job list.
-func failureReason(err error) string {
+// stepMarkers are substrings of each step's fixed script, which the engine's
+// error quotes, to say which step failed.
+var stepMarkers = []struct{ marker, step string }{
+	{"will be installed with", "the Conda check"},
+	{"apt-get update", "the APT step"},
+	{"install -y -n base", "the Conda step"},
+	{"PIP_BREAK_SYSTEM_PACKAGES", "the Pip step"},
+}
+
+// failureReason turns an engine error into one line for the job list,
+// quoting the most telling line of the step's output when there is one.
+func failureReason(err error, lastLines []string) string {
 	var verr ValidationError
 	if errors.As(err, &verr) {
 		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
 	}
 	msg := err.Error()
-	if i := strings.Index(msg, "building at STEP"); i >= 0 {
-		msg = msg[i:]
+	i := strings.LastIndex(msg, "exit status")
+	if i < 0 {
+		return msg
 	}
-	if strings.Contains(msg, "exit status") {
-		step := "a build step"
-		for _, m := range []string{"apt", "conda-check", "conda", "pip"} {
-			if strings.Contains(msg, `"`+m+`"`) {
-				step = map[string]string{"apt": "the APT step", "conda-check": "the Conda check", "conda": "the Conda step", "pip": "the Pip step"}[m]
-				break
-			}
+	step := "a build step"
+	for _, m := range stepMarkers {
+		if strings.Contains(msg, m.marker) {
+			step = m.step
+			break
 		}
-		code := msg[strings.LastIndex(msg, "exit status"):]
-		return fmt.Sprintf("%s failed (%s); the log shows why", step, code)
 	}
-	return msg
+	reason := fmt.Sprintf("%s failed (%s)", step, strings.TrimRight(msg[i:], ")\" "))
+	if hint := telling(lastLines); hint != "" {
+		return reason + ": " + hint
+	}
+	return reason + "; the log shows why"
+}
+
+// telling picks the last output line that reads like an error message.
+func telling(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		switch {
+		case strings.HasPrefix(l, "Image Builder: the base image"),
+			strings.HasPrefix(l, "E: "),
+			strings.HasPrefix(l, "ERROR: "),
+			strings.HasPrefix(l, "error: "),
+			strings.HasPrefix(l, "PackagesNotFoundError"):
+			return strings.TrimPrefix(l, "Image Builder: ")
+		}
+	}
+	return ""
 }
 
 func (q *Queue) finish(job db.Job, log *JobLog, out db.JobOutcome) {

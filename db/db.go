@@ -409,9 +409,20 @@ func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, erro
 	})
 }
 
-// CancelPendingJob cancels a job that has not started.
+// CancelPendingJob cancels a job that has not started; a job that has
+// started is a conflict (its worker must stop it).
 func (d *DB) CancelPendingJob(ctx context.Context, id int64, reason string) (Job, error) {
-	return d.FinishJob(ctx, id, JobOutcome{Status: StatusCancelled, Error: reason})
+	return d.transition(ctx, id, StatusCancelled, func(tx *sql.Tx, now int64) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			StatusCancelled, reason, now, now, id, StatusPending)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return conflict("build job %d has already started", id)
+		}
+		return nil
+	})
 }
 
 // transition checks the status change with CanTransition inside the

@@ -1,0 +1,271 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"imagebuilder/db"
+)
+
+// slowAptBase is a busybox image whose apt-get sleeps for a minute: a build
+// with any APT line stays in its APT step until cancelled.
+func (r *testRig) slowAptBase(t *testing.T) string {
+	t.Helper()
+	baseMu.Lock()
+	ref, ok := bases["slow-apt"]
+	baseMu.Unlock()
+	if ok {
+		return ref
+	}
+	target := r.target.Host + "/library/slow-apt:1"
+	cf := "FROM " + r.busybox(t) + "\n" +
+		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\necho apt-get is slow today\\nsleep 60\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
+	if _, err := r.engine.buildContainerfile(context.Background(), cf, target, nil, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.engine.Push(context.Background(), target, target, r.target, nil); err != nil {
+		t.Fatal(err)
+	}
+	baseMu.Lock()
+	bases["slow-apt"] = target
+	baseMu.Unlock()
+	return target
+}
+
+func newTestQueue(t *testing.T, r *testRig, timeout time.Duration) (*Queue, *db.DB) {
+	t.Helper()
+	store, err := db.Open(filepath.Join(t.TempDir(), "imagebuilder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := NewLogStore(filepath.Join(t.TempDir(), "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewQueue(store, r.engine, logs, QueueConfig{
+		Workers:  1,
+		Timeout:  timeout,
+		Registry: func(context.Context) (Registry, error) { return r.target, nil },
+	})
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		q.Stop(ctx)
+		store.Close()
+	})
+	return q, store
+}
+
+// waitJob waits until the job reaches one of the statuses.
+func waitJob(t *testing.T, store *db.DB, id int64, want ...db.Status) db.Job {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		j, err := store.GetJob(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if j.Status == w {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d is %s, want %v", id, j.Status, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func logText(t *testing.T, q *Queue, id int64) string {
+	raw, err := os.ReadFile(q.logs.Path(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+func TestQueueCreateEditSucceedAndFailWithReason(t *testing.T) {
+	r := getRig(t)
+	q, store := newTestQueue(t, r, time.Hour)
+	ctx := context.Background()
+	base := r.busybox(t)
+
+	if _, _, err := q.Create(ctx, db.ImageSpec{Name: "Bad Name", BaseImage: base}); err == nil {
+		t.Fatal("an invalid spec was stored")
+	}
+	_, j1, err := q.Create(ctx, db.ImageSpec{Name: "q-demo", BaseImage: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1 = waitJob(t, store, j1.ID, db.StatusSucceeded, db.StatusFailed)
+	if j1.Status != db.StatusSucceeded || j1.Revision != 1 || !strings.HasPrefix(j1.Digest, "sha256:") ||
+		j1.Image != r.target.Host+"/q-demo:1" || j1.StartedAt.IsZero() || j1.FinishedAt.IsZero() {
+		t.Fatalf("revision 1: %+v\n%s", j1, logText(t, q, j1.ID))
+	}
+	if l := logText(t, q, j1.ID); !strings.Contains(l, "Image Builder: revision 1 succeeded: "+j1.Image+"@"+j1.Digest) {
+		t.Errorf("log lacks the result:\n%s", l)
+	}
+
+	// An edit with a package the base cannot install fails with a reason.
+	_, j2, err := q.Update(ctx, db.ImageSpec{Name: "q-demo", BaseImage: base, APT: []string{"jq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j2 = waitJob(t, store, j2.ID, db.StatusSucceeded, db.StatusFailed)
+	if j2.Status != db.StatusFailed || j2.Revision != 2 || j2.Error != "the APT step failed (exit status 1): the base image has no apt-get, so APT packages cannot be installed; choose a Debian or Ubuntu based image or remove the APT packages." {
+		t.Fatalf("revision 2: %+v", j2)
+	}
+	if l := logText(t, q, j2.ID); !strings.Contains(l, "the base image has no apt-get") || !strings.Contains(l, "revision 2 failed") {
+		t.Errorf("log lacks the reason:\n%s", l)
+	}
+	list, _ := store.ListSpecs(ctx)
+	if list[0].Status != db.StatusFailed || list[0].Image != j1.Image {
+		t.Errorf("list row %+v", list[0])
+	}
+
+	// Retry builds the same snapshot as a new revision.
+	j3, err := q.Retry(ctx, j2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j3 = waitJob(t, store, j3.ID, db.StatusSucceeded, db.StatusFailed)
+	if j3.Revision != 3 || j3.RetryOf != j2.ID || j3.Snapshot.APT[0] != "jq" || j3.Status != db.StatusFailed {
+		t.Fatalf("retry: %+v", j3)
+	}
+}
+
+func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
+	r := getRig(t)
+	slow := r.slowAptBase(t)
+	q, store := newTestQueue(t, r, time.Hour)
+	ctx := context.Background()
+
+	_, running, err := q.Create(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"jq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, store, running.ID, db.StatusBuilding)
+	// Two edits while revision 1 builds: 2 is superseded by 3, 1 keeps going.
+	_, j2, _ := q.Update(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"curl"}})
+	_, j3, _ := q.Update(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"wget"}})
+	if got, _ := store.GetJob(ctx, j2.ID); got.Status != db.StatusCancelled || got.Error != "superseded by revision 3" {
+		t.Fatalf("revision 2: %s %q", got.Status, got.Error)
+	}
+	if got, _ := store.GetJob(ctx, running.ID); got.Status != db.StatusBuilding {
+		t.Fatalf("revision 1 was stopped: %s", got.Status)
+	}
+	// Wait until apt-get runs, then cancel the running build.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(logTextOrEmpty(q, running.ID), "apt-get is slow today") {
+		if time.Now().After(deadline) {
+			t.Fatal("the APT step never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	got, err := q.Cancel(ctx, running.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != db.StatusCancelled || got.Error != ReasonCancelled {
+		t.Fatalf("cancelled job %+v", got)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("cancel took %s", d)
+	}
+	if l := logTextOrEmpty(q, running.ID); !strings.Contains(l, "revision 1 cancelled: "+ReasonCancelled) {
+		t.Errorf("log lacks the cancellation:\n%s", l)
+	}
+	// Revision 3 runs next; cancel it while pending or building.
+	waitJob(t, store, j3.ID, db.StatusBuilding)
+	if got, _ := q.Cancel(ctx, j3.ID, ""); got.Status != db.StatusCancelled {
+		t.Fatalf("revision 3: %s", got.Status)
+	}
+	ctrs, _ := r.engine.store.Containers()
+	for _, c := range ctrs {
+		for _, n := range c.Names {
+			if strings.Contains(n, "working-container") {
+				t.Errorf("container %s left behind", n)
+			}
+		}
+	}
+
+	// A build past its timeout fails with a clear message.
+	qt, storeT := newTestQueue(t, r, 3*time.Second)
+	_, jt, _ := qt.Create(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"jq"}})
+	jt = waitJob(t, storeT, jt.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+	if jt.Status != db.StatusFailed || jt.Error != "build timed out after 3s" {
+		t.Fatalf("timed out job: %+v", jt)
+	}
+}
+
+func logTextOrEmpty(q *Queue, id int64) string {
+	raw, _ := os.ReadFile(q.logs.Path(id))
+	return string(raw)
+}
+
+func TestQueueDeleteCancelsThenRemovesJobsAndLogs(t *testing.T) {
+	r := getRig(t)
+	slow := r.slowAptBase(t)
+	q, store := newTestQueue(t, r, time.Hour)
+	ctx := context.Background()
+	_, j, _ := q.Create(ctx, db.ImageSpec{Name: "doomed", BaseImage: slow, APT: []string{"jq"}})
+	waitJob(t, store, j.ID, db.StatusBuilding)
+	if err := q.Delete(ctx, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetSpec(ctx, "doomed"); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("spec survived: %v", err)
+	}
+	if _, err := os.Stat(q.logs.Path(j.ID)); !os.IsNotExist(err) {
+		t.Fatalf("log survived: %v", err)
+	}
+}
+
+func TestQueueConcurrentEditsThroughTheQueue(t *testing.T) {
+	r := getRig(t)
+	q, store := newTestQueue(t, r, time.Hour)
+	ctx := context.Background()
+	base := r.busybox(t)
+	if _, _, err := q.Create(ctx, db.ImageSpec{Name: "many", BaseImage: base}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 5; i++ {
+				if _, _, err := q.Update(ctx, db.ImageSpec{Name: "many", BaseImage: base, Pip: []string{fmt.Sprintf("p%d-%d", w, i)}}); err != nil {
+					t.Error(err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	jobs, _ := store.ListJobs(ctx, "many")
+	if len(jobs) != 21 {
+		t.Fatalf("%d jobs", len(jobs))
+	}
+	for i, j := range jobs {
+		if j.Revision != 21-i {
+			t.Fatalf("revisions not gap-free newest first at %d: %d", i, j.Revision)
+		}
+	}
+	// The newest revision is built; it fails (busybox has no pip) with a reason.
+	last := waitJob(t, store, jobs[0].ID, db.StatusFailed, db.StatusSucceeded)
+	if last.Error != "the Pip step failed (exit status 1): the base image has no pip, so Pip packages cannot be installed; add python3-pip to the APT packages or choose a Python image." {
+		t.Fatalf("newest: %+v", last)
+	}
+}
