@@ -243,6 +243,9 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 // buildContainerfile runs one Containerfile and returns the image ID. The
 // result is tagged locally as target.
 func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target string, pullSecret []byte, noCache bool, log io.Writer) (string, error) {
+	if log == nil {
+		log = io.Discard
+	}
 	work, err := os.MkdirTemp(e.runDir, "build-")
 	if err != nil {
 		return "", err
