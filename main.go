@@ -31,6 +31,7 @@ import (
 	"imagebuilder/builder"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/handlers"
 )
 
 func main() {
@@ -50,6 +51,8 @@ type Config struct {
 	RegistryUsername string
 	RegistryPassword string
 	RegistryInsecure bool
+	Workers          int
+	BuildTimeout     time.Duration
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -60,6 +63,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryUsername, "registry-username", "", "user name for the external registry")
 	fs.StringVar(&c.RegistryPassword, "registry-password", "", "password for the external registry (prefer the environment variable)")
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "reach the external registry over HTTP or without TLS verification")
+	fs.IntVar(&c.Workers, "workers", 1, "builds that run at once")
+	fs.DurationVar(&c.BuildTimeout, "build-timeout", time.Hour, "a build running longer fails")
 }
 
 // parseFlags applies IMAGEBUILDER_* environment variables as defaults, then
@@ -273,6 +278,8 @@ func cmdImportBase(ctx context.Context, args []string, stdout io.Writer) error {
 	rootfs := fs.String("rootfs", "", "root filesystem tarball")
 	image := fs.String("image", "", "repository:tag inside the registry, e.g. library/debian:bookworm")
 	cmd := fs.String("cmd", "/bin/sh", "default command of the image")
+	title := fs.String("title", "", "display name in Image Management (default: the image name)")
+	description := fs.String("description", "", "description in Image Management")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -292,6 +299,17 @@ func cmdImportBase(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	store, err := db.Open(filepath.Join(cfg.DataDir, "imagebuilder.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if *title == "" {
+		*title = *image
+	}
+	if err := store.UpsertBaseImageByReference(ctx, db.BaseImage{Name: *title, Reference: res.Image, Description: *description}); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "%s %s\n", res.Image, res.Digest)
 	return nil
 }
@@ -308,15 +326,42 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	defer rt.Close()
+	store, err := db.Open(filepath.Join(cfg.DataDir, "imagebuilder.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	logs, err := builder.NewLogStore(filepath.Join(cfg.DataDir, "logs"))
+	if err != nil {
+		return err
+	}
+	target := rt.target
+	queue := builder.NewQueue(store, rt.engine, logs, builder.QueueConfig{
+		Workers:  cfg.Workers,
+		Timeout:  cfg.BuildTimeout,
+		Registry: func(context.Context) (builder.Registry, error) { return target, nil },
+	})
+	if err := queue.Start(ctx); err != nil {
+		return err
+	}
+	app := handlers.New(handlers.Deps{DB: store, Queue: queue, Logs: logs, RegistryHost: target.Host,
+		RegistryInsecure: target.Insecure, Done: ctx.Done(), Log: logw})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(logw, "imagebuilder: registry %s, portal http://%s\n", rt.target.Host, ln.Addr())
-	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	<-ctx.Done()
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	fmt.Fprintf(logw, "imagebuilder: portal http://%s (registry %s, data %s)\n", ln.Addr(), target.Host, cfg.DataDir)
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return err
+	}
+	// SIGTERM: stop serving, stop taking jobs, cancel and record running
+	// builds; deferred closes then shut the image store down.
+	fmt.Fprintln(logw, "imagebuilder: shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	return errors.Join(app.ShutdownWithContext(shutdown), queue.Stop(shutdown))
 }

@@ -1,0 +1,223 @@
+// Package handlers is the portal's HTTP layer: thin Fiber handlers that
+// parse a request, call the db and builder packages and render a view. It
+// decides full page versus htmx partial in one place (render). It must not
+// contain SQL or build logic.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+	"imagebuilder/builder"
+	"imagebuilder/db"
+	"imagebuilder/static"
+	"imagebuilder/views"
+)
+
+// Deps is what the portal works with.
+type Deps struct {
+	DB    *db.DB
+	Queue *builder.Queue
+	Logs  *builder.LogStore
+	// RegistryHost is where builds push ("" when none is configured).
+	RegistryHost string
+	// RegistryInsecure means the registry speaks plain HTTP.
+	RegistryInsecure bool
+	// Done closes when the server shuts down; live feeds end then.
+	Done <-chan struct{}
+	// Log receives request errors.
+	Log io.Writer
+}
+
+type handler struct {
+	Deps
+	probe registryProbe
+}
+
+// New builds the Fiber app with every route.
+func New(d Deps) *fiber.App {
+	if d.Log == nil {
+		d.Log = io.Discard
+	}
+	if d.Done == nil {
+		d.Done = make(chan struct{})
+	}
+	h := &handler{Deps: d, probe: registryProbe{host: d.RegistryHost, insecure: d.RegistryInsecure}}
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler:          h.errorPage,
+		ReadTimeout:           60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	app.Use("/static", filesystem.New(filesystem.Config{
+		Root:   http.FS(static.Files),
+		MaxAge: 3600,
+	}))
+	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/specs", fiber.StatusSeeOther) })
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Post("/lang", h.setLanguage)
+
+	app.Get("/specs", h.listSpecs)
+	app.Get("/specs/new", h.newSpec)
+	app.Post("/specs", h.createSpec)
+	app.Post("/specs/check-name", h.checkName)
+	app.Get("/specs/:name", h.editSpec)
+	app.Post("/specs/:name", h.updateSpec)
+	app.Get("/specs/:name/jobs", h.specJobs)
+	app.Get("/specs/:name/delete", h.confirmDelete)
+	app.Post("/specs/:name/delete", h.deleteSpec)
+
+	app.Get("/jobs/:id", h.viewJob)
+	app.Get("/jobs/:id/log", h.downloadLog)
+	app.Get("/jobs/:id/events", h.jobEvents)
+	app.Post("/jobs/:id/cancel", h.cancelJob)
+	app.Post("/jobs/:id/retry", h.retryJob)
+
+	app.Get("/images", h.listImages)
+	return app
+}
+
+// --- Rendering: the one place that picks full page or partial ---------------
+
+// isPartial is true for htmx requests that swap part of a page (not for
+// boosted navigation, which swaps the whole body).
+func isPartial(c *fiber.Ctx) bool {
+	return c.Get("HX-Request") == "true" && c.Get("HX-Boosted") != "true"
+}
+
+// render writes content inside the layout, or alone for an htmx partial.
+func render(c *fiber.Ctx, status int, l views.Layout, content templ.Component) error {
+	comp := views.Page(l, content)
+	if isPartial(c) {
+		comp = views.Content(l, content)
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Vary("HX-Request")
+	return comp.Render(c.UserContext(), c)
+}
+
+// redirectAfterPost sends htmx to url with HX-Redirect, and plain forms
+// with 303 See Other.
+func redirectAfterPost(c *fiber.Ctx, url string) error {
+	if c.Get("HX-Request") == "true" {
+		c.Set("HX-Redirect", url)
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+	return c.Redirect(url, fiber.StatusSeeOther)
+}
+
+// layout is the view model every page starts from.
+func (h *handler) layout(c *fiber.Ctx, title, active string) views.Layout {
+	loc := views.Loc{Lang: views.PickLang(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))}
+	if title == "" {
+		title = loc.T("app.title")
+	}
+	return views.Layout{
+		Loc:             loc,
+		Title:           title,
+		Active:          active,
+		Path:            string(c.Request().URI().RequestURI()),
+		RegistryMissing: !h.probe.ok(c.UserContext()),
+		RegistryHost:    h.RegistryHost,
+	}
+}
+
+func (h *handler) errorPage(c *fiber.Ctx, err error) error {
+	status := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	var de *db.Error
+	msg := err.Error()
+	switch {
+	case errors.As(err, &fe):
+		status = fe.Code
+	case errors.As(err, &de) && errors.Is(err, db.ErrNotFound):
+		status = fiber.StatusNotFound
+	case errors.As(err, &de) && errors.Is(err, db.ErrConflict):
+		status = fiber.StatusConflict
+	default:
+		fmt.Fprintf(h.Log, "imagebuilder: %s %s: %v\n", c.Method(), c.Path(), err)
+	}
+	l := h.layout(c, "", "builder")
+	key := "err.generic"
+	if status == fiber.StatusNotFound {
+		key = "err.notfound"
+	}
+	l.Title = l.Loc.T(key)
+	return render(c, status, l, views.Error(views.ErrorPage{Layout: l, Message: msg}))
+}
+
+// --- Language --------------------------------------------------------------
+
+const langCookie = "lang"
+
+func (h *handler) setLanguage(c *fiber.Ctx) error {
+	lang := views.PickLang(c.FormValue("lang"), "")
+	c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: "Lax", HTTPOnly: true})
+	next := c.FormValue("next")
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		next = "/specs"
+	}
+	return c.Redirect(next, fiber.StatusSeeOther)
+}
+
+// --- Registry reachability -------------------------------------------------
+
+// registryProbe answers "is there a registry to push to?", caching the
+// answer for a few seconds.
+type registryProbe struct {
+	host     string
+	insecure bool
+
+	mu      sync.Mutex
+	checked time.Time
+	last    bool
+}
+
+func (p *registryProbe) ok(ctx context.Context) bool {
+	if p.host == "" {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.checked) < 5*time.Second {
+		return p.last
+	}
+	p.last = registryAnswers(ctx, p.host, p.insecure)
+	p.checked = time.Now()
+	return p.last
+}
+
+func registryAnswers(ctx context.Context, host string, insecure bool) bool {
+	hostOnly := strings.SplitN(host, "/", 2)[0]
+	schemes := []string{"https"}
+	if insecure {
+		schemes = []string{"http", "https"}
+	}
+	client := http.Client{Timeout: 2 * time.Second}
+	for _, s := range schemes {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s+"://"+hostOnly+"/v2/", nil)
+		if err != nil {
+			return false
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,217 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"imagebuilder/builder"
+	"imagebuilder/db"
+	"imagebuilder/views"
+)
+
+func (h *handler) listSpecs(c *fiber.Ctx) error {
+	specs, err := h.DB.ListSpecs(c.UserContext())
+	if err != nil {
+		return err
+	}
+	l := h.layout(c, "", "builder")
+	v := views.SpecList{Layout: l}
+	for _, s := range specs {
+		v.Rows = append(v.Rows, views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision})
+	}
+	return render(c, fiber.StatusOK, l, views.SpecListContent(v))
+}
+
+func (h *handler) newSpec(c *fiber.Ctx) error {
+	l := h.layout(c, "", "builder")
+	l.Title = l.Loc.T("form.create.title")
+	v := views.SpecForm{Layout: l}
+	if err := h.fillFormChoices(c, &v); err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
+}
+
+// fillFormChoices adds the Image Management entries for autocompletion.
+func (h *handler) fillFormChoices(c *fiber.Ctx, v *views.SpecForm) error {
+	images, err := h.DB.ListBaseImages(c.UserContext())
+	if err != nil {
+		return err
+	}
+	for _, b := range images {
+		v.BaseImages = append(v.BaseImages, views.BaseImageOption{Name: b.Name, Reference: b.Reference, Description: b.Description})
+	}
+	return nil
+}
+
+// specFromForm reads the form; it keeps the user's text as typed so an
+// error page shows it back unchanged.
+func specFromForm(c *fiber.Ctx) (db.ImageSpec, views.SpecForm) {
+	form := views.SpecForm{
+		Name:          utils.CopyString(strings.TrimSpace(c.FormValue("name"))),
+		BaseImage:     utils.CopyString(strings.TrimSpace(c.FormValue("baseImage"))),
+		UsePullSecret: c.FormValue("usePullSecret") == "on",
+		PullSecret:    utils.CopyString(c.FormValue("pullSecret")),
+		APT:           utils.CopyString(c.FormValue("apt")),
+		Conda:         utils.CopyString(c.FormValue("conda")),
+		Pip:           utils.CopyString(c.FormValue("pip")),
+	}
+	spec := db.ImageSpec{
+		Name:      form.Name,
+		BaseImage: form.BaseImage,
+		APT:       builder.SplitLines(form.APT),
+		Conda:     builder.SplitLines(form.Conda),
+		Pip:       builder.SplitLines(form.Pip),
+	}
+	if form.UsePullSecret {
+		spec.PullSecret = form.PullSecret
+	}
+	return spec, form
+}
+
+func (h *handler) createSpec(c *fiber.Ctx) error {
+	spec, form := specFromForm(c)
+	_, _, err := h.Queue.Create(c.UserContext(), spec)
+	if err != nil {
+		return h.formError(c, form, false, err)
+	}
+	return redirectAfterPost(c, "/specs")
+}
+
+func (h *handler) editSpec(c *fiber.Ctx) error {
+	spec, err := h.DB.GetSpec(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	l := h.layout(c, "", "builder")
+	l.Title = l.Loc.T("form.edit.title") + ": " + spec.Name
+	v := views.SpecForm{
+		Layout: l, Editing: true, Name: spec.Name, BaseImage: spec.BaseImage,
+		UsePullSecret: spec.PullSecret != "", PullSecret: spec.PullSecret,
+		APT: strings.Join(spec.APT, "\n"), Conda: strings.Join(spec.Conda, "\n"), Pip: strings.Join(spec.Pip, "\n"),
+	}
+	if err := h.fillFormChoices(c, &v); err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
+}
+
+func (h *handler) updateSpec(c *fiber.Ctx) error {
+	name := utils.CopyString(c.Params("name"))
+	if _, err := h.DB.GetSpec(c.UserContext(), name); err != nil {
+		return err
+	}
+	spec, form := specFromForm(c)
+	// The name is not editable: the URL names the spec.
+	spec.Name, form.Name = name, name
+	if _, _, err := h.Queue.Update(c.UserContext(), spec); err != nil {
+		return h.formError(c, form, true, err)
+	}
+	return redirectAfterPost(c, "/specs/"+name+"/jobs")
+}
+
+// formError shows the form again with every error next to its field and
+// the user's input kept (422), or passes other errors on.
+func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err error) error {
+	l := h.layout(c, "", "builder")
+	form.Layout, form.Editing = l, editing
+	form.Errors = map[string][]string{}
+	var verr builder.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		for _, e := range verr {
+			form.Errors[e.Field] = append(form.Errors[e.Field], fieldMessage(l.Loc, e))
+		}
+	case errors.Is(err, db.ErrConflict):
+		form.Errors[builder.FieldName] = append(form.Errors[builder.FieldName], err.Error())
+	case strings.HasPrefix(err.Error(), "image registry not found"):
+		form.Errors["form"] = append(form.Errors["form"], err.Error())
+	default:
+		return err
+	}
+	if err := h.fillFormChoices(c, &form); err != nil {
+		return err
+	}
+	if editing {
+		l.Title = l.Loc.T("form.edit.title") + ": " + form.Name
+	} else {
+		l.Title = l.Loc.T("form.create.title")
+	}
+	form.Layout = l
+	return render(c, fiber.StatusUnprocessableEntity, l, views.SpecFormContent(form))
+}
+
+func fieldMessage(loc views.Loc, e builder.FieldError) string {
+	if e.Line > 0 {
+		return loc.T("form.line", e.Line) + e.Message
+	}
+	return e.Message
+}
+
+// checkName answers the form's live name check.
+func (h *handler) checkName(c *fiber.Ctx) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	var errs []string
+	if msg := builder.CheckName(name); msg != "" && name != "" {
+		errs = append(errs, msg)
+	} else if name != "" {
+		if _, err := h.DB.GetSpec(c.UserContext(), name); err == nil {
+			errs = append(errs, fmt.Sprintf("an image spec named %q already exists", name))
+		}
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return views.NameErrors(errs).Render(c.UserContext(), c)
+}
+
+func (h *handler) specJobs(c *fiber.Ctx) error {
+	name := c.Params("name")
+	if _, err := h.DB.GetSpec(c.UserContext(), name); err != nil {
+		return err
+	}
+	jobs, err := h.DB.ListJobs(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
+	l := h.layout(c, "", "builder")
+	l.Title = l.Loc.T("tab.jobs") + ": " + name
+	v := views.JobsTab{Layout: l, Name: name}
+	for _, j := range jobs {
+		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt, Image: j.Image})
+	}
+	return render(c, fiber.StatusOK, l, views.JobsTabContent(v))
+}
+
+func (h *handler) confirmDelete(c *fiber.Ctx) error {
+	spec, err := h.DB.GetSpec(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	l := h.layout(c, "", "builder")
+	l.Title = l.Loc.T("delete.title")
+	return render(c, fiber.StatusOK, l, views.DeleteDialog(l, spec.Name, false))
+}
+
+func (h *handler) deleteSpec(c *fiber.Ctx) error {
+	if err := h.Queue.Delete(c.UserContext(), utils.CopyString(c.Params("name"))); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/specs")
+}
+
+func (h *handler) listImages(c *fiber.Ctx) error {
+	images, err := h.DB.ListBaseImages(c.UserContext())
+	if err != nil {
+		return err
+	}
+	l := h.layout(c, "", "images")
+	l.Title = l.Loc.T("images.title")
+	v := views.BaseImages{Layout: l}
+	for _, b := range images {
+		v.Images = append(v.Images, views.BaseImageOption{Name: b.Name, Reference: b.Reference, Description: b.Description})
+	}
+	return render(c, fiber.StatusOK, l, views.BaseImagesContent(v))
+}

@@ -1,0 +1,90 @@
+// Image Builder portal behaviour: copy buttons, the delete dialog, the pull
+// secret reveal, local times and the live log tail. Everything works
+// without it; it only makes pages nicer.
+(function () {
+  "use strict";
+
+  function localizeTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) {
+        t.title = t.textContent;
+        t.textContent = d.toLocaleString();
+      }
+    });
+  }
+
+  document.addEventListener("click", function (e) {
+    var copy = e.target.closest("[data-copy]");
+    if (copy) {
+      navigator.clipboard && navigator.clipboard.writeText(copy.dataset.copy).then(function () {
+        var label = copy.textContent;
+        copy.textContent = copy.dataset.copied || "Copied";
+        setTimeout(function () { copy.textContent = label; }, 1500);
+      });
+      return;
+    }
+    var opener = e.target.closest("[data-dialog]");
+    if (opener) {
+      var dlg = document.getElementById(opener.dataset.dialog);
+      if (dlg && dlg.showModal) {
+        e.preventDefault();
+        dlg.showModal();
+      }
+      return;
+    }
+    var closer = e.target.closest("[data-close-dialog]");
+    if (closer) {
+      closer.closest("dialog").close();
+    }
+  });
+
+  document.addEventListener("change", function (e) {
+    var box = e.target.closest("[data-reveal]");
+    if (box) {
+      var target = document.getElementById(box.dataset.reveal);
+      if (target) target.hidden = !box.checked;
+    }
+  });
+
+  // Live log: an EventSource per open job page. Each event's id is the byte
+  // offset after its line, so the browser's automatic reconnect resumes with
+  // Last-Event-ID. Auto-scroll follows the end until the user scrolls up.
+  var source = null;
+  function followLog(root) {
+    var log = root.querySelector("#log[data-events]");
+    if (!log || (source && source.log === log)) return;
+    if (source) source.close();
+    var stick = true;
+    log.addEventListener("scroll", function () {
+      stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 8;
+    });
+    log.scrollTop = log.scrollHeight;
+    source = new EventSource(log.dataset.events + "?from=" + encodeURIComponent(log.dataset.cursor || "0"));
+    source.log = log;
+    source.addEventListener("line", function (ev) {
+      var empty = document.getElementById("log-empty");
+      if (empty) empty.remove();
+      log.appendChild(document.createTextNode((log.textContent ? "\n" : "") + ev.data));
+      if (stick) log.scrollTop = log.scrollHeight;
+    });
+    source.addEventListener("end", function () {
+      source.close();
+      source = null;
+      // Refresh the status, times and actions of the finished job.
+      if (window.htmx) {
+        htmx.ajax("GET", window.location.pathname, { target: "#main", select: "#main > *", swap: "innerHTML" });
+      }
+    });
+  }
+
+  function init(root) {
+    localizeTimes(root);
+    // The end of a log is what matters: start scrolled to it.
+    root.querySelectorAll && root.querySelectorAll("pre.log").forEach(function (p) { p.scrollTop = p.scrollHeight; });
+    followLog(document);
+  }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
+  window.addEventListener("pagehide", function () { if (source) source.close(); });
+})();

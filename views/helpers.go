@@ -1,0 +1,48 @@
+package views
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// TimeValue wraps a time for LocalTime.
+type TimeValue struct{ time.Time }
+
+// At wraps t.
+func At(t time.Time) TimeValue { return TimeValue{t} }
+
+func csrfHeaders(token string) string {
+	b, _ := json.Marshal(map[string]string{"X-Csrf-Token": token}) // a map of strings always marshals
+	return string(b)
+}
+
+func navClass(active bool) string {
+	if active {
+		return "nav-link active"
+	}
+	return "nav-link"
+}
+
+func badgeClass(status string) string {
+	if status == "" {
+		return "none"
+	}
+	return status
+}
+
+func joinLines(l []string) string { return strings.Join(l, "\n") }
+
+func fieldClass(errs []string) string {
+	if len(errs) > 0 {
+		return "field has-error"
+	}
+	return "field"
+}
+
+func tabClass(active bool) string {
+	if active {
+		return "tab active"
+	}
+	return "tab"
+}

@@ -1,0 +1,171 @@
+package views
+
+import (
+	"fmt"
+	"time"
+)
+
+// Layout is what every full page needs.
+type Layout struct {
+	Loc   Loc
+	Title string
+	// Active is the navigation entry to highlight: "builder" or "images".
+	Active string
+	// Path is the current URL, for the language switch to come back to.
+	Path string
+	// CSRF is the token htmx and forms send back.
+	CSRF string
+	// RegistryMissing shows the seed's "image registry not found" warning.
+	RegistryMissing bool
+	// RegistryHost is where builds push, for the footer.
+	RegistryHost string
+}
+
+// SpecRow is one row of the Image Builder list.
+type SpecRow struct {
+	Name     string
+	Status   string // a db status, or "" when never built
+	Image    string // latest successful image, "" when none
+	JobID    int64
+	Revision int
+}
+
+// SpecList is the Image Builder list page.
+type SpecList struct {
+	Layout
+	Rows []SpecRow
+}
+
+// Active reports whether any row is still pending or building.
+func (v SpecList) Active() bool {
+	for _, r := range v.Rows {
+		if r.Status == "pending" || r.Status == "building" {
+			return true
+		}
+	}
+	return false
+}
+
+// BaseImageOption is an Image Management entry offered by autocompletion.
+type BaseImageOption struct {
+	Name, Reference, Description string
+}
+
+// SpecForm is the create form and the edit page's Info tab.
+type SpecForm struct {
+	Layout
+	Editing       bool
+	Name          string
+	BaseImage     string
+	UsePullSecret bool
+	PullSecret    string
+	PullSecrets   []string
+	APT           string
+	Conda         string
+	Pip           string
+	// Errors maps a field (name, baseImage, pullSecret, apt, conda, pip,
+	// form) to its messages.
+	Errors     map[string][]string
+	BaseImages []BaseImageOption
+}
+
+// HasErrors reports whether any field has an error.
+func (f SpecForm) HasErrors() bool { return len(f.Errors) > 0 }
+
+// JobRow is one row of the Jobs tab.
+type JobRow struct {
+	ID        int64
+	Revision  int
+	Status    string
+	UpdatedAt time.Time
+	Image     string
+}
+
+// JobsTab is the edit page's Jobs tab.
+type JobsTab struct {
+	Layout
+	Name string
+	Jobs []JobRow
+}
+
+// Active reports whether any job is still pending or building.
+func (v JobsTab) Active() bool {
+	for _, j := range v.Jobs {
+		if j.Status == "pending" || j.Status == "building" {
+			return true
+		}
+	}
+	return false
+}
+
+// JobView is the page of one build job.
+type JobView struct {
+	Layout
+	ID         int64
+	SpecName   string
+	Revision   int
+	Status     string
+	Error      string
+	QueuedAt   time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Image      string
+	Digest     string
+	Size       int64
+	RetryOf    int64
+	// Snapshot is the spec as this job built it.
+	SnapshotBase       string
+	SnapshotPullSecret string
+	SnapshotAPT        []string
+	SnapshotConda      []string
+	SnapshotPip        []string
+	// Lines is the log tail; Cursor the byte offset after it, where the
+	// live feed continues.
+	Lines     []string
+	Cursor    int64
+	CanCancel bool
+	CanRetry  bool
+}
+
+// Live reports whether the log may still grow.
+func (v JobView) Live() bool { return v.Status == "pending" || v.Status == "building" }
+
+// BaseImages is the Image Management page.
+type BaseImages struct {
+	Layout
+	Images []BaseImageOption
+}
+
+// ErrorPage is shown for a missing record or a failure.
+type ErrorPage struct {
+	Layout
+	Message string
+}
+
+func statusKey(s string) string {
+	if s == "" {
+		return "status.none"
+	}
+	return "status." + s
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func iso(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
