@@ -24,7 +24,7 @@ APT_PACKAGES := gcc libc6-dev pkg-config git ca-certificates make debootstrap bu
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: setup apt gomod npm-assets base-rootfs build run seed test bench vet fmt clean
+.PHONY: setup apt gomod npm-assets base-rootfs build generate run seed test bench clean
 
 setup: apt gomod npm-assets base-rootfs ## everything a build, the tests and `make run` need
 
@@ -93,6 +93,10 @@ $(BASE)/debian-bookworm.tar: | $(CACHE)/apt.stamp
 	rm -rf $(BASE)/bookworm/var/cache/apt/archives/*.deb $(BASE)/bookworm/var/lib/apt/lists/*
 	tar --numeric-owner -C $(BASE)/bookworm -cf $@.tmp . && mv $@.tmp $@ && rm -rf $(BASE)/bookworm
 
+TEMPL_VERSION := v0.3.977
+generate:
+	go run github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION) generate -path ./views
+
 build: $(BIN)
 $(BIN): $(GO_SOURCES) | $(CACHE)/gomod.stamp
 	go build -o $@ .
@@ -102,9 +106,11 @@ seed: $(DATA)/.base-images
 $(DATA)/.base-images: $(BASE)/busybox.tar $(BASE)/debian-bookworm.tar | $(BIN)
 	@mkdir -p $(DATA)
 	$(BIN) import-base --data-dir $(DATA) --registry-addr $(REGISTRY_ADDR) --rootfs $(BASE)/debian-bookworm.tar \
-		--image library/debian:bookworm --cmd /bin/bash
+		--image library/debian:bookworm --cmd /bin/bash --title "Debian 12 (bookworm)" \
+		--description "Debian minbase; APT installs from the host's Debian mirror"
 	$(BIN) import-base --data-dir $(DATA) --registry-addr $(REGISTRY_ADDR) --rootfs $(BASE)/busybox.tar \
-		--image library/busybox:latest --cmd /bin/sh
+		--image library/busybox:latest --cmd /bin/sh --title "BusyBox" \
+		--description "One static busybox binary; no package manager"
 	@touch $@
 
 run: setup build seed
