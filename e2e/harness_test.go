@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"imagebuilder/db"
+)
+
+// binPath is the real imagebuilder binary, built once for the package.
+var binPath string
+
+func TestMain(m *testing.M) {
+	tmp, err := os.MkdirTemp("", "imagebuilder-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(tmp, "imagebuilder")
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if !strings.Contains(os.Getenv("GOFLAGS"), "containers_image_openpgp") {
+		build.Env = append(build.Env, "GOFLAGS=-tags=containers_image_openpgp,exclude_graphdriver_btrfs")
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build imagebuilder: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	// Browsers and the binary leave temporary files: keep them in the run.
+	runTmp := filepath.Join(tmp, "tmp")
+	os.MkdirAll(runTmp, 0o755)
+	os.Setenv("TMPDIR", runTmp)
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+func baseTar(t testing.TB, name string) string {
+	p, err := filepath.Abs(filepath.Join("..", ".cache", "base", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is missing: run `make setup` first", p)
+	}
+	return p
+}
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// instance is one data directory with its registry address; servers come
+// and go on it.
+type instance struct {
+	t       testing.TB
+	dir     string
+	regAddr string
+}
+
+func newInstance(t testing.TB) *instance {
+	dir := t.TempDir()
+	return &instance{t: t, dir: dir, regAddr: freeAddr(t)}
+}
+
+// importBase runs `imagebuilder import-base` and returns the reference.
+func (in *instance) importBase(tarPath, image, title string) string {
+	in.t.Helper()
+	out, err := exec.Command(binPath, "import-base", "--data-dir", in.dir, "--registry-addr", in.regAddr,
+		"--rootfs", tarPath, "--image", image, "--title", title).CombinedOutput()
+	if err != nil {
+		in.t.Fatalf("import-base %s: %v\n%s", image, err, out)
+	}
+	return in.regAddr + "/" + image
+}
+
+func (in *instance) store() *db.DB {
+	in.t.Helper()
+	d, err := db.Open(filepath.Join(in.dir, "imagebuilder.db"))
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	in.t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func (in *instance) logPath(jobID int64) string {
+	return filepath.Join(in.dir, "logs", fmt.Sprintf("%d.log", jobID))
+}
+
+// server is a running `imagebuilder serve`.
+type server struct {
+	t    testing.TB
+	cmd  *exec.Cmd
+	base string
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (in *instance) serve(args ...string) *server {
+	in.t.Helper()
+	addr := freeAddr(in.t)
+	all := append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr}, args...)
+	s := &server{t: in.t, cmd: exec.Command(binPath, all...), base: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	in.t.Cleanup(s.stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case <-s.done:
+			in.t.Fatalf("serve exited:\n%s", s.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			in.t.Fatalf("serve did not come up:\n%s", s.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *server) url(path string) string { return s.base + path }
+
+// kill ends the server with SIGKILL, as a crash would.
+func (s *server) kill() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// stop ends the server with SIGTERM and waits.
+func (s *server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(60 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// postForm submits a form as a browser without JavaScript would; it does
+// not follow redirects.
+func (s *server) postForm(path string, form url.Values) *http.Response {
+	s.t.Helper()
+	client := http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(s.url(path), form)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// waitJob waits until the job has one of the statuses.
+func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want ...db.Status) db.Job {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		j, err := store.GetJob(context.Background(), id)
+		if err == nil {
+			for _, w := range want {
+				if j.Status == w {
+					return j
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d is %s (%v), want %v", id, j.Status, err, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// slowAptRootfs is the busybox rootfs plus an apt-get that prints a line
+// and sleeps: a build with APT lines stays in its APT step.
+func slowAptRootfs(t testing.TB) string {
+	t.Helper()
+	src, err := os.Open(baseTar(t, "busybox.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	path := filepath.Join(t.TempDir(), "slow-apt.tar")
+	dst, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	tw := tar.NewWriter(dst)
+	tr := tar.NewReader(src)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := []byte("#!/bin/sh\necho apt-get is slow today\nsleep 300\n")
+	for _, h := range []*tar.Header{
+		{Name: "./usr/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./usr/bin/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "./usr/bin/apt-get", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script))},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tw.Write(script); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"imagebuilder/db"
+)
+
+// The real binary is killed with SIGKILL mid-build and started again: the
+// interrupted job fails with a reason at the end of its log, the job that
+// was waiting runs, and nothing typed in before the crash is lost.
+func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
+	in := newInstance(t)
+	slow := in.importBase(slowAptRootfs(t), "library/slow-apt:1", "Slow apt")
+	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
+	srv := in.serve()
+	store := in.store()
+	ctx := context.Background()
+
+	if resp := srv.postForm("/specs", url.Values{"name": {"stuck"}, "baseImage": {slow}, "apt": {"jq"}}); resp.StatusCode != 303 {
+		t.Fatalf("create stuck: %s", resp.Status)
+	}
+	if resp := srv.postForm("/specs", url.Values{"name": {"waiting"}, "baseImage": {busybox}}); resp.StatusCode != 303 {
+		t.Fatalf("create waiting: %s", resp.Status)
+	}
+	stuck, _ := store.ListJobs(ctx, "stuck")
+	waiting, _ := store.ListJobs(ctx, "waiting")
+	if len(stuck) != 1 || len(waiting) != 1 {
+		t.Fatalf("jobs: %d stuck, %d waiting", len(stuck), len(waiting))
+	}
+	waitJob(t, store, stuck[0].ID, time.Minute, db.StatusBuilding)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		raw, _ := os.ReadFile(in.logPath(stuck[0].ID))
+		if strings.Contains(string(raw), "apt-get is slow today") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the build never reached apt-get:\n%s", raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if j, _ := store.GetJob(ctx, waiting[0].ID); j.Status != db.StatusPending {
+		t.Fatalf("waiting job is %s", j.Status)
+	}
+
+	srv.kill()
+
+	in.serve()
+	got := waitJob(t, store, stuck[0].ID, 30*time.Second, db.StatusFailed)
+	if got.Error != "interrupted by server restart" {
+		t.Fatalf("interrupted job: %+v", got)
+	}
+	raw, _ := os.ReadFile(in.logPath(stuck[0].ID))
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, "Image Builder: revision 1 failed: interrupted by server restart") {
+		t.Fatalf("last log line: %q", last)
+	}
+	done := waitJob(t, store, waiting[0].ID, time.Minute, db.StatusSucceeded, db.StatusFailed)
+	if done.Status != db.StatusSucceeded || done.Digest == "" {
+		t.Fatalf("the waiting job after restart: %+v", done)
+	}
+	spec, err := store.GetSpec(ctx, "stuck")
+	if err != nil || spec.APT[0] != "jq" || spec.BaseImage != slow {
+		t.Fatalf("spec after the crash: %+v %v", spec, err)
+	}
+}
+
+// SIGTERM stops taking jobs, cancels the running build and records it.
+func TestGracefulShutdownRecordsRunningBuildAsCancelled(t *testing.T) {
+	in := newInstance(t)
+	slow := in.importBase(slowAptRootfs(t), "library/slow-apt:1", "Slow apt")
+	srv := in.serve()
+	store := in.store()
+	if resp := srv.postForm("/specs", url.Values{"name": {"long"}, "baseImage": {slow}, "apt": {"jq"}}); resp.StatusCode != 303 {
+		t.Fatalf("create: %s", resp.Status)
+	}
+	jobs, _ := store.ListJobs(context.Background(), "long")
+	waitJob(t, store, jobs[0].ID, time.Minute, db.StatusBuilding)
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	srv.stop()
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("shutdown took %s", d)
+	}
+	j, _ := store.GetJob(context.Background(), jobs[0].ID)
+	if j.Status != db.StatusCancelled || j.Error != "cancelled: the server shut down" {
+		t.Fatalf("after SIGTERM: %+v", j)
+	}
+}
