@@ -260,11 +260,13 @@ func TestHostileLinesNeverRunAsShell(t *testing.T) {
 	if _, ok := files["pwned"]; ok {
 		t.Fatal("a hostile line ran as shell code: /pwned exists")
 	}
-	// apt-get is called twice: "update", then "install -y --no-install-recommends <pkgs>".
+	// apt-get is called three times: "update", "install -y
+	// --no-install-recommends <pkgs>" and "clean".
 	want := "[update]\n[install]\n[-y]\n[--no-install-recommends]\n"
 	for _, l := range lines {
 		want += "[" + l + "]\n"
 	}
+	want += "[clean]\n"
 	if got := string(files["args"]); got != want {
 		t.Fatalf("apt-get received\n%s\nwant\n%s", got, want)
 	}

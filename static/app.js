@@ -73,7 +73,7 @@
       source = null;
       // Refresh the status, times and actions of the finished job.
       if (window.htmx) {
-        htmx.ajax("GET", window.location.pathname, { target: "#main", select: "#main > *", swap: "innerHTML" });
+        htmx.ajax("GET", window.location.pathname, { target: "#main", swap: "innerHTML" });
       }
     });
   }

@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/playwright-community/playwright-go"
+)
+
+var (
+	pwOnce    sync.Once
+	pwErr     error
+	pwBrowser playwright.Browser
+	expect    = playwright.NewPlaywrightAssertions(60_000)
+)
+
+// browser starts the Playwright driver from npm and Debian's Chromium once.
+func browser(t *testing.T) playwright.Browser {
+	t.Helper()
+	pwOnce.Do(func() {
+		dir, err := filepath.Abs(filepath.Join("..", ".cache", "playwright"))
+		if err != nil {
+			pwErr = err
+			return
+		}
+		pw, err := playwright.Run(&playwright.RunOptions{DriverDirectory: dir, SkipInstallBrowsers: true})
+		if err != nil {
+			pwErr = fmt.Errorf("playwright driver in %s (run `make setup`): %w", dir, err)
+			return
+		}
+		pwBrowser, pwErr = pw.Chromium.Launch(playwright.BrowserTypeLaunchOptions{
+			ExecutablePath: playwright.String("/usr/bin/chromium"),
+			Headless:       playwright.Bool(true),
+			Args: []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+				"--disable-background-networking", "--disable-component-update", "--disable-sync"},
+		})
+	})
+	if pwErr != nil {
+		t.Fatal(pwErr)
+	}
+	return pwBrowser
+}
+
+// newPage opens a page in a fresh context with the given browser language.
+func newPage(t *testing.T, locale string) playwright.Page {
+	t.Helper()
+	ctx, err := browser(t).NewContext(playwright.BrowserNewContextOptions{
+		Locale:          playwright.String(locale),
+		AcceptDownloads: playwright.Bool(true),
+		Viewport:        &playwright.Size{Width: 1280, Height: 900},
+		TimezoneId:      playwright.String("Asia/Taipei"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctx.Close() })
+	page, err := ctx.NewPage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page
+}
+
+// shots saves a numbered screenshot of every screen a test visits into
+// e2e/artifacts/.
+type shots struct {
+	t    *testing.T
+	page playwright.Page
+	n    int
+}
+
+func (s *shots) take(name string) {
+	s.t.Helper()
+	s.n++
+	dir := filepath.Join("artifacts", s.t.Name())
+	os.MkdirAll(dir, 0o755)
+	path := filepath.Join(dir, fmt.Sprintf("%02d-%s.png", s.n, name))
+	if _, err := s.page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(path), FullPage: playwright.Bool(true)}); err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func byTestID(p playwright.Page, id string) playwright.Locator {
+	return p.Locator(`[data-testid="` + id + `"]`)
+}
+
+func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
+	in := newInstance(t)
+	debian := in.importBase(baseTar(t, "debian-bookworm.tar"), "library/debian:bookworm", "Debian 12 (bookworm)")
+	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
+	srv := in.serve()
+	store := in.store()
+	page := newPage(t, "en-US")
+	shot := &shots{t: t, page: page}
+
+	_, err := page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "empty-state")).ToBeVisible())
+	shot.take("list-empty")
+
+	// Create: autocompletion offers the Image Management entries.
+	must(t, byTestID(page, "add-spec").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/new$`)))
+	options := page.Locator("#base-images option")
+	must(t, expect.Locator(options).ToHaveCount(2))
+	values, err := options.EvaluateAll(`os => os.map(o => o.value)`)
+	must(t, err)
+	if got := fmt.Sprint(values); !strings.Contains(got, debian) || !strings.Contains(got, busybox) {
+		t.Fatalf("autocompletion offers %v", got)
+	}
+	must(t, byTestID(page, "name").Fill("data-tools"))
+	must(t, byTestID(page, "base-image").Fill(debian))
+	must(t, byTestID(page, "apt").Fill("jq"))
+	shot.take("create-filled")
+	must(t, byTestID(page, "confirm").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))
+	row := page.Locator(`[data-testid="spec-row"][data-name="data-tools"]`)
+	must(t, expect.Locator(row).ToBeVisible())
+
+	// A second spec waits while the first builds: Pending, then Building,
+	// then Succeeded, on the list without a reload.
+	must(t, byTestID(page, "add-spec").Click())
+	must(t, byTestID(page, "name").Fill("tiny"))
+	must(t, byTestID(page, "base-image").Fill(busybox))
+	must(t, byTestID(page, "confirm").Click())
+	tiny := page.Locator(`[data-testid="spec-row"][data-name="tiny"] [data-testid="status"]`)
+	must(t, expect.Locator(tiny).ToHaveAttribute("data-status", "pending"))
+	shot.take("list-pending")
+
+	// The first job's page: its log grows live over SSE, then it succeeds.
+	must(t, row.Locator("a.badge-link").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/jobs/\d+$`)))
+	_, err = page.Evaluate(`window.__sameDocument = true`)
+	must(t, err)
+	status := byTestID(page, "job-meta").Locator(`[data-testid="status"]`)
+	must(t, expect.Locator(status).ToHaveAttribute("data-status", regexp.MustCompile(`pending|building`)))
+	shot.take("job-building")
+	must(t, expect.Locator(byTestID(page, "log")).ToContainText("Setting up jq"))
+	must(t, expect.Locator(status).ToHaveAttribute("data-status", "succeeded"))
+	same, err := page.Evaluate(`window.__sameDocument === true`)
+	must(t, err)
+	if same != true {
+		t.Fatal("the job page reloaded instead of following the log live")
+	}
+	must(t, expect.Locator(byTestID(page, "job-image")).ToHaveText(in.regAddr+"/data-tools:1"))
+	shot.take("job-succeeded")
+
+	// The full log download is the file on disk, byte for byte.
+	jobs, err := store.ListJobs(t.Context(), "data-tools")
+	must(t, err)
+	download, err := page.ExpectDownload(func() error { return byTestID(page, "download-log").Click() })
+	must(t, err)
+	saved := filepath.Join(t.TempDir(), "job.log")
+	must(t, download.SaveAs(saved))
+	got, _ := os.ReadFile(saved)
+	want, _ := os.ReadFile(in.logPath(jobs[0].ID))
+	if len(want) == 0 || string(got) != string(want) {
+		t.Fatalf("downloaded %d bytes, the log file has %d", len(got), len(want))
+	}
+	if name := download.SuggestedFilename(); name != fmt.Sprintf("data-tools-revision-1-job-%d.log", jobs[0].ID) {
+		t.Errorf("download name %q", name)
+	}
+
+	// The list shows the image URL and both specs succeeded.
+	_, err = page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Locator(row.Locator(`[data-testid="spec-image"]`)).ToHaveText(in.regAddr+"/data-tools:1"))
+	must(t, expect.Locator(tiny).ToHaveAttribute("data-status", "succeeded"))
+	shot.take("list-succeeded")
+
+	// Edit: an invalid conda line is reported next to its field and what
+	// was typed stays.
+	must(t, row.Locator(`[data-testid="edit-spec"]`).Click())
+	must(t, expect.Locator(byTestID(page, "name")).ToHaveAttribute("readonly", ""))
+	must(t, byTestID(page, "conda").Fill("conda-forge::numpy==1.17*\nnumpy[foo=bar]"))
+	must(t, byTestID(page, "pip").Fill("requests>=2.31"))
+	must(t, byTestID(page, "confirm").Click())
+	must(t, expect.Locator(byTestID(page, "conda-errors")).ToContainText(`Line 2: unknown key "foo"`))
+	must(t, expect.Locator(byTestID(page, "conda")).ToHaveValue("conda-forge::numpy==1.17*\nnumpy[foo=bar]"))
+	must(t, expect.Locator(byTestID(page, "pip")).ToHaveValue("requests>=2.31"))
+	must(t, expect.Locator(byTestID(page, "apt")).ToHaveValue("jq"))
+	shot.take("edit-error")
+	if spec, _ := store.GetSpec(t.Context(), "data-tools"); len(spec.Conda) != 0 || len(spec.Pip) != 0 {
+		t.Fatalf("the invalid edit was saved: %+v", spec)
+	}
+
+	// A valid edit builds revision 2 and shows it in Jobs.
+	must(t, byTestID(page, "conda").Fill(""))
+	must(t, byTestID(page, "pip").Fill(""))
+	must(t, byTestID(page, "apt").Fill("jq\n# a comment line"))
+	must(t, byTestID(page, "confirm").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/data-tools/jobs$`)))
+	rev2 := page.Locator(`[data-testid="job-row"][data-revision="2"] [data-testid="status"]`)
+	must(t, expect.Locator(rev2).ToHaveAttribute("data-status", "succeeded"))
+	must(t, expect.Locator(byTestID(page, "job-row")).ToHaveCount(2))
+	shot.take("jobs-tab")
+
+	// Delete: Cancel keeps the spec, OK removes it.
+	_, err = page.Goto(srv.url("/specs"))
+	must(t, err)
+	tinyRow := page.Locator(`[data-testid="spec-row"][data-name="tiny"]`)
+	must(t, tinyRow.Locator(`[data-testid="delete-spec"]`).Click())
+	dialog := page.Locator("dialog#delete-tiny")
+	must(t, expect.Locator(dialog).ToBeVisible())
+	must(t, expect.Locator(dialog).ToContainText("tiny"))
+	shot.take("delete-dialog")
+	must(t, dialog.Locator(`[data-testid="delete-cancel"]`).Click())
+	must(t, expect.Locator(dialog).ToBeHidden())
+	must(t, expect.Locator(tinyRow).ToBeVisible())
+	must(t, tinyRow.Locator(`[data-testid="delete-spec"]`).Click())
+	must(t, dialog.Locator(`[data-testid="delete-ok"]`).Click())
+	must(t, expect.Locator(tinyRow).ToHaveCount(0))
+	must(t, expect.Locator(row).ToBeVisible())
+	shot.take("list-after-delete")
+	if _, err := store.GetSpec(t.Context(), "tiny"); err == nil {
+		t.Fatal("tiny is still stored")
+	}
+}
+
+func TestRegistryWarningWhenNoRegistryAnswers(t *testing.T) {
+	in := newInstance(t)
+	srv := in.serve("--registry", freeAddr(t), "--registry-insecure")
+	page := newPage(t, "en-US")
+	shot := &shots{t: t, page: page}
+	_, err := page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "registry-warning")).ToContainText("image registry not found"))
+	shot.take("list-warning")
+	_, err = page.Goto(srv.url("/specs/new"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "registry-warning")).ToBeVisible())
+	shot.take("create-warning")
+}
+
+func TestTraditionalChineseLabelsAndLanguageSwitch(t *testing.T) {
+	in := newInstance(t)
+	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
+	srv := in.serve()
+	page := newPage(t, "zh-TW")
+	shot := &shots{t: t, page: page}
+	_, err := page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "add-spec")).ToHaveText("+ 新增"))
+	must(t, expect.Locator(byTestID(page, "empty-state")).ToContainText("目前沒有客製化 image spec"))
+	shot.take("list-empty-zh")
+	must(t, byTestID(page, "add-spec").Click())
+	must(t, expect.Locator(page.Locator("h1")).ToHaveText("新增客製化 Image Spec"))
+	must(t, expect.Locator(page.Locator("label[for=name]")).ToContainText("名稱"))
+	must(t, byTestID(page, "name").Fill("zh-demo"))
+	must(t, byTestID(page, "base-image").Fill(busybox))
+	must(t, byTestID(page, "confirm").Click())
+	status := page.Locator(`[data-testid="spec-row"][data-name="zh-demo"] [data-testid="status"]`)
+	must(t, expect.Locator(status).ToHaveText("成功"))
+	must(t, expect.Locator(page.Locator("th").First()).ToHaveText("名稱"))
+	shot.take("list-zh")
+	if _, err := byTestID(page, "lang-select").SelectOption(playwright.SelectOptionValues{Values: &[]string{"en"}}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, expect.Locator(byTestID(page, "add-spec")).ToHaveText("+ Add"))
+	must(t, expect.Locator(status).ToHaveText("Succeeded"))
+	shot.take("list-en-after-switch")
+}
