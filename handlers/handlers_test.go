@@ -1,0 +1,177 @@
+package handlers
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/gofiber/fiber/v2"
+
+	"imagebuilder/builder"
+	"imagebuilder/db"
+)
+
+// testApp is the portal on a real SQLite file. The queue is not started:
+// confirmed jobs stay Pending, which is all these tests look at.
+func testApp(t *testing.T) (*fiber.App, *db.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	logs, err := builder.NewLogStore(filepath.Join(dir, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+	}))
+	t.Cleanup(reg.Close)
+	host := strings.TrimPrefix(reg.URL, "http://")
+	q := builder.NewQueue(store, nil, logs, builder.QueueConfig{
+		Registry: func(context.Context) (builder.Registry, error) { return builder.Registry{Host: host, Insecure: true}, nil },
+	})
+	return New(Deps{DB: store, Queue: q, Logs: logs, RegistryHost: host, RegistryInsecure: true}), store
+}
+
+func do(t *testing.T, app *fiber.App, req *http.Request) (*http.Response, *goquery.Document) {
+	t.Helper()
+	resp, err := app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, doc
+}
+
+func form(method, target string, values url.Values) *http.Request {
+	req := httptest.NewRequest(method, target, strings.NewReader(values.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
+}
+
+func TestFullPageOrPartialFromHXRequest(t *testing.T) {
+	app, _ := testApp(t)
+	_, full := do(t, app, httptest.NewRequest("GET", "/specs", nil))
+	if full.Find("html head title").Length() != 1 || full.Find(`[data-testid="empty-state"]`).Length() != 1 {
+		t.Fatal("a direct request did not get the full page")
+	}
+	req := httptest.NewRequest("GET", "/specs", nil)
+	req.Header.Set("HX-Request", "true")
+	resp, part := do(t, app, req)
+	if part.Find("head title").Length() != 0 || part.Find(`[data-testid="empty-state"]`).Length() != 1 {
+		t.Fatal("an htmx request did not get the partial")
+	}
+	if !strings.Contains(resp.Header.Get("Vary"), "HX-Request") {
+		t.Error("responses do not vary on HX-Request")
+	}
+	// Boosted navigation swaps the whole body: it gets the full page.
+	req = httptest.NewRequest("GET", "/specs", nil)
+	req.Header.Set("HX-Request", "true")
+	req.Header.Set("HX-Boosted", "true")
+	if _, boosted := do(t, app, req); boosted.Find("head title").Length() != 1 {
+		t.Fatal("a boosted request did not get the full page")
+	}
+}
+
+func TestCreateWithoutJavaScriptRedirectsAndEnqueues(t *testing.T) {
+	app, store := testApp(t)
+	resp, _ := do(t, app, form("POST", "/specs", url.Values{"name": {"plain"}, "baseImage": {"busybox"}, "apt": {"jq\r\ncurl\r\n"}}))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/specs" {
+		t.Fatalf("create: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	jobs, _ := store.ListJobs(context.Background(), "plain")
+	if len(jobs) != 1 || jobs[0].Status != db.StatusPending || strings.Join(jobs[0].Snapshot.APT, ",") != "jq,curl" {
+		t.Fatalf("jobs %+v", jobs)
+	}
+	// With htmx, the redirect is an HX-Redirect header.
+	req := form("POST", "/specs/plain", url.Values{"baseImage": {"busybox"}, "pip": {"requests"}})
+	req.Header.Set("HX-Request", "true")
+	resp, _ = do(t, app, req)
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("HX-Redirect") != "/specs/plain/jobs" {
+		t.Fatalf("htmx edit: %d %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
+	}
+	_, doc := do(t, app, httptest.NewRequest("GET", "/specs/plain/jobs", nil))
+	if n := doc.Find(`[data-testid="job-row"]`).Length(); n != 2 {
+		t.Fatalf("jobs tab lists %d jobs", n)
+	}
+	if rev := doc.Find(`[data-testid="job-revision"]`).First().Text(); rev != "2" {
+		t.Fatalf("newest first: %q", rev)
+	}
+}
+
+func TestInvalidFormKeepsInputAndNamesTheLine(t *testing.T) {
+	app, store := testApp(t)
+	values := url.Values{"name": {"Bad_Name"}, "baseImage": {""}, "apt": {"jq\ncurl; rm -rf /"}, "pip": {"-r reqs.txt"}}
+	resp, doc := do(t, app, form("POST", "/specs", values))
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for field, want := range map[string]string{
+		"name-errors":      "uppercase",
+		"baseImage-errors": "base image is required",
+		"apt-errors":       "Line 2:",
+		"pip-errors":       `Line 1: options such as "-r" are not allowed`,
+	} {
+		if got := doc.Find(`[data-testid="` + field + `"]`).Text(); !strings.Contains(got, want) {
+			t.Errorf("%s = %q, want %q", field, got, want)
+		}
+	}
+	if got := doc.Find(`[data-testid="apt"]`).Text(); got != "jq\ncurl; rm -rf /" {
+		t.Errorf("the APT text was not kept: %q", got)
+	}
+	if v, _ := doc.Find(`[data-testid="name"]`).Attr("value"); v != "Bad_Name" {
+		t.Errorf("the name was not kept: %q", v)
+	}
+	if list, _ := store.ListSpecs(context.Background()); len(list) != 0 {
+		t.Fatal("an invalid spec was stored")
+	}
+	// A duplicate name is reported next to the name.
+	do(t, app, form("POST", "/specs", url.Values{"name": {"taken"}, "baseImage": {"busybox"}}))
+	_, doc = do(t, app, form("POST", "/specs", url.Values{"name": {"taken"}, "baseImage": {"busybox"}}))
+	if got := doc.Find(`[data-testid="name-errors"]`).Text(); !strings.Contains(got, "already exists") {
+		t.Errorf("duplicate name: %q", got)
+	}
+}
+
+func TestMissingThingsAre404Pages(t *testing.T) {
+	app, _ := testApp(t)
+	for _, path := range []string{"/specs/nope", "/specs/nope/jobs", "/jobs/999", "/jobs/abc", "/jobs/999/log"} {
+		resp, doc := do(t, app, httptest.NewRequest("GET", path, nil))
+		if resp.StatusCode != http.StatusNotFound || doc.Find(`[data-testid="error-message"]`).Length() != 1 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+func TestLanguageFromHeaderAndCookie(t *testing.T) {
+	app, _ := testApp(t)
+	req := httptest.NewRequest("GET", "/specs", nil)
+	req.Header.Set("Accept-Language", "zh-TW,zh;q=0.9,en;q=0.8")
+	_, doc := do(t, app, req)
+	if got := doc.Find(`[data-testid="add-spec"]`).Text(); got != "+ 新增" {
+		t.Fatalf("zh-TW add button %q", got)
+	}
+	resp, _ := do(t, app, form("POST", "/lang", url.Values{"lang": {"en"}, "next": {"//evil.example"}}))
+	if resp.Header.Get("Location") != "/specs" {
+		t.Fatalf("open redirect: %q", resp.Header.Get("Location"))
+	}
+	req = httptest.NewRequest("GET", "/specs", nil)
+	req.Header.Set("Accept-Language", "zh-TW")
+	req.AddCookie(&http.Cookie{Name: "lang", Value: "en"})
+	if _, doc := do(t, app, req); doc.Find(`[data-testid="add-spec"]`).Text() != "+ Add" {
+		t.Fatal("the language cookie does not win over Accept-Language")
+	}
+}
