@@ -53,6 +53,8 @@ type Config struct {
 	RegistryInsecure bool
 	Workers          int
 	BuildTimeout     time.Duration
+	AdminUser        string
+	AdminPassword    string
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -65,6 +67,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RegistryInsecure, "registry-insecure", false, "reach the external registry over HTTP or without TLS verification")
 	fs.IntVar(&c.Workers, "workers", 1, "builds that run at once")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", time.Hour, "a build running longer fails")
+	fs.StringVar(&c.AdminUser, "admin-user", "admin", "administrator created (or whose password is reset) at start when --admin-password is set")
+	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
 // parseFlags applies IMAGEBUILDER_* environment variables as defaults, then
@@ -336,16 +340,32 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	target := rt.target
+	box, err := builder.OpenSecretBox(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	settings := builder.NewSettings(store, box, rt.engine, target)
+	if err := settings.SyncEngine(ctx); err != nil {
+		return err
+	}
+	keys, err := handlers.LoadSessionKeys(filepath.Join(cfg.DataDir, "session.keys"))
+	if err != nil {
+		return err
+	}
+	if err := ensureAdmin(ctx, store, cfg.AdminUser, cfg.AdminPassword); err != nil {
+		return err
+	}
 	queue := builder.NewQueue(store, rt.engine, logs, builder.QueueConfig{
-		Workers:  cfg.Workers,
-		Timeout:  cfg.BuildTimeout,
-		Registry: func(context.Context) (builder.Registry, error) { return target, nil },
+		Workers:    cfg.Workers,
+		Timeout:    cfg.BuildTimeout,
+		Registry:   settings.Registry,
+		PullSecret: settings.PullSecret,
 	})
 	if err := queue.Start(ctx); err != nil {
 		return err
 	}
-	app := handlers.New(handlers.Deps{DB: store, Queue: queue, Logs: logs, RegistryHost: target.Host,
-		RegistryInsecure: target.Insecure, Done: ctx.Done(), Log: logw})
+	app := handlers.New(handlers.Deps{DB: store, Queue: queue, Logs: logs, Settings: settings,
+		SessionKeys: keys, Done: ctx.Done(), Log: logw})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -364,4 +384,24 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return errors.Join(app.ShutdownWithContext(shutdown), queue.Stop(shutdown))
+}
+
+// ensureAdmin creates the administrator given by flags, or resets its
+// password, when a password is given.
+func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error {
+	if password == "" {
+		return nil
+	}
+	if user == "" {
+		return errors.New("--admin-user is empty")
+	}
+	hash, err := handlers.HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("--admin-password: %w", err)
+	}
+	if _, err := store.GetAdminByUsername(ctx, user); err == nil {
+		return store.SetAdminPassword(ctx, user, hash)
+	}
+	_, err = store.CreateAdmin(ctx, user, hash)
+	return err
 }

@@ -29,10 +29,11 @@ type Deps struct {
 	DB    *db.DB
 	Queue *builder.Queue
 	Logs  *builder.LogStore
-	// RegistryHost is where builds push ("" when none is configured).
-	RegistryHost string
-	// RegistryInsecure means the registry speaks plain HTTP.
-	RegistryInsecure bool
+	// Settings resolves the registry and the pull secrets.
+	Settings *builder.Settings
+	// SessionKeys signs and encrypts session cookies (96 bytes; see
+	// LoadSessionKeys).
+	SessionKeys []byte
 	// Done closes when the server shuts down; live feeds end then.
 	Done <-chan struct{}
 	// Log receives request errors.
@@ -41,7 +42,8 @@ type Deps struct {
 
 type handler struct {
 	Deps
-	probe registryProbe
+	probe *registryProbe
+	auth  *auth
 }
 
 // New builds the Fiber app with every route.
@@ -52,7 +54,7 @@ func New(d Deps) *fiber.App {
 	if d.Done == nil {
 		d.Done = make(chan struct{})
 	}
-	h := &handler{Deps: d, probe: registryProbe{host: d.RegistryHost, insecure: d.RegistryInsecure}}
+	h := &handler{Deps: d, probe: &registryProbe{current: d.Settings.Registry}, auth: newAuth(d.SessionKeys)}
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ErrorHandler:          h.errorPage,
@@ -63,9 +65,15 @@ func New(d Deps) *fiber.App {
 		Root:   http.FS(static.Files),
 		MaxAge: 3600,
 	}))
+	app.Use(h.requireAdmin)
 	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/specs", fiber.StatusSeeOther) })
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	app.Post("/lang", h.setLanguage)
+	app.Get("/login", h.loginPage)
+	app.Post("/login", h.login)
+	app.Get("/setup", h.setupPage)
+	app.Post("/setup", h.setup)
+	app.Post("/logout", h.logout)
 
 	app.Get("/specs", h.listSpecs)
 	app.Get("/specs/new", h.newSpec)
@@ -84,6 +92,16 @@ func New(d Deps) *fiber.App {
 	app.Post("/jobs/:id/retry", h.retryJob)
 
 	app.Get("/images", h.listImages)
+	app.Post("/images", h.saveImage)
+	app.Get("/images/:id", h.editImage)
+	app.Post("/images/:id", h.saveImage)
+	app.Post("/images/:id/delete", h.deleteImage)
+	app.Get("/settings/secrets", h.listSecrets)
+	app.Post("/settings/secrets", h.saveSecret)
+	app.Post("/settings/secrets/:name/delete", h.deleteSecret)
+	app.Get("/settings/registry", h.showRegistry)
+	app.Post("/settings/registry", h.saveRegistry)
+	app.Post("/settings/registry/test", h.testRegistry)
 	return app
 }
 
@@ -123,14 +141,17 @@ func (h *handler) layout(c *fiber.Ctx, title, active string) views.Layout {
 	if title == "" {
 		title = loc.T("app.title")
 	}
-	return views.Layout{
-		Loc:             loc,
-		Title:           title,
-		Active:          active,
-		Path:            string(c.Request().URI().RequestURI()),
-		RegistryMissing: !h.probe.ok(c.UserContext()),
-		RegistryHost:    h.RegistryHost,
+	l := views.Layout{
+		Loc:    loc,
+		Title:  title,
+		Active: active,
+		Path:   string(c.Request().URI().RequestURI()),
 	}
+	if s, ok := sessionOf(c); ok {
+		l.User, l.CSRF = s.Username, s.CSRF
+		l.RegistryHost, l.RegistryMissing = h.probe.status(c.UserContext())
+	}
+	return l
 }
 
 func (h *handler) errorPage(c *fiber.Ctx, err error) error {
@@ -164,38 +185,40 @@ const langCookie = "lang"
 func (h *handler) setLanguage(c *fiber.Ctx) error {
 	lang := views.PickLang(c.FormValue("lang"), "")
 	c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: "Lax", HTTPOnly: true})
-	next := c.FormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
-		next = "/specs"
-	}
-	return c.Redirect(next, fiber.StatusSeeOther)
+	return c.Redirect(safeNext(c.FormValue("next")), fiber.StatusSeeOther)
 }
 
 // --- Registry reachability -------------------------------------------------
 
-// registryProbe answers "is there a registry to push to?", caching the
-// answer for a few seconds.
+// registryProbe answers "is there a registry to push to?" for the
+// current settings, caching the answer for a few seconds.
 type registryProbe struct {
-	host     string
-	insecure bool
+	current func(context.Context) (builder.Registry, error)
 
 	mu      sync.Mutex
 	checked time.Time
-	last    bool
+	host    string
+	missing bool
 }
 
-func (p *registryProbe) ok(ctx context.Context) bool {
-	if p.host == "" {
-		return false
-	}
+// status returns the registry host and whether it is missing or silent.
+func (p *registryProbe) status(ctx context.Context) (host string, missing bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if time.Since(p.checked) < 5*time.Second {
-		return p.last
+		return p.host, p.missing
 	}
-	p.last = registryAnswers(ctx, p.host, p.insecure)
+	reg, err := p.current(ctx)
+	p.host, p.missing = reg.Host, err != nil || reg.Host == "" || !registryAnswers(ctx, reg.Host, reg.Insecure)
 	p.checked = time.Now()
-	return p.last
+	return p.host, p.missing
+}
+
+// forget drops the cached answer after the settings change.
+func (p *registryProbe) forget() {
+	p.mu.Lock()
+	p.checked = time.Time{}
+	p.mu.Unlock()
 }
 
 func registryAnswers(ctx context.Context, host string, insecure bool) bool {

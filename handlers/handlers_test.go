@@ -21,6 +21,11 @@ import (
 // confirmed jobs stay Pending, which is all these tests look at.
 func testApp(t *testing.T) (*fiber.App, *db.DB) {
 	t.Helper()
+	return newTestApp(t, true)
+}
+
+func newTestApp(t *testing.T, withAdmin bool) (*fiber.App, *db.DB) {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
 	if err != nil {
@@ -35,11 +40,92 @@ func testApp(t *testing.T) (*fiber.App, *db.DB) {
 		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 	}))
 	t.Cleanup(reg.Close)
-	host := strings.TrimPrefix(reg.URL, "http://")
-	q := builder.NewQueue(store, nil, logs, builder.QueueConfig{
-		Registry: func(context.Context) (builder.Registry, error) { return builder.Registry{Host: host, Insecure: true}, nil },
-	})
-	return New(Deps{DB: store, Queue: q, Logs: logs, RegistryHost: host, RegistryInsecure: true}), store
+	box, err := builder.OpenSecretBox(filepath.Join(dir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := builder.NewSettings(store, box, nil, builder.Registry{Host: strings.TrimPrefix(reg.URL, "http://"), Insecure: true})
+	q := builder.NewQueue(store, nil, logs, builder.QueueConfig{Registry: settings.Registry, PullSecret: settings.PullSecret})
+	keys, err := LoadSessionKeys(filepath.Join(dir, "session.keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := HashPassword(testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withAdmin {
+		if _, err := store.CreateAdmin(context.Background(), "admin", hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return New(Deps{DB: store, Queue: q, Logs: logs, Settings: settings, SessionKeys: keys}), store
+}
+
+const testPassword = "correct horse battery"
+
+// client is a browser: it keeps cookies and the page's CSRF token.
+type client struct {
+	t       *testing.T
+	app     *fiber.App
+	cookies map[string]*http.Cookie
+	csrf    string
+	ip      string
+}
+
+func newClient(t *testing.T, app *fiber.App) *client {
+	return &client{t: t, app: app, cookies: map[string]*http.Cookie{}, ip: "192.0.2.1"}
+}
+
+func (cl *client) do(req *http.Request) (*http.Response, *goquery.Document) {
+	cl.t.Helper()
+	for _, c := range cl.cookies {
+		req.AddCookie(c)
+	}
+	req.Header.Set("X-Forwarded-For", cl.ip)
+	resp, doc := do(cl.t, cl.app, req)
+	for _, c := range resp.Cookies() {
+		if c.MaxAge < 0 {
+			delete(cl.cookies, c.Name)
+		} else {
+			cl.cookies[c.Name] = c
+		}
+	}
+	if tok, ok := doc.Find(`input[name="csrf"]`).First().Attr("value"); ok && tok != "" {
+		cl.csrf = tok
+	}
+	return resp, doc
+}
+
+func (cl *client) get(path string) (*http.Response, *goquery.Document) {
+	return cl.do(httptest.NewRequest("GET", path, nil))
+}
+
+// post sends a form with the current CSRF token.
+func (cl *client) post(path string, values url.Values) (*http.Response, *goquery.Document) {
+	if values == nil {
+		values = url.Values{}
+	}
+	if values.Get("csrf") == "" {
+		values.Set("csrf", cl.csrf)
+	}
+	return cl.do(form("POST", path, values))
+}
+
+func (cl *client) login(user, password string) *http.Response {
+	cl.get("/login")
+	resp, _ := cl.post("/login", url.Values{"username": {user}, "password": {password}})
+	return resp
+}
+
+// signedIn returns a client that has signed in and holds a CSRF token.
+func signedIn(t *testing.T, app *fiber.App) *client {
+	cl := newClient(t, app)
+	if resp := cl.login("admin", testPassword); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: %d", resp.StatusCode)
+	}
+	cl.get("/specs")
+	return cl
 }
 
 func do(t *testing.T, app *fiber.App, req *http.Request) (*http.Response, *goquery.Document) {
@@ -64,13 +150,14 @@ func form(method, target string, values url.Values) *http.Request {
 
 func TestFullPageOrPartialFromHXRequest(t *testing.T) {
 	app, _ := testApp(t)
-	_, full := do(t, app, httptest.NewRequest("GET", "/specs", nil))
+	cl := signedIn(t, app)
+	_, full := cl.get("/specs")
 	if full.Find("html head title").Length() != 1 || full.Find(`[data-testid="empty-state"]`).Length() != 1 {
 		t.Fatal("a direct request did not get the full page")
 	}
 	req := httptest.NewRequest("GET", "/specs", nil)
 	req.Header.Set("HX-Request", "true")
-	resp, part := do(t, app, req)
+	resp, part := cl.do(req)
 	if part.Find("head title").Length() != 0 || part.Find(`[data-testid="empty-state"]`).Length() != 1 {
 		t.Fatal("an htmx request did not get the partial")
 	}
@@ -81,14 +168,15 @@ func TestFullPageOrPartialFromHXRequest(t *testing.T) {
 	req = httptest.NewRequest("GET", "/specs", nil)
 	req.Header.Set("HX-Request", "true")
 	req.Header.Set("HX-Boosted", "true")
-	if _, boosted := do(t, app, req); boosted.Find("head title").Length() != 1 {
+	if _, boosted := cl.do(req); boosted.Find("head title").Length() != 1 {
 		t.Fatal("a boosted request did not get the full page")
 	}
 }
 
 func TestCreateWithoutJavaScriptRedirectsAndEnqueues(t *testing.T) {
 	app, store := testApp(t)
-	resp, _ := do(t, app, form("POST", "/specs", url.Values{"name": {"plain"}, "baseImage": {"busybox"}, "apt": {"jq\r\ncurl\r\n"}}))
+	cl := signedIn(t, app)
+	resp, _ := cl.post("/specs", url.Values{"name": {"plain"}, "baseImage": {"busybox"}, "apt": {"jq\r\ncurl\r\n"}})
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/specs" {
 		t.Fatalf("create: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -99,11 +187,12 @@ func TestCreateWithoutJavaScriptRedirectsAndEnqueues(t *testing.T) {
 	// With htmx, the redirect is an HX-Redirect header.
 	req := form("POST", "/specs/plain", url.Values{"baseImage": {"busybox"}, "pip": {"requests"}})
 	req.Header.Set("HX-Request", "true")
-	resp, _ = do(t, app, req)
+	req.Header.Set("X-Csrf-Token", cl.csrf)
+	resp, _ = cl.do(req)
 	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("HX-Redirect") != "/specs/plain/jobs" {
 		t.Fatalf("htmx edit: %d %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
 	}
-	_, doc := do(t, app, httptest.NewRequest("GET", "/specs/plain/jobs", nil))
+	_, doc := cl.get("/specs/plain/jobs")
 	if n := doc.Find(`[data-testid="job-row"]`).Length(); n != 2 {
 		t.Fatalf("jobs tab lists %d jobs", n)
 	}
@@ -114,8 +203,9 @@ func TestCreateWithoutJavaScriptRedirectsAndEnqueues(t *testing.T) {
 
 func TestInvalidFormKeepsInputAndNamesTheLine(t *testing.T) {
 	app, store := testApp(t)
+	cl := signedIn(t, app)
 	values := url.Values{"name": {"Bad_Name"}, "baseImage": {""}, "apt": {"jq\ncurl; rm -rf /"}, "pip": {"-r reqs.txt"}}
-	resp, doc := do(t, app, form("POST", "/specs", values))
+	resp, doc := cl.post("/specs", values)
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -139,8 +229,8 @@ func TestInvalidFormKeepsInputAndNamesTheLine(t *testing.T) {
 		t.Fatal("an invalid spec was stored")
 	}
 	// A duplicate name is reported next to the name.
-	do(t, app, form("POST", "/specs", url.Values{"name": {"taken"}, "baseImage": {"busybox"}}))
-	_, doc = do(t, app, form("POST", "/specs", url.Values{"name": {"taken"}, "baseImage": {"busybox"}}))
+	cl.post("/specs", url.Values{"name": {"taken"}, "baseImage": {"busybox"}})
+	_, doc = cl.post("/specs", url.Values{"name": {"taken"}, "baseImage": {"busybox"}})
 	if got := doc.Find(`[data-testid="name-errors"]`).Text(); !strings.Contains(got, "already exists") {
 		t.Errorf("duplicate name: %q", got)
 	}
@@ -148,8 +238,9 @@ func TestInvalidFormKeepsInputAndNamesTheLine(t *testing.T) {
 
 func TestMissingThingsAre404Pages(t *testing.T) {
 	app, _ := testApp(t)
-	for _, path := range []string{"/specs/nope", "/specs/nope/jobs", "/jobs/999", "/jobs/abc", "/jobs/999/log"} {
-		resp, doc := do(t, app, httptest.NewRequest("GET", path, nil))
+	cl := signedIn(t, app)
+	for _, path := range []string{"/specs/nope", "/specs/nope/jobs", "/jobs/999", "/jobs/abc", "/jobs/999/log", "/images/999"} {
+		resp, doc := cl.get(path)
 		if resp.StatusCode != http.StatusNotFound || doc.Find(`[data-testid="error-message"]`).Length() != 1 {
 			t.Errorf("%s: %d", path, resp.StatusCode)
 		}
@@ -158,20 +249,21 @@ func TestMissingThingsAre404Pages(t *testing.T) {
 
 func TestLanguageFromHeaderAndCookie(t *testing.T) {
 	app, _ := testApp(t)
+	cl := signedIn(t, app)
 	req := httptest.NewRequest("GET", "/specs", nil)
 	req.Header.Set("Accept-Language", "zh-TW,zh;q=0.9,en;q=0.8")
-	_, doc := do(t, app, req)
+	_, doc := cl.do(req)
 	if got := doc.Find(`[data-testid="add-spec"]`).Text(); got != "+ 新增" {
 		t.Fatalf("zh-TW add button %q", got)
 	}
-	resp, _ := do(t, app, form("POST", "/lang", url.Values{"lang": {"en"}, "next": {"//evil.example"}}))
+	resp, _ := cl.post("/lang", url.Values{"lang": {"en"}, "next": {"//evil.example"}})
 	if resp.Header.Get("Location") != "/specs" {
 		t.Fatalf("open redirect: %q", resp.Header.Get("Location"))
 	}
 	req = httptest.NewRequest("GET", "/specs", nil)
 	req.Header.Set("Accept-Language", "zh-TW")
-	req.AddCookie(&http.Cookie{Name: "lang", Value: "en"})
-	if _, doc := do(t, app, req); doc.Find(`[data-testid="add-spec"]`).Text() != "+ Add" {
+	cl.cookies["lang"] = &http.Cookie{Name: "lang", Value: "en"}
+	if _, doc := cl.do(req); doc.Find(`[data-testid="add-spec"]`).Text() != "+ Add" {
 		t.Fatal("the language cookie does not win over Accept-Language")
 	}
 }

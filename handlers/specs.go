@@ -43,7 +43,14 @@ func (h *handler) fillFormChoices(c *fiber.Ctx, v *views.SpecForm) error {
 		return err
 	}
 	for _, b := range images {
-		v.BaseImages = append(v.BaseImages, views.BaseImageOption{Name: b.Name, Reference: b.Reference, Description: b.Description})
+		v.BaseImages = append(v.BaseImages, baseImageOption(b))
+	}
+	secrets, err := h.DB.ListPullSecrets(c.UserContext())
+	if err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		v.PullSecrets = append(v.PullSecrets, s.Name)
 	}
 	return nil
 }
@@ -200,18 +207,4 @@ func (h *handler) deleteSpec(c *fiber.Ctx) error {
 		return err
 	}
 	return redirectAfterPost(c, "/specs")
-}
-
-func (h *handler) listImages(c *fiber.Ctx) error {
-	images, err := h.DB.ListBaseImages(c.UserContext())
-	if err != nil {
-		return err
-	}
-	l := h.layout(c, "", "images")
-	l.Title = l.Loc.T("images.title")
-	v := views.BaseImages{Layout: l}
-	for _, b := range images {
-		v.Images = append(v.Images, views.BaseImageOption{Name: b.Name, Reference: b.Reference, Description: b.Description})
-	}
-	return render(c, fiber.StatusOK, l, views.BaseImagesContent(v))
 }

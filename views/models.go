@@ -19,6 +19,8 @@ type Layout struct {
 	RegistryMissing bool
 	// RegistryHost is where builds push, for the footer.
 	RegistryHost string
+	// User is the signed-in administrator ("" on the sign-in pages).
+	User string
 }
 
 // SpecRow is one row of the Image Builder list.
@@ -48,7 +50,8 @@ func (v SpecList) Active() bool {
 
 // BaseImageOption is an Image Management entry offered by autocompletion.
 type BaseImageOption struct {
-	Name, Reference, Description string
+	ID                                       int64
+	Name, Reference, Description, PullSecret string
 }
 
 // SpecForm is the create form and the edit page's Info tab.
@@ -168,4 +171,50 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// LoginForm is the sign-in and first-run setup form.
+type LoginForm struct {
+	Layout
+	Username string
+	Next     string
+	Error    string
+}
+
+// BaseImagesPage is Image Management with its add or edit form.
+type BaseImagesPage struct {
+	BaseImages
+	EditID      int64
+	Form        BaseImageOption
+	PullSecrets []string
+	Errors      map[string][]string
+}
+
+// SecretsPage lists pull secrets by name.
+type SecretsPage struct {
+	Layout
+	Names  []string
+	Name   string
+	Errors map[string][]string
+}
+
+// TestResult is the answer of "Test connection".
+type TestResult struct {
+	OK      bool
+	Host    string
+	Message string
+}
+
+// RegistryForm is the registry settings page.
+type RegistryForm struct {
+	Layout
+	EmbeddedHost string
+	External     bool
+	Host         string
+	Username     string
+	HasPassword  bool
+	Insecure     bool
+	Saved        bool
+	Errors       map[string][]string
+	TestResult   *TestResult
 }

@@ -1,0 +1,185 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Admin is an administrator account.
+type Admin struct {
+	ID           int64
+	Username     string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// Session is a signed-in administrator's session.
+type Session struct {
+	ID        string
+	AdminID   int64
+	Username  string
+	CSRF      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// CountAdmins says how many administrators exist.
+func (d *DB) CountAdmins(ctx context.Context) (int, error) {
+	var n int
+	err := d.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM admins`).Scan(&n)
+	return n, err
+}
+
+// CreateAdmin adds an administrator; the username is unique.
+func (d *DB) CreateAdmin(ctx context.Context, username, passwordHash string) (Admin, error) {
+	now := d.now()
+	res, err := d.write.ExecContext(ctx, `INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)`, username, passwordHash, ms(now))
+	if isUniqueViolation(err) {
+		return Admin{}, conflict("an administrator named %q already exists", username)
+	}
+	if err != nil {
+		return Admin{}, err
+	}
+	id, _ := res.LastInsertId()
+	return Admin{ID: id, Username: username, PasswordHash: passwordHash, CreatedAt: time.UnixMilli(ms(now))}, nil
+}
+
+// CreateFirstAdmin adds an administrator only while there is none, so a
+// first-run setup page cannot be used twice.
+func (d *DB) CreateFirstAdmin(ctx context.Context, username, passwordHash string) (Admin, error) {
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return Admin{}, err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM admins`).Scan(&n); err != nil {
+		return Admin{}, err
+	}
+	if n > 0 {
+		return Admin{}, conflict("an administrator already exists; sign in instead")
+	}
+	now := d.now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)`, username, passwordHash, ms(now))
+	if err != nil {
+		return Admin{}, err
+	}
+	id, _ := res.LastInsertId()
+	return Admin{ID: id, Username: username, PasswordHash: passwordHash, CreatedAt: time.UnixMilli(ms(now))}, tx.Commit()
+}
+
+// SetAdminPassword replaces an administrator's password hash.
+func (d *DB) SetAdminPassword(ctx context.Context, username, passwordHash string) error {
+	res, err := d.write.ExecContext(ctx, `UPDATE admins SET password_hash = ? WHERE username = ?`, passwordHash, username)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("administrator %q does not exist", username)
+	}
+	return nil
+}
+
+// GetAdminByUsername returns an administrator.
+func (d *DB) GetAdminByUsername(ctx context.Context, username string) (Admin, error) {
+	var a Admin
+	var created int64
+	err := d.read.QueryRowContext(ctx, `SELECT id, username, password_hash, created_at FROM admins WHERE username = ?`, username).
+		Scan(&a.ID, &a.Username, &a.PasswordHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Admin{}, notFound("administrator %q does not exist", username)
+	}
+	a.CreatedAt = time.UnixMilli(created)
+	return a, err
+}
+
+// CreateSession stores a new session.
+func (d *DB) CreateSession(ctx context.Context, s Session) error {
+	_, err := d.write.ExecContext(ctx, `INSERT INTO sessions (id, admin_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		s.ID, s.AdminID, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt))
+	return err
+}
+
+// GetSession returns a session that has not expired.
+func (d *DB) GetSession(ctx context.Context, id string) (Session, error) {
+	var s Session
+	var created, expires int64
+	err := d.read.QueryRowContext(ctx, `SELECT s.id, s.admin_id, a.username, s.csrf, s.created_at, s.expires_at
+		FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.id = ? AND s.expires_at > ?`, id, ms(d.now())).
+		Scan(&s.ID, &s.AdminID, &s.Username, &s.CSRF, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, notFound("session expired or signed out")
+	}
+	s.CreatedAt, s.ExpiresAt = time.UnixMilli(created), time.UnixMilli(expires)
+	return s, err
+}
+
+// DeleteSession signs a session out, and drops expired ones.
+func (d *DB) DeleteSession(ctx context.Context, id string) error {
+	_, err := d.write.ExecContext(ctx, `DELETE FROM sessions WHERE id = ? OR expires_at <= ?`, id, ms(d.now()))
+	return err
+}
+
+// PullSecret is a named pull secret; Sealed is its encrypted content.
+type PullSecret struct {
+	ID        int64
+	Name      string
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SavePullSecret adds or replaces the secret called name.
+func (d *DB) SavePullSecret(ctx context.Context, name string, sealed []byte) error {
+	now := ms(d.now())
+	_, err := d.write.ExecContext(ctx, `INSERT INTO pull_secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`, name, sealed, now, now)
+	return err
+}
+
+// GetPullSecret returns one secret.
+func (d *DB) GetPullSecret(ctx context.Context, name string) (PullSecret, error) {
+	var p PullSecret
+	var created, updated int64
+	err := d.read.QueryRowContext(ctx, `SELECT id, name, sealed, created_at, updated_at FROM pull_secrets WHERE name = ?`, name).
+		Scan(&p.ID, &p.Name, &p.Sealed, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return PullSecret{}, notFound("pull secret %q does not exist", name)
+	}
+	p.CreatedAt, p.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+	return p, err
+}
+
+// ListPullSecrets returns every secret's name and times (not the content).
+func (d *DB) ListPullSecrets(ctx context.Context) ([]PullSecret, error) {
+	rows, err := d.read.QueryContext(ctx, `SELECT id, name, created_at, updated_at FROM pull_secrets ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PullSecret
+	for rows.Next() {
+		var p PullSecret
+		var created, updated int64
+		if err := rows.Scan(&p.ID, &p.Name, &created, &updated); err != nil {
+			return nil, err
+		}
+		p.CreatedAt, p.UpdatedAt = time.UnixMilli(created), time.UnixMilli(updated)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// DeletePullSecret removes one secret.
+func (d *DB) DeletePullSecret(ctx context.Context, name string) error {
+	res, err := d.write.ExecContext(ctx, `DELETE FROM pull_secrets WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("pull secret %q does not exist", name)
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package handlers
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
+
+	"imagebuilder/db"
+	"imagebuilder/views"
+)
+
+const (
+	sessionCookie  = "imagebuilder_session"
+	preCSRFCookie  = "imagebuilder_csrf" // double-submit token for the sign-in forms
+	sessionMaxAge  = 12 * time.Hour
+	minPasswordLen = 8
+)
+
+// LoadSessionKeys reads the cookie signing and encryption keys from path,
+// creating them on first start so a restart does not sign anyone out.
+func LoadSessionKeys(path string) ([]byte, error) {
+	keys, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		keys = append(securecookie.GenerateRandomKey(64), securecookie.GenerateRandomKey(32)...)
+		if len(keys) != 96 {
+			return nil, errors.New("cannot generate session keys")
+		}
+		return keys, os.WriteFile(path, keys, 0o600)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) != 96 {
+		return nil, fmt.Errorf("%s: want 96 bytes of keys, found %d", path, len(keys))
+	}
+	return keys, nil
+}
+
+// HashPassword is the slow KDF for administrator passwords.
+func HashPassword(pw string) (string, error) {
+	if len(pw) < minPasswordLen {
+		return "", fmt.Errorf("the password needs at least %d characters", minPasswordLen)
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), 12)
+	return string(h), err
+}
+
+// dummyHash keeps a sign-in for an unknown user as slow as for a known one.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imagebuilder-no-such-user"), 12)
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // the system has no randomness: nothing is safe
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// auth holds the session codec and the sign-in rate limiter.
+type auth struct {
+	store   *sessions.CookieStore
+	limiter loginLimiter
+}
+
+func newAuth(keys []byte) *auth {
+	if len(keys) != 96 {
+		keys = append(securecookie.GenerateRandomKey(64), securecookie.GenerateRandomKey(32)...)
+	}
+	st := sessions.NewCookieStore(keys[:64], keys[64:])
+	st.MaxAge(int(sessionMaxAge / time.Second))
+	return &auth{store: st, limiter: loginLimiter{fails: map[string][]time.Time{}}}
+}
+
+func (a *auth) encode(sessionID string) (string, error) {
+	return securecookie.EncodeMulti(sessionCookie, sessionID, a.store.Codecs...)
+}
+
+func (a *auth) decode(value string) (string, bool) {
+	var id string
+	if err := securecookie.DecodeMulti(sessionCookie, value, &id, a.store.Codecs...); err != nil {
+		return "", false
+	}
+	return id, true
+}
+
+func secureRequest(c *fiber.Ctx) bool {
+	return c.Protocol() == "https" || c.Get("X-Forwarded-Proto") == "https"
+}
+
+func (h *handler) setSessionCookie(c *fiber.Ctx, value string, maxAge int) {
+	c.Cookie(&fiber.Cookie{
+		Name: sessionCookie, Value: value, Path: "/", MaxAge: maxAge,
+		HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode, Secure: secureRequest(c),
+	})
+}
+
+// currentSession returns the signed-in session, if any.
+func (h *handler) currentSession(c *fiber.Ctx) (db.Session, bool) {
+	id, ok := h.auth.decode(c.Cookies(sessionCookie))
+	if !ok {
+		return db.Session{}, false
+	}
+	s, err := h.DB.GetSession(c.UserContext(), id)
+	return s, err == nil
+}
+
+// isPublic lists what needs no session.
+func isPublic(path string) bool {
+	switch path {
+	case "/login", "/setup", "/healthz":
+		return true
+	}
+	return strings.HasPrefix(path, "/static/")
+}
+
+func isMutating(method string) bool {
+	switch method {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// requireAdmin lets signed-in administrators through and checks the CSRF
+// token of every mutating request; everyone else goes to sign in.
+func (h *handler) requireAdmin(c *fiber.Ctx) error {
+	if isPublic(c.Path()) {
+		return c.Next()
+	}
+	s, ok := h.currentSession(c)
+	if !ok {
+		target := "/login"
+		if n, err := h.DB.CountAdmins(c.UserContext()); err == nil && n == 0 {
+			target = "/setup"
+		} else if c.Method() == fiber.MethodGet {
+			target += "?next=" + url.QueryEscape(string(c.Request().URI().RequestURI()))
+		}
+		if c.Get("HX-Request") == "true" {
+			c.Set("HX-Redirect", target)
+			return c.SendStatus(fiber.StatusUnauthorized)
+		}
+		if c.Method() != fiber.MethodGet {
+			return fiber.NewError(fiber.StatusUnauthorized, "sign in first")
+		}
+		return c.Redirect(target, fiber.StatusSeeOther)
+	}
+	if isMutating(c.Method()) {
+		token := c.Get("X-Csrf-Token")
+		if token == "" {
+			token = c.FormValue("csrf")
+		}
+		if subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF)) != 1 {
+			return fiber.NewError(fiber.StatusForbidden, "the form's security token is missing or out of date; reload the page and try again")
+		}
+	}
+	c.Locals("session", s)
+	return c.Next()
+}
+
+func sessionOf(c *fiber.Ctx) (db.Session, bool) {
+	s, ok := c.Locals("session").(db.Session)
+	return s, ok
+}
+
+// preCSRF returns the double-submit token for the sign-in forms, setting
+// its cookie when needed.
+func preCSRF(c *fiber.Ctx) string {
+	tok := c.Cookies(preCSRFCookie)
+	if len(tok) < 32 {
+		tok = randomToken()
+		c.Cookie(&fiber.Cookie{Name: preCSRFCookie, Value: tok, Path: "/", HTTPOnly: true,
+			SameSite: fiber.CookieSameSiteStrictMode, Secure: secureRequest(c), MaxAge: 3600})
+	}
+	return tok
+}
+
+func checkPreCSRF(c *fiber.Ctx) bool {
+	cookie, form := c.Cookies(preCSRFCookie), c.FormValue("csrf")
+	return len(cookie) >= 32 && subtle.ConstantTimeCompare([]byte(cookie), []byte(form)) == 1
+}
+
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/specs"
+	}
+	return next
+}
+
+func (h *handler) loginPage(c *fiber.Ctx) error {
+	if n, err := h.DB.CountAdmins(c.UserContext()); err == nil && n == 0 {
+		return c.Redirect("/setup", fiber.StatusSeeOther)
+	}
+	return h.renderLogin(c, fiber.StatusOK, "", "")
+}
+
+func (h *handler) renderLogin(c *fiber.Ctx, status int, username, msg string) error {
+	l := h.layout(c, "", "")
+	l.Title = l.Loc.T("login.title")
+	l.CSRF = preCSRF(c)
+	return render(c, status, l, views.Login(views.LoginForm{Layout: l, Username: username, Next: safeNext(c.Query("next", c.FormValue("next"))), Error: msg}))
+}
+
+func (h *handler) login(c *fiber.Ctx) error {
+	loc := h.layout(c, "", "").Loc
+	username := utils.CopyString(strings.TrimSpace(c.FormValue("username")))
+	if !checkPreCSRF(c) {
+		return h.renderLogin(c, fiber.StatusForbidden, username, loc.T("login.csrf"))
+	}
+	client := c.IP()
+	if wait := h.auth.limiter.blocked(client); wait > 0 {
+		return h.renderLogin(c, fiber.StatusTooManyRequests, username, loc.T("login.limited", int(wait.Seconds())+1))
+	}
+	admin, err := h.DB.GetAdminByUsername(c.UserContext(), username)
+	hash := dummyHash
+	if err == nil {
+		hash = []byte(admin.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || err != nil {
+		h.auth.limiter.fail(client)
+		return h.renderLogin(c, fiber.StatusUnauthorized, username, loc.T("login.wrong"))
+	}
+	h.auth.limiter.reset(client)
+	if err := h.startSession(c, admin.ID); err != nil {
+		return err
+	}
+	return c.Redirect(safeNext(c.FormValue("next")), fiber.StatusSeeOther)
+}
+
+func (h *handler) startSession(c *fiber.Ctx, adminID int64) error {
+	now := time.Now()
+	s := db.Session{ID: randomToken(), AdminID: adminID, CSRF: randomToken(), CreatedAt: now, ExpiresAt: now.Add(sessionMaxAge)}
+	if err := h.DB.CreateSession(c.UserContext(), s); err != nil {
+		return err
+	}
+	value, err := h.auth.encode(s.ID)
+	if err != nil {
+		return err
+	}
+	h.setSessionCookie(c, value, int(sessionMaxAge/time.Second))
+	return nil
+}
+
+func (h *handler) logout(c *fiber.Ctx) error {
+	if s, ok := sessionOf(c); ok {
+		if err := h.DB.DeleteSession(c.UserContext(), s.ID); err != nil {
+			return err
+		}
+	}
+	h.setSessionCookie(c, "", -1)
+	return redirectAfterPost(c, "/login")
+}
+
+func (h *handler) setupPage(c *fiber.Ctx) error {
+	if n, err := h.DB.CountAdmins(c.UserContext()); err != nil || n > 0 {
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	}
+	return h.renderSetup(c, fiber.StatusOK, "", "")
+}
+
+func (h *handler) renderSetup(c *fiber.Ctx, status int, username, msg string) error {
+	l := h.layout(c, "", "")
+	l.Title = l.Loc.T("setup.title")
+	l.CSRF = preCSRF(c)
+	return render(c, status, l, views.Setup(views.LoginForm{Layout: l, Username: username, Error: msg}))
+}
+
+func (h *handler) setup(c *fiber.Ctx) error {
+	loc := h.layout(c, "", "").Loc
+	username := utils.CopyString(strings.TrimSpace(c.FormValue("username")))
+	if !checkPreCSRF(c) {
+		return h.renderSetup(c, fiber.StatusForbidden, username, loc.T("login.csrf"))
+	}
+	pw := c.FormValue("password")
+	switch {
+	case username == "":
+		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, loc.T("setup.username"))
+	case pw != c.FormValue("confirm"):
+		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, loc.T("setup.mismatch"))
+	}
+	hash, err := HashPassword(pw)
+	if err != nil {
+		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, err.Error())
+	}
+	admin, err := h.DB.CreateFirstAdmin(c.UserContext(), username, hash)
+	if errors.Is(err, db.ErrConflict) {
+		return c.Redirect("/login", fiber.StatusSeeOther)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.startSession(c, admin.ID); err != nil {
+		return err
+	}
+	return c.Redirect("/specs", fiber.StatusSeeOther)
+}
+
+// loginLimiter allows 5 failed sign-ins per client in 5 minutes.
+type loginLimiter struct {
+	mu    sync.Mutex
+	fails map[string][]time.Time
+}
+
+const (
+	loginFailLimit  = 5
+	loginFailWindow = 5 * time.Minute
+)
+
+func (l *loginLimiter) recent(client string, now time.Time) []time.Time {
+	var keep []time.Time
+	for _, t := range l.fails[client] {
+		if now.Sub(t) < loginFailWindow {
+			keep = append(keep, t)
+		}
+	}
+	l.fails[client] = keep
+	return keep
+}
+
+func (l *loginLimiter) blocked(client string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	r := l.recent(client, now)
+	if len(r) < loginFailLimit {
+		return 0
+	}
+	return loginFailWindow - now.Sub(r[0])
+}
+
+func (l *loginLimiter) fail(client string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.fails[client] = append(l.recent(client, time.Now()), time.Now())
+}
+
+func (l *loginLimiter) reset(client string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.fails, client)
+}
