@@ -96,6 +96,18 @@ func byTestID(p playwright.Page, id string) playwright.Locator {
 	return p.Locator(`[data-testid="` + id + `"]`)
 }
 
+// signIn opens path, signs in on the page it is sent to, and lands there.
+func signIn(t *testing.T, page playwright.Page, srv *server, path string) {
+	t.Helper()
+	_, err := page.Goto(srv.url(path))
+	must(t, err)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/login`)))
+	must(t, byTestID(page, "username").Fill(adminUser))
+	must(t, byTestID(page, "password").Fill(adminPassword))
+	must(t, byTestID(page, "login").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(regexp.QuoteMeta(path)+`$`)))
+}
+
 func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	in := newInstance(t)
 	debian := in.importBase(baseTar(t, "debian-bookworm.tar"), "library/debian:bookworm", "Debian 12 (bookworm)")
@@ -105,8 +117,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	page := newPage(t, "en-US")
 	shot := &shots{t: t, page: page}
 
-	_, err := page.Goto(srv.url("/specs"))
-	must(t, err)
+	signIn(t, page, srv, "/specs")
 	must(t, expect.Locator(byTestID(page, "empty-state")).ToBeVisible())
 	shot.take("list-empty")
 
@@ -234,11 +245,10 @@ func TestRegistryWarningWhenNoRegistryAnswers(t *testing.T) {
 	srv := in.serve("--registry", freeAddr(t), "--registry-insecure")
 	page := newPage(t, "en-US")
 	shot := &shots{t: t, page: page}
-	_, err := page.Goto(srv.url("/specs"))
-	must(t, err)
+	signIn(t, page, srv, "/specs")
 	must(t, expect.Locator(byTestID(page, "registry-warning")).ToContainText("image registry not found"))
 	shot.take("list-warning")
-	_, err = page.Goto(srv.url("/specs/new"))
+	_, err := page.Goto(srv.url("/specs/new"))
 	must(t, err)
 	must(t, expect.Locator(byTestID(page, "registry-warning")).ToBeVisible())
 	shot.take("create-warning")
@@ -250,8 +260,7 @@ func TestTraditionalChineseLabelsAndLanguageSwitch(t *testing.T) {
 	srv := in.serve()
 	page := newPage(t, "zh-TW")
 	shot := &shots{t: t, page: page}
-	_, err := page.Goto(srv.url("/specs"))
-	must(t, err)
+	signIn(t, page, srv, "/specs")
 	must(t, expect.Locator(byTestID(page, "add-spec")).ToHaveText("+ 新增"))
 	must(t, expect.Locator(byTestID(page, "empty-state")).ToContainText("目前沒有客製化 image spec"))
 	shot.take("list-empty-zh")

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -108,6 +110,12 @@ func (in *instance) logPath(jobID int64) string {
 	return filepath.Join(in.dir, "logs", fmt.Sprintf("%d.log", jobID))
 }
 
+// The administrator every test server starts with.
+const (
+	adminUser     = "admin"
+	adminPassword = "e2e-password-123"
+)
+
 // server is a running `imagebuilder serve`.
 type server struct {
 	t    testing.TB
@@ -137,7 +145,8 @@ func (s *syncBuffer) String() string {
 func (in *instance) serve(args ...string) *server {
 	in.t.Helper()
 	addr := freeAddr(in.t)
-	all := append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr}, args...)
+	all := append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr,
+		"--admin-user", adminUser, "--admin-password", adminPassword}, args...)
 	s := &server{t: in.t, cmd: exec.Command(binPath, all...), base: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -190,11 +199,43 @@ func (s *server) stop() {
 	}
 }
 
-// postForm submits a form as a browser without JavaScript would; it does
-// not follow redirects.
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// signedInClient is an HTTP client with a session: a browser without
+// JavaScript. It does not follow redirects.
+func (s *server) signedInClient() (*http.Client, string) {
+	s.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	token := func(path string) string {
+		resp, err := client.Get(s.url(path))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := csrfInput.FindSubmatch(body)
+		if m == nil {
+			s.t.Fatalf("no CSRF token on %s (%s)", path, resp.Status)
+		}
+		return string(m[1])
+	}
+	resp, err := client.PostForm(s.url("/login"), url.Values{"csrf": {token("/login")}, "username": {adminUser}, "password": {adminPassword}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("sign in: %s", resp.Status)
+	}
+	return client, token("/specs")
+}
+
+// postForm submits a form as a signed-in browser without JavaScript would.
 func (s *server) postForm(path string, form url.Values) *http.Response {
 	s.t.Helper()
-	client := http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client, csrf := s.signedInClient()
+	form.Set("csrf", csrf)
 	resp, err := client.PostForm(s.url(path), form)
 	if err != nil {
 		s.t.Fatal(err)
