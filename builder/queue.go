@@ -179,7 +179,17 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcom
 		return db.JobOutcome{Status: db.StatusFailed, Error: err.Error()}
 	}
 	var secret []byte
-	if name := job.Snapshot.PullSecret; name != "" {
+	name := job.Snapshot.PullSecret
+	if name == "" {
+		// The Image Management entry of the base image may name one.
+		if name, err = q.db.BaseImagePullSecret(ctx, job.Snapshot.BaseImage); err != nil {
+			return db.JobOutcome{Status: db.StatusFailed, Error: err.Error()}
+		}
+		if name != "" {
+			log.Printf("Image Builder: using pull secret %q of the base image's Image Management entry", name)
+		}
+	}
+	if name != "" {
 		if q.cfg.PullSecret == nil {
 			return db.JobOutcome{Status: db.StatusFailed, Error: fmt.Sprintf("pull secret %q is not available", name)}
 		}
@@ -236,6 +246,13 @@ func failureReason(err error, lastLines []string) string {
 		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
 	}
 	msg := err.Error()
+	lower := strings.ToLower(msg)
+	if strings.Contains(lower, "authentication required") || strings.Contains(lower, "unauthorized") {
+		if strings.Contains(msg, "pushing") || strings.HasPrefix(msg, "push ") {
+			return "the registry refused the push: authentication required; check the registry user name and password in Registry settings"
+		}
+		return "pulling the base image was refused: authentication required; choose a pull secret for its registry (in the spec or its Image Management entry)"
+	}
 	i := strings.LastIndex(msg, "exit status")
 	if i < 0 {
 		return msg

@@ -51,6 +51,17 @@ func (d *DB) GetBaseImage(ctx context.Context, id int64) (BaseImage, error) {
 	return b, err
 }
 
+// BaseImagePullSecret returns the pull secret named by the Image Management
+// entry for reference ("" when there is no entry or no secret).
+func (d *DB) BaseImagePullSecret(ctx context.Context, reference string) (string, error) {
+	var name string
+	err := d.read.QueryRowContext(ctx, `SELECT pull_secret FROM base_images WHERE reference = ?`, reference).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
+}
+
 // SaveBaseImage adds an entry (ID 0) or updates one; the reference is unique.
 func (d *DB) SaveBaseImage(ctx context.Context, b BaseImage) (BaseImage, error) {
 	now := ms(d.now())
