@@ -281,3 +281,101 @@ func TestTraditionalChineseLabelsAndLanguageSwitch(t *testing.T) {
 	must(t, expect.Locator(status).ToHaveText("Succeeded"))
 	shot.take("list-en-after-switch")
 }
+
+func TestSignInOutWrongPasswordAndFirstRunSetup(t *testing.T) {
+	in := newInstance(t)
+	srv := in.serve()
+	page := newPage(t, "en-US")
+	shot := &shots{t: t, page: page}
+	_, err := page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/login\?next=`)))
+	shot.take("login")
+	must(t, byTestID(page, "username").Fill(adminUser))
+	must(t, byTestID(page, "password").Fill("not the password"))
+	must(t, byTestID(page, "login").Click())
+	must(t, expect.Locator(byTestID(page, "login-error")).ToHaveText("Wrong user name or password."))
+	must(t, expect.Locator(byTestID(page, "username")).ToHaveValue(adminUser))
+	shot.take("login-wrong-password")
+	must(t, byTestID(page, "password").Fill(adminPassword))
+	must(t, byTestID(page, "login").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))
+	must(t, expect.Locator(byTestID(page, "user")).ToHaveText(adminUser))
+	must(t, byTestID(page, "logout").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/login$`)))
+	_, err = page.Goto(srv.url("/images"))
+	must(t, err)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/login\?next=%2Fimages$`)))
+
+	// A data directory with no administrator offers the first-run setup.
+	fresh := newInstance(t)
+	first := fresh.serveWithoutAdmin()
+	_, err = page.Goto(first.url("/specs"))
+	must(t, err)
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/setup$`)))
+	shot.take("setup")
+	must(t, byTestID(page, "username").Fill("owner"))
+	must(t, byTestID(page, "password").Fill("first-password"))
+	must(t, byTestID(page, "confirm-password").Fill("first-password"))
+	must(t, byTestID(page, "setup").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))
+	must(t, expect.Locator(byTestID(page, "user")).ToHaveText("owner"))
+}
+
+func TestImageManagementFeedsAutocompletionAndRegistrySettings(t *testing.T) {
+	in := newInstance(t)
+	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
+	srv := in.serve()
+	page := newPage(t, "en-US")
+	shot := &shots{t: t, page: page}
+	signIn(t, page, srv, "/images")
+	must(t, expect.Locator(byTestID(page, "image-row")).ToHaveCount(1))
+	added := "registry.example.com/team/python:3.11"
+	must(t, byTestID(page, "image-name").Fill("Python 3.11"))
+	must(t, byTestID(page, "image-reference").Fill("Not/A/Reference!"))
+	must(t, byTestID(page, "image-save").Click())
+	must(t, expect.Locator(byTestID(page, "image-reference-errors")).ToContainText("not a valid image reference"))
+	must(t, byTestID(page, "image-reference").Fill(added))
+	must(t, byTestID(page, "image-description").Fill("Team Python"))
+	must(t, byTestID(page, "image-save").Click())
+	must(t, expect.Locator(byTestID(page, "image-row")).ToHaveCount(2))
+	shot.take("images")
+
+	options := func() string {
+		_, err := page.Goto(srv.url("/specs/new"))
+		must(t, err)
+		values, err := page.Locator("#base-images option").EvaluateAll(`os => os.map(o => o.value).join(" ")`)
+		must(t, err)
+		return fmt.Sprint(values)
+	}
+	if got := options(); !strings.Contains(got, added) || !strings.Contains(got, busybox) {
+		t.Fatalf("autocompletion after add: %q", got)
+	}
+	_, err := page.Goto(srv.url("/images"))
+	must(t, err)
+	must(t, page.Locator(`[data-testid="image-row"][data-reference="`+added+`"] [data-testid="image-remove"]`).Click())
+	must(t, expect.Locator(byTestID(page, "image-row")).ToHaveCount(1))
+	if got := options(); strings.Contains(got, added) || !strings.Contains(got, busybox) {
+		t.Fatalf("autocompletion after remove: %q", got)
+	}
+
+	// Registry settings: test a registry that does not answer, then the
+	// embedded one.
+	_, err = page.Goto(srv.url("/settings/registry"))
+	must(t, err)
+	must(t, byTestID(page, "registry-external").Check())
+	must(t, byTestID(page, "registry-host").Fill(freeAddr(t)))
+	must(t, byTestID(page, "registry-insecure").Check())
+	must(t, byTestID(page, "registry-test").Click())
+	result := byTestID(page, "registry-test-result")
+	must(t, expect.Locator(result).ToHaveAttribute("data-ok", "false"))
+	must(t, expect.Locator(result).ToContainText("connection: cannot reach"))
+	shot.take("registry-test-failed")
+	must(t, byTestID(page, "registry-host").Fill(in.regAddr))
+	must(t, byTestID(page, "registry-test").Click())
+	must(t, expect.Locator(result).ToHaveAttribute("data-ok", "true"))
+	shot.take("registry-test-ok")
+	must(t, byTestID(page, "registry-embedded").Check())
+	must(t, byTestID(page, "registry-save").Click())
+	must(t, expect.Locator(byTestID(page, "registry-saved")).ToBeVisible())
+}

@@ -144,9 +144,19 @@ func (s *syncBuffer) String() string {
 
 func (in *instance) serve(args ...string) *server {
 	in.t.Helper()
+	return in.start(append([]string{"--admin-user", adminUser, "--admin-password", adminPassword}, args...)...)
+}
+
+// serveWithoutAdmin starts a server that has no administrator yet.
+func (in *instance) serveWithoutAdmin() *server {
+	in.t.Helper()
+	return in.start()
+}
+
+func (in *instance) start(args ...string) *server {
+	in.t.Helper()
 	addr := freeAddr(in.t)
-	all := append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr,
-		"--admin-user", adminUser, "--admin-password", adminPassword}, args...)
+	all := append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr}, args...)
 	s := &server{t: in.t, cmd: exec.Command(binPath, all...), base: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
