@@ -6,6 +6,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -182,7 +183,16 @@ func (h *handler) errorPage(c *fiber.Ctx, err error) error {
 
 const langCookie = "lang"
 
+// setLanguage works signed in (session CSRF token) and on the sign-in
+// pages (double-submit token).
 func (h *handler) setLanguage(c *fiber.Ctx) error {
+	ok := checkPreCSRF(c)
+	if s, signedIn := h.currentSession(c); signedIn {
+		ok = subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(s.CSRF)) == 1
+	}
+	if !ok {
+		return fiber.NewError(fiber.StatusForbidden, "the form's security token is missing or out of date; reload the page and try again")
+	}
 	lang := views.PickLang(c.FormValue("lang"), "")
 	c.Cookie(&fiber.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: "Lax", HTTPOnly: true})
 	return c.Redirect(safeNext(c.FormValue("next")), fiber.StatusSeeOther)

@@ -120,7 +120,7 @@ func (h *handler) currentSession(c *fiber.Ctx) (db.Session, bool) {
 // isPublic lists what needs no session.
 func isPublic(path string) bool {
 	switch path {
-	case "/login", "/setup", "/healthz":
+	case "/login", "/setup", "/healthz", "/lang":
 		return true
 	}
 	return strings.HasPrefix(path, "/static/")

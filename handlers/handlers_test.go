@@ -256,6 +256,15 @@ func TestLanguageFromHeaderAndCookie(t *testing.T) {
 	if got := doc.Find(`[data-testid="add-spec"]`).Text(); got != "+ 新增" {
 		t.Fatalf("zh-TW add button %q", got)
 	}
+	if resp, _ := cl.post("/lang", url.Values{"lang": {"en"}, "csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("language switch without its token: %d", resp.StatusCode)
+	}
+	// Signed out, on the sign-in page, the switch works with its token.
+	anon := newClient(t, app)
+	anon.get("/login")
+	if resp, _ := anon.post("/lang", url.Values{"lang": {"zh-TW"}, "next": {"/login"}}); resp.StatusCode != http.StatusSeeOther || anon.cookies["lang"] == nil {
+		t.Fatalf("language switch on the sign-in page: %d", resp.StatusCode)
+	}
 	resp, _ := cl.post("/lang", url.Values{"lang": {"en"}, "next": {"//evil.example"}})
 	if resp.Header.Get("Location") != "/specs" {
 		t.Fatalf("open redirect: %q", resp.Header.Get("Location"))
