@@ -156,7 +156,9 @@ func (l *JobLog) Write(p []byte) (int, error) {
 		out = append(out, l.stamp()...)
 		lineStart := len(out)
 		out = append(out, l.partial...)
-		out = append(out, rest[:i+1]...)
+		out = append(out, rest[:i]...)
+		out = append(out[:lineStart], lastCarriageSegment(out[lineStart:])...)
+		out = append(out, '\n')
 		l.remember(out[lineStart:])
 		l.partial = l.partial[:0]
 		rest = rest[i+1:]
@@ -179,6 +181,16 @@ func (l *JobLog) flush(out []byte) error {
 	l.live.notify()
 	l.live.mu.Unlock()
 	return nil
+}
+
+// lastCarriageSegment keeps what a terminal would show of a line that
+// progress output rewrote with carriage returns.
+func lastCarriageSegment(line []byte) []byte {
+	line = bytes.TrimRight(line, "\r")
+	if i := bytes.LastIndexByte(line, '\r'); i >= 0 {
+		return line[i+1:]
+	}
+	return line
 }
 
 // Printf writes one engine message as its own line.

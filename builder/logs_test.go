@@ -24,7 +24,7 @@ func TestJobLogTimestampsLinesAndJoinsPartialWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprint(l, "STEP 1/2: FROM ")
-	fmt.Fprint(l, "busybox\nSTEP 2/2\nno newline at the end")
+	fmt.Fprint(l, "busybox\n(Reading database ... 5%\r(Reading database ... 100%\rSTEP 2/2\r\nno newline at the end")
 	l.Printf("Image Builder: done")
 	if err := l.Close(); err != nil {
 		t.Fatal(err)

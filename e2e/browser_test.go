@@ -238,6 +238,19 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	if _, err := store.GetSpec(t.Context(), "tiny"); err == nil {
 		t.Fatal("tiny is still stored")
 	}
+
+	// At 800 px the pages still fit: no horizontal scrolling.
+	must(t, page.SetViewportSize(800, 900))
+	for _, path := range []string{"/specs", fmt.Sprintf("/jobs/%d", jobs[0].ID), "/specs/data-tools"} {
+		_, err := page.Goto(srv.url(path))
+		must(t, err)
+		wide, err := page.Evaluate(`document.documentElement.scrollWidth`)
+		must(t, err)
+		if w, _ := wide.(int); w > 800 {
+			t.Errorf("%s is %d px wide at an 800 px window", path, w)
+		}
+		shot.take("narrow-" + strings.Trim(strings.ReplaceAll(path, "/", "-"), "-"))
+	}
 }
 
 func TestRegistryWarningWhenNoRegistryAnswers(t *testing.T) {
