@@ -355,6 +355,10 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err := ensureAdmin(ctx, store, cfg.AdminUser, cfg.AdminPassword); err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
 	queue := builder.NewQueue(store, rt.engine, logs, builder.QueueConfig{
 		Workers:    cfg.Workers,
 		Timeout:    cfg.BuildTimeout,
@@ -366,10 +370,6 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: queue, Logs: logs, Settings: settings,
 		SessionKeys: keys, Done: ctx.Done(), Log: logw})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
 	fmt.Fprintf(logw, "imagebuilder: portal http://%s (registry %s, data %s)\n", ln.Addr(), target.Host, cfg.DataDir)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
