@@ -279,6 +279,13 @@ func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want .
 // and sleeps: a build with APT lines stays in its APT step.
 func slowAptRootfs(t testing.TB) string {
 	t.Helper()
+	return busyboxWithAptGet(t, "echo apt-get is slow today\nsleep 300\n")
+}
+
+// busyboxWithAptGet is the busybox rootfs with /usr/bin/apt-get replaced
+// by a shell script with the given body.
+func busyboxWithAptGet(t testing.TB, body string) string {
+	t.Helper()
 	src, err := os.Open(baseTar(t, "busybox.tar"))
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +314,7 @@ func slowAptRootfs(t testing.TB) string {
 			t.Fatal(err)
 		}
 	}
-	script := []byte("#!/bin/sh\necho apt-get is slow today\nsleep 300\n")
+	script := []byte("#!/bin/sh\n" + body)
 	for _, h := range []*tar.Header{
 		{Name: "./usr/", Typeflag: tar.TypeDir, Mode: 0o755},
 		{Name: "./usr/bin/", Typeflag: tar.TypeDir, Mode: 0o755},
