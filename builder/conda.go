@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -92,12 +91,12 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 	if i := strings.IndexByte(s, '['); i >= 0 {
 		if !strings.HasSuffix(s, "]") {
 			if strings.LastIndexByte(s, ']') < 0 {
-				return c, fmt.Errorf("'[' is never closed with ']'")
+				return c, msgf("'[' is never closed with ']'")
 			}
-			return c, fmt.Errorf("the [key=value] section must come last, found %q after it", s[strings.LastIndexByte(s, ']')+1:])
+			return c, msgf("the [key=value] section must come last, found %q after it", s[strings.LastIndexByte(s, ']')+1:])
 		}
 		if strings.Count(s, "[") > 1 || strings.Count(s, "]") > 1 {
-			return c, fmt.Errorf("only one [key=value] section is allowed, at the end")
+			return c, msgf("only one [key=value] section is allowed, at the end")
 		}
 		keys, err := parseCondaBrackets(s[i+1 : len(s)-1])
 		if err != nil {
@@ -106,10 +105,10 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 		c.Keys = keys
 		s = strings.TrimSpace(s[:i])
 	} else if strings.IndexByte(s, ']') >= 0 {
-		return c, fmt.Errorf("']' has no matching '['")
+		return c, msgf("']' has no matching '['")
 	}
 	if strings.ContainsAny(s, "[]") {
-		return c, fmt.Errorf("only one [key=value] section is allowed, at the end")
+		return c, msgf("only one [key=value] section is allowed, at the end")
 	}
 
 	// Channel, subdir and namespace: "channel(/subdir):(namespace):name...".
@@ -122,13 +121,13 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 		if j := strings.LastIndexByte(head, ':'); j >= 0 && !strings.HasPrefix(head[j:], "://") {
 			head, ns = head[:j], head[j+1:]
 		} else {
-			return c, fmt.Errorf("a channel is written as channel::name (two colons), e.g. conda-forge::numpy")
+			return c, msgf("a channel is written as channel::name (two colons), e.g. conda-forge::numpy")
 		}
 		if head == "" {
-			return c, fmt.Errorf("the channel before '::' is empty")
+			return c, msgf("the channel before '::' is empty")
 		}
 		if !condaNamespace.MatchString(ns) {
-			return c, fmt.Errorf("%q is not a valid namespace", ns)
+			return c, msgf("%q is not a valid namespace", ns)
 		}
 		c.Namespace = ns
 		if err := c.setChannel(head); err != nil {
@@ -139,7 +138,7 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 
 	// Name, then version and build.
 	if s == "" {
-		return c, fmt.Errorf("a package name is required")
+		return c, msgf("a package name is required")
 	}
 	var nameEnd int
 	if strings.ContainsAny(s, " \t") {
@@ -151,7 +150,7 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 			}
 		}
 		if len(f) > 3 {
-			return c, fmt.Errorf("%q has too many parts; write name, version and build at most, and put each package on its own line", s)
+			return c, msgf("%q has too many parts; write name, version and build at most, and put each package on its own line", s)
 		}
 		c.Name = f[0]
 		if !condaName.MatchString(c.Name) {
@@ -170,7 +169,7 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 		}
 		c.Name = s[:nameEnd]
 		if c.Name == "" {
-			return c, fmt.Errorf("a package name is required before %q", s)
+			return c, msgf("a package name is required before %q", s)
 		}
 		if !condaName.MatchString(c.Name) {
 			return c, condaNameError(c.Name)
@@ -185,20 +184,20 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 		}
 	}
 	if c.Build != "" && !condaBuild.MatchString(c.Build) {
-		return c, fmt.Errorf("%q is not a valid build string", c.Build)
+		return c, msgf("%q is not a valid build string", c.Build)
 	}
 	for _, k := range c.Keys {
 		switch k.Key {
 		case "version":
 			if c.Version != "" {
-				return c, fmt.Errorf("the version is given twice: %q and [version=%q]", c.Version, k.Value)
+				return c, msgf("the version is given twice: %q and [version=%q]", c.Version, k.Value)
 			}
 			if err := checkCondaVersion(k.Value); err != nil {
 				return c, err
 			}
 		case "build":
 			if c.Build != "" {
-				return c, fmt.Errorf("the build is given twice: %q and [build=%q]", c.Build, k.Value)
+				return c, msgf("the build is given twice: %q and [build=%q]", c.Build, k.Value)
 			}
 		}
 	}
@@ -206,7 +205,7 @@ func ParseCondaSpec(text string) (CondaSpec, error) {
 }
 
 func condaNameError(name string) error {
-	return fmt.Errorf("%q is not a valid conda package name (letters, digits, '_', '-', '.' and '+')", name)
+	return msgf("%q is not a valid conda package name (letters, digits, '_', '-', '.' and '+')", name)
 }
 
 func (c *CondaSpec) setChannel(ch string) error {
@@ -215,13 +214,13 @@ func (c *CondaSpec) setChannel(ch string) error {
 	}
 	if strings.Contains(ch, "://") {
 		if !condaChanURL.MatchString(ch) {
-			return fmt.Errorf("%q is not a valid channel URL", ch)
+			return msgf("%q is not a valid channel URL", ch)
 		}
 	} else if !condaChannel.MatchString(ch) {
 		if strings.Contains(ch, "/") {
-			return fmt.Errorf("%q is not a valid channel; a subdir after '/' must be a platform such as linux-64 or noarch", ch)
+			return msgf("%q is not a valid channel; a subdir after '/' must be a platform such as linux-64 or noarch", ch)
 		}
-		return fmt.Errorf("%q is not a valid channel name", ch)
+		return msgf("%q is not a valid channel name", ch)
 	}
 	c.Channel = ch
 	return nil
@@ -250,12 +249,12 @@ func checkCondaVersion(v string) error {
 		case ')':
 			depth--
 			if depth < 0 {
-				return fmt.Errorf("')' in version %q has no matching '('", v)
+				return msgf("')' in version %q has no matching '('", v)
 			}
 		}
 	}
 	if depth != 0 {
-		return fmt.Errorf("'(' in version %q is never closed", v)
+		return msgf("'(' in version %q is never closed", v)
 	}
 	flat := strings.NewReplacer("(", "", ")", "").Replace(v)
 	for _, alt := range strings.Split(flat, "|") {
@@ -270,7 +269,7 @@ func checkCondaVersion(v string) error {
 
 func checkCondaConstraint(c, whole string) error {
 	if c == "" {
-		return fmt.Errorf("version %q has an empty constraint (check ',' and '|')", whole)
+		return msgf("version %q has an empty constraint (check ',' and '|')", whole)
 	}
 	i := 0
 	for i < len(c) && strings.IndexByte("<>=!~", c[i]) >= 0 {
@@ -285,14 +284,14 @@ func checkCondaConstraint(c, whole string) error {
 			}
 		}
 		if !known {
-			return fmt.Errorf("unknown version operator %q in %q; use one of ==, !=, <=, >=, <, >, ~=, =", op, whole)
+			return msgf("unknown version operator %q in %q; use one of ==, !=, <=, >=, <, >, ~=, =", op, whole)
 		}
 	}
 	if ver == "" {
-		return fmt.Errorf("a version must follow %q in %q", op, whole)
+		return msgf("a version must follow %q in %q", op, whole)
 	}
 	if !condaVersionTk.MatchString(ver) {
-		return fmt.Errorf("%q is not a valid version in %q", ver, whole)
+		return msgf("%q is not a valid version in %q", ver, whole)
 	}
 	return nil
 }
@@ -302,12 +301,12 @@ func parseCondaBrackets(body string) ([]CondaKey, error) {
 	seen := map[string]bool{}
 	s := strings.TrimSpace(body)
 	if s == "" {
-		return nil, fmt.Errorf("the [ ] section is empty; write key=value pairs such as [build=py36_0]")
+		return nil, msgf("the [ ] section is empty; write key=value pairs such as [build=py36_0]")
 	}
 	for s != "" {
 		eq := strings.IndexByte(s, '=')
 		if eq < 0 {
-			return nil, fmt.Errorf("%q in [ ] is not key=value", s)
+			return nil, msgf("%q in [ ] is not key=value", s)
 		}
 		key := strings.TrimSpace(s[:eq])
 		if !condaBracketKeys[key] {
@@ -316,10 +315,10 @@ func parseCondaBrackets(body string) ([]CondaKey, error) {
 				known = append(known, k)
 			}
 			sort.Strings(known)
-			return nil, fmt.Errorf("unknown key %q in [ ]; known keys: %s", key, strings.Join(known, ", "))
+			return nil, msgf("unknown key %q in [ ]; known keys: %s", key, strings.Join(known, ", "))
 		}
 		if seen[key] {
-			return nil, fmt.Errorf("key %q appears twice in [ ]", key)
+			return nil, msgf("key %q appears twice in [ ]", key)
 		}
 		seen[key] = true
 		s = strings.TrimSpace(s[eq+1:])
@@ -327,7 +326,7 @@ func parseCondaBrackets(body string) ([]CondaKey, error) {
 		if s != "" && (s[0] == '\'' || s[0] == '"') {
 			end := strings.IndexByte(s[1:], s[0])
 			if end < 0 {
-				return nil, fmt.Errorf("the quoted value of %q is never closed", key)
+				return nil, msgf("the quoted value of %q is never closed", key)
 			}
 			val = s[1 : end+1]
 			s = strings.TrimSpace(s[end+2:])
@@ -340,31 +339,31 @@ func parseCondaBrackets(body string) ([]CondaKey, error) {
 			s = s[end:]
 		}
 		if val == "" {
-			return nil, fmt.Errorf("key %q in [ ] has an empty value", key)
+			return nil, msgf("key %q in [ ] has an empty value", key)
 		}
 		if !condaKeyValue.MatchString(val) {
-			return nil, fmt.Errorf("the value %q of %q has characters conda does not accept", val, key)
+			return nil, msgf("the value %q of %q has characters conda does not accept", val, key)
 		}
 		keys = append(keys, CondaKey{Key: key, Value: val})
 		if s == "" {
 			break
 		}
 		if s[0] != ',' {
-			return nil, fmt.Errorf("unexpected %q in [ ]; separate key=value pairs with ','", s)
+			return nil, msgf("unexpected %q in [ ]; separate key=value pairs with ','", s)
 		}
 		s = strings.TrimSpace(s[1:])
 		if s == "" {
-			return nil, fmt.Errorf("[ ] ends with a ','")
+			return nil, msgf("[ ] ends with a ','")
 		}
 	}
 	return keys, nil
 }
 
-func checkCondaLine(text string) string {
+func checkCondaLine(text string) Message {
 	if _, err := ParseCondaSpec(text); err != nil {
-		return err.Error()
+		return asMessage(err)
 	}
-	return ""
+	return Message{}
 }
 
 func condaKey(text string) string {

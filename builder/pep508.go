@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 )
@@ -21,11 +20,11 @@ func ParsePipRequirement(text string) (PipRequirement, error) {
 	return p.requirement()
 }
 
-func checkPipLine(text string) string {
+func checkPipLine(text string) Message {
 	if _, err := ParsePipRequirement(text); err != nil {
-		return err.Error()
+		return asMessage(err)
 	}
-	return ""
+	return Message{}
 }
 
 var pepNormalize = regexp.MustCompile(`[-_.]+`)
@@ -42,10 +41,6 @@ func pipKey(text string) string {
 type pepParser struct {
 	s   string
 	pos int
-}
-
-func (p *pepParser) errorf(format string, args ...any) error {
-	return fmt.Errorf(format, args...)
 }
 
 func (p *pepParser) ws() {
@@ -68,13 +63,19 @@ func isIdentByte(c byte) bool {
 }
 
 // identifier: letterOrDigit ( (letterOrDigit | '-' | '_' | '.')* letterOrDigit )?
-func (p *pepParser) identifier(what string) (string, error) {
+// It reads a project name, or an extra's name when extra is set.
+func (p *pepParser) identifier(extra bool) (string, error) {
 	start := p.pos
 	if !isIdentByte(p.peek()) {
-		if p.pos >= len(p.s) {
-			return "", p.errorf("a %s is missing at the end", what)
+		switch {
+		case p.pos >= len(p.s) && extra:
+			return "", msgf("an extra name is missing at the end")
+		case p.pos >= len(p.s):
+			return "", msgf("a project name is missing at the end")
+		case extra:
+			return "", msgf("an extra name must start with a letter or digit, found %q", p.rest())
 		}
-		return "", p.errorf("a %s must start with a letter or digit, found %q", what, p.rest())
+		return "", msgf("a project name must start with a letter or digit, found %q", p.rest())
 	}
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
@@ -86,7 +87,10 @@ func (p *pepParser) identifier(what string) (string, error) {
 	}
 	id := p.s[start:p.pos]
 	if last := id[len(id)-1]; !isIdentByte(last) {
-		return "", p.errorf("%s %q must end with a letter or digit", what, id)
+		if extra {
+			return "", msgf("extra name %q must end with a letter or digit", id)
+		}
+		return "", msgf("project name %q must end with a letter or digit", id)
 	}
 	return id, nil
 }
@@ -94,7 +98,7 @@ func (p *pepParser) identifier(what string) (string, error) {
 func (p *pepParser) requirement() (PipRequirement, error) {
 	var r PipRequirement
 	p.ws()
-	name, err := p.identifier("project name")
+	name, err := p.identifier(false)
 	if err != nil {
 		return r, err
 	}
@@ -116,7 +120,7 @@ func (p *pepParser) requirement() (PipRequirement, error) {
 		if p.pos < len(p.s) {
 			// PEP 508: a URL must be followed by whitespace before a marker.
 			if p.peek() != ' ' && p.peek() != '\t' {
-				return r, p.errorf("unexpected %q after the URL", p.rest())
+				return r, msgf("unexpected %q after the URL", p.rest())
 			}
 			p.ws()
 		}
@@ -139,9 +143,9 @@ func (p *pepParser) requirement() (PipRequirement, error) {
 	if p.pos < len(p.s) {
 		rest := p.rest()
 		if isIdentByte(rest[0]) {
-			return r, p.errorf("unexpected %q: put one requirement on each line", rest)
+			return r, msgf("unexpected %q: put one requirement on each line", rest)
 		}
-		return r, p.errorf("unexpected %q; expected a version specifier (e.g. >=1.0), extras in [ ], '@ URL' or '; marker'", rest)
+		return r, msgf("unexpected %q; expected a version specifier (e.g. >=1.0), extras in [ ], '@ URL' or '; marker'", rest)
 	}
 	return r, nil
 }
@@ -156,7 +160,7 @@ func (p *pepParser) extras() ([]string, error) {
 	}
 	for {
 		p.ws()
-		e, err := p.identifier("extra name")
+		e, err := p.identifier(true)
 		if err != nil {
 			return nil, err
 		}
@@ -169,9 +173,9 @@ func (p *pepParser) extras() ([]string, error) {
 			p.pos++
 			return out, nil
 		case 0:
-			return nil, p.errorf("'[' of the extras is never closed with ']'")
+			return nil, msgf("'[' of the extras is never closed with ']'")
 		default:
-			return nil, p.errorf("unexpected %q in the extras; separate extras with ','", p.rest())
+			return nil, msgf("unexpected %q in the extras; separate extras with ','", p.rest())
 		}
 	}
 }
@@ -202,9 +206,9 @@ func (p *pepParser) versionSpec() (string, error) {
 				i++
 			}
 			if i == 0 {
-				return "", p.errorf("a version comparison (==, !=, <=, >=, <, >, ~=, ===) is expected, found %q", run)
+				return "", msgf("a version comparison (==, !=, <=, >=, <, >, ~=, ===) is expected, found %q", run)
 			}
-			return "", p.errorf("unknown version operator %q; use one of ==, !=, <=, >=, <, >, ~=, ===", run[:i])
+			return "", msgf("unknown version operator %q; use one of ==, !=, <=, >=, <, >, ~=, ===", run[:i])
 		}
 		p.pos += len(op)
 		p.ws()
@@ -214,13 +218,13 @@ func (p *pepParser) versionSpec() (string, error) {
 		}
 		v := p.s[vs:p.pos]
 		if v == "" {
-			return "", p.errorf("a version must follow %q", op)
+			return "", msgf("a version must follow %q", op)
 		}
 		if !pipVersion.MatchString(v) || strings.ContainsAny(v[:1], "<>=!~") {
-			return "", p.errorf("%q is not a valid version after %q", v, op)
+			return "", msgf("%q is not a valid version after %q", v, op)
 		}
 		if strings.Contains(v, "*") && op != "==" && op != "!=" {
-			return "", p.errorf("a wildcard version such as %q works only with == or !=", v)
+			return "", msgf("a wildcard version such as %q works only with == or !=", v)
 		}
 		p.ws()
 		if p.peek() != ',' {
@@ -230,7 +234,7 @@ func (p *pepParser) versionSpec() (string, error) {
 	}
 	if paren {
 		if p.peek() != ')' {
-			return "", p.errorf("'(' of the version specifier is never closed with ')'")
+			return "", msgf("'(' of the version specifier is never closed with ')'")
 		}
 		p.pos++
 	}
@@ -253,14 +257,14 @@ func (p *pepParser) url() (string, error) {
 	}
 	u := p.s[start:p.pos]
 	if u == "" {
-		return "", p.errorf("a URL must follow '@'")
+		return "", msgf("a URL must follow '@'")
 	}
 	if !pipURL.MatchString(u) {
-		return "", p.errorf("%q is not a valid URL (e.g. https://example.com/pkg-1.0.tar.gz)", u)
+		return "", msgf("%q is not a valid URL (e.g. https://example.com/pkg-1.0.tar.gz)", u)
 	}
 	scheme := strings.ToLower(u[:strings.Index(u, "://")])
 	if !pipURLSchemes[scheme] {
-		return "", p.errorf("URL scheme %q is not supported; use https, http, file or git+https", scheme)
+		return "", msgf("URL scheme %q is not supported; use https, http, file or git+https", scheme)
 	}
 	return u, nil
 }
@@ -324,7 +328,7 @@ func (p *pepParser) markerExpr() error {
 		}
 		p.ws()
 		if p.peek() != ')' {
-			return p.errorf("'(' in the environment marker is never closed with ')'")
+			return msgf("'(' in the environment marker is never closed with ')'")
 		}
 		p.pos++
 		return nil
@@ -345,7 +349,7 @@ func (p *pepParser) markerVar() error {
 	if c == '\'' || c == '"' {
 		end := strings.IndexByte(p.s[p.pos+1:], c)
 		if end < 0 {
-			return p.errorf("a quoted string in the environment marker is never closed")
+			return msgf("a quoted string in the environment marker is never closed")
 		}
 		p.pos += end + 2
 		return nil
@@ -357,12 +361,12 @@ func (p *pepParser) markerVar() error {
 	v := p.s[start:p.pos]
 	if v == "" {
 		if p.pos >= len(p.s) {
-			return p.errorf("the environment marker ends too early")
+			return msgf("the environment marker ends too early")
 		}
-		return p.errorf("unexpected %q in the environment marker", p.rest())
+		return msgf("unexpected %q in the environment marker", p.rest())
 	}
 	if !markerVars[v] {
-		return p.errorf("%q is not an environment marker variable (e.g. python_version, sys_platform)", v)
+		return msgf("%q is not an environment marker variable (e.g. python_version, sys_platform)", v)
 	}
 	return nil
 }
@@ -382,5 +386,5 @@ func (p *pepParser) markerOp() error {
 			return nil
 		}
 	}
-	return p.errorf("a comparison (==, !=, <, >, <=, >=, ~=, in, not in) is expected in the environment marker, found %q", p.rest())
+	return msgf("a comparison (==, !=, <, >, <=, >=, ~=, in, not in) is expected in the environment marker, found %q", p.rest())
 }

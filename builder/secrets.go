@@ -89,22 +89,22 @@ func CheckDockerConfig(raw []byte) error {
 		} `json:"auths"`
 	}
 	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return errors.New(`not valid JSON; expected {"auths": {"registry.example.com": {"auth": "base64(user:password)"}}}`)
+		return msgf(`not valid JSON; expected {"auths": {"registry.example.com": {"auth": "base64(user:password)"}}}`)
 	}
 	if len(cfg.Auths) == 0 {
-		return errors.New(`"auths" is missing or empty; expected {"auths": {"registry.example.com": {"auth": "..."}}}`)
+		return msgf(`"auths" is missing or empty; expected {"auths": {"registry.example.com": {"auth": "..."}}}`)
 	}
 	for host, a := range cfg.Auths {
 		if strings.TrimSpace(host) == "" {
-			return errors.New(`an entry of "auths" has an empty registry name`)
+			return msgf(`an entry of "auths" has an empty registry name`)
 		}
 		if a.Auth != "" {
 			dec, err := base64.StdEncoding.DecodeString(a.Auth)
 			if err != nil || !strings.Contains(string(dec), ":") {
-				return fmt.Errorf(`the "auth" of %q must be base64 of "user:password"`, host)
+				return msgf(`the "auth" of %q must be base64 of "user:password"`, host)
 			}
 		} else if a.Username == "" || a.Password == "" {
-			return fmt.Errorf(`the entry for %q needs "auth", or "username" and "password"`, host)
+			return msgf(`the entry for %q needs "auth", or "username" and "password"`, host)
 		}
 	}
 	return nil
@@ -183,7 +183,7 @@ func (s *Settings) Registry(ctx context.Context) (Registry, error) {
 // SaveRegistry stores new settings. An empty password keeps the stored one.
 func (s *Settings) SaveRegistry(ctx context.Context, rs RegistrySettings, password string) error {
 	if rs.External {
-		if msg := CheckRegistryHost(rs.Host); msg != "" {
+		if msg := CheckRegistryHost(rs.Host); !msg.IsZero() {
 			return FieldError{Field: "host", Message: msg}
 		}
 		old, err := s.RegistrySettings(ctx)
@@ -230,19 +230,19 @@ func (s *Settings) SyncEngine(ctx context.Context) error {
 func hostOnly(host string) string { return strings.SplitN(host, "/", 2)[0] }
 
 // CheckRegistryHost returns why host is not a usable host[:port][/prefix].
-func CheckRegistryHost(host string) string {
+func CheckRegistryHost(host string) Message {
 	switch {
 	case strings.TrimSpace(host) == "":
-		return "the registry address is required, e.g. registry.example.com or registry.example.com:5000/team"
+		return msgf("the registry address is required, e.g. registry.example.com or registry.example.com:5000/team")
 	case strings.Contains(host, "://"):
-		return "write the registry without a scheme (no https://), e.g. registry.example.com:5000"
+		return msgf("write the registry without a scheme (no https://), e.g. registry.example.com:5000")
 	case strings.ContainsAny(host, " \t\r\n"):
-		return "the registry address must not contain spaces"
+		return msgf("the registry address must not contain spaces")
 	}
-	if CheckImageReference(host+"/x:y") != "" {
-		return fmt.Sprintf("%q is not a registry address, e.g. registry.example.com:5000/team", host)
+	if !CheckImageReference(host + "/x:y").IsZero() {
+		return msgf("%q is not a registry address, e.g. registry.example.com:5000/team", host)
 	}
-	return ""
+	return Message{}
 }
 
 // PullSecret returns the Docker config JSON of a named secret.
@@ -256,11 +256,11 @@ func (s *Settings) PullSecret(ctx context.Context, name string) ([]byte, error) 
 
 // SavePullSecret validates and stores a secret, sealed.
 func (s *Settings) SavePullSecret(ctx context.Context, name string, content []byte) error {
-	if msg := CheckName(name); msg != "" {
+	if msg := CheckName(name); !msg.IsZero() {
 		return FieldError{Field: "name", Message: msg}
 	}
 	if err := CheckDockerConfig(content); err != nil {
-		return FieldError{Field: "content", Message: err.Error()}
+		return FieldError{Field: "content", Message: asMessage(err)}
 	}
 	sealed, err := s.box.Seal(content)
 	if err != nil {
@@ -280,7 +280,7 @@ func CheckRegistry(ctx context.Context, reg Registry) error {
 	}
 	if net.ParseIP(name) == nil {
 		if _, err := net.DefaultResolver.LookupHost(ctx, name); err != nil {
-			return fmt.Errorf("DNS: cannot resolve %q: %v", name, err)
+			return msgf("DNS: cannot resolve %q: %s", name, err.Error())
 		}
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -300,26 +300,26 @@ func CheckRegistry(ctx context.Context, reg Registry) error {
 		var certErr *tls.CertificateVerificationError
 		switch {
 		case errors.As(err, &certErr):
-			return fmt.Errorf("TLS: the certificate of %s is not trusted (%v); enable skip-TLS-verify for a registry with a self-signed certificate", host, certErr.Err)
+			return msgf("TLS: the certificate of %s is not trusted (%s); enable skip-TLS-verify for a registry with a self-signed certificate", host, certErr.Err.Error())
 		case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-			return fmt.Errorf("TLS: %s speaks plain HTTP; enable skip-TLS-verify (insecure) to use it", host)
+			return msgf("TLS: %s speaks plain HTTP; enable skip-TLS-verify (insecure) to use it", host)
 		}
-		return fmt.Errorf("connection: cannot reach %s: %v", host, err)
+		return msgf("connection: cannot reach %s: %s", host, err.Error())
 	}
 	resp.Body.Close()
 	if resp.Header.Get("Docker-Distribution-Api-Version") == "" && resp.StatusCode != http.StatusUnauthorized {
-		return fmt.Errorf("not a registry: %s answered /v2/ with %s and no registry API header", host, resp.Status)
+		return msgf("not a registry: %s answered /v2/ with %s and no registry API header", host, resp.Status)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || reg.Username != "" {
 		if reg.Username == "" {
-			return fmt.Errorf("authentication: %s requires a user name and password", host)
+			return msgf("authentication: %s requires a user name and password", host)
 		}
 		sys := &types.SystemContext{AuthFilePath: os.DevNull}
 		if reg.Insecure {
 			sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 		}
 		if err := docker.CheckAuth(ctx, sys, reg.Username, reg.Password, host); err != nil {
-			return fmt.Errorf("authentication: %s refused the user name and password (%v)", host, redact(err.Error(), reg.Password))
+			return msgf("authentication: %s refused the user name and password (%s)", host, redact(err.Error(), reg.Password))
 		}
 	}
 	return nil

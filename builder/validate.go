@@ -28,14 +28,14 @@ const MaxNameLength = 63
 type FieldError struct {
 	Field   string
 	Line    int
-	Message string
+	Message Message
 }
 
 func (e FieldError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.Field, e.Line, e.Message)
 	}
-	return e.Field + ": " + e.Message
+	return e.Field + ": " + e.Message.String()
 }
 
 // ValidationError lists every problem found in a spec, in field order.
@@ -99,10 +99,10 @@ func SplitLines(s string) []string {
 // ValidationError listing all problems, or nil.
 func Validate(spec db.ImageSpec) error {
 	var errs ValidationError
-	if msg := CheckName(spec.Name); msg != "" {
+	if msg := CheckName(spec.Name); !msg.IsZero() {
 		errs = append(errs, FieldError{Field: FieldName, Message: msg})
 	}
-	if msg := CheckImageReference(spec.BaseImage); msg != "" {
+	if msg := CheckImageReference(spec.BaseImage); !msg.IsZero() {
 		errs = append(errs, FieldError{Field: FieldBaseImage, Message: msg})
 	}
 	errs = append(errs, checkList(ListAPT, spec.APT, checkAPTLine, aptKey)...)
@@ -116,57 +116,60 @@ func Validate(spec db.ImageSpec) error {
 
 var nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$`)
 
-// CheckName returns why name is not an acceptable spec name, or "".
+// CheckName returns why name is not an acceptable spec name, or a zero
+// Message.
 // Seed rule: lowercase letters, numbers, '-' and '.' only; it must also be a
 // valid image repository name.
-func CheckName(name string) string {
+func CheckName(name string) Message {
 	switch {
 	case name == "":
-		return "name is required"
+		return msgf("name is required")
 	case len(name) > MaxNameLength:
-		return fmt.Sprintf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)
+		return msgf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)
 	}
 	for _, r := range name {
 		switch {
 		case r >= 'A' && r <= 'Z':
-			return fmt.Sprintf("%q has an uppercase letter; only lowercase letters, numbers, '-' and '.' are allowed", name)
+			return msgf("%q has an uppercase letter; only lowercase letters, numbers, '-' and '.' are allowed", name)
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
 		default:
-			return fmt.Sprintf("%q contains %q; only lowercase letters, numbers, '-' and '.' are allowed", name, r)
+			return msgf("%q contains %q; only lowercase letters, numbers, '-' and '.' are allowed", name, r)
 		}
 	}
 	first, last := name[0], name[len(name)-1]
 	switch {
 	case first == '-' || first == '.':
-		return "name must start with a letter or a number"
+		return msgf("name must start with a letter or a number")
 	case last == '-' || last == '.':
-		return "name must end with a letter or a number"
+		return msgf("name must end with a letter or a number")
 	case strings.Contains(name, ".."):
-		return "name must not contain '..'"
+		return msgf("name must not contain '..'")
 	case strings.Contains(name, ".-") || strings.Contains(name, "-."):
-		return "a '.' must not stand next to a '-'"
+		return msgf("a '.' must not stand next to a '-'")
 	case !nameComponent.MatchString(name):
-		return "name is not a valid image repository name"
+		return msgf("name is not a valid image repository name")
 	}
-	return ""
+	return Message{}
 }
 
-// CheckImageReference returns why ref is not a usable image reference, or "".
-func CheckImageReference(ref string) string {
+// CheckImageReference returns why ref is not a usable image reference, or a
+// zero Message.
+func CheckImageReference(ref string) Message {
 	if strings.TrimSpace(ref) == "" {
-		return "base image is required"
+		return msgf("base image is required")
 	}
 	if strings.ContainsAny(ref, " \t\r\n") {
-		return "an image reference must not contain spaces or line breaks"
+		return msgf("an image reference must not contain spaces or line breaks")
 	}
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-		return fmt.Sprintf("%q is not a valid image reference (%v); expected e.g. registry.example.com/team/image:tag", ref, err)
+		return msgf("%q is not a valid image reference (%s); expected e.g. registry.example.com/team/image:tag", ref, err.Error())
 	}
-	return ""
+	return Message{}
 }
 
-// lineChecker validates one trimmed package line and returns a message or "".
-type lineChecker func(text string) string
+// lineChecker validates one trimmed package line and returns what is wrong
+// with it, or a zero Message.
+type lineChecker func(text string) Message
 
 // keyFunc gives the identity of a valid line for duplicate detection.
 type keyFunc func(text string) string
@@ -175,18 +178,18 @@ func checkList(list string, lines []string, check lineChecker, key keyFunc) []Fi
 	var errs []FieldError
 	seen := map[string]int{}
 	for _, pl := range PackageLines(lines) {
-		if msg := commonLineProblem(list, pl.Text); msg != "" {
+		if msg := commonLineProblem(list, pl.Text); !msg.IsZero() {
 			errs = append(errs, FieldError{Field: list, Line: pl.Line, Message: msg})
 			continue
 		}
-		if msg := check(pl.Text); msg != "" {
+		if msg := check(pl.Text); !msg.IsZero() {
 			errs = append(errs, FieldError{Field: list, Line: pl.Line, Message: msg})
 			continue
 		}
 		k := key(pl.Text)
 		if first, dup := seen[k]; dup {
 			errs = append(errs, FieldError{Field: list, Line: pl.Line,
-				Message: fmt.Sprintf("%q is listed twice (first on line %d)", pl.Text, first)})
+				Message: msgf("%q is listed twice (first on line %d)", pl.Text, first)})
 			continue
 		}
 		seen[k] = pl.Line
@@ -196,24 +199,23 @@ func checkList(list string, lines []string, check lineChecker, key keyFunc) []Fi
 
 // commonLineProblem catches what no package manager line may hold, with
 // messages that explain the rule rather than the grammar.
-func commonLineProblem(list, text string) string {
+func commonLineProblem(list, text string) Message {
 	for _, r := range text {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Sprintf("control character %q is not allowed", r)
+			return msgf("control character %q is not allowed", r)
 		}
 		if r > 0x7e {
-			return fmt.Sprintf("character %q is not allowed in a package line", r)
+			return msgf("character %q is not allowed in a package line", r)
 		}
 	}
 	if strings.HasPrefix(text, "-") {
 		word := strings.Fields(text)[0]
-		hint := "list one package per line instead"
 		if list == ListConda && (word == "-c" || word == "--channel") {
-			hint = "write the channel in the package itself, e.g. conda-forge::numpy==1.17*"
+			return msgf("options such as %q are not allowed; write the channel in the package itself, e.g. conda-forge::numpy==1.17*", word)
 		}
-		return fmt.Sprintf("options such as %q are not allowed; %s", word, hint)
+		return msgf("options such as %q are not allowed; list one package per line instead", word)
 	}
-	return ""
+	return Message{}
 }
 
 // --- APT -------------------------------------------------------------------
@@ -225,9 +227,9 @@ var (
 	debRelease = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+_-]*$`)
 )
 
-func checkAPTLine(text string) string {
+func checkAPTLine(text string) Message {
 	if strings.ContainsAny(text, " \t") {
-		return fmt.Sprintf("%q holds more than one word; put one package on each line", text)
+		return msgf("%q holds more than one word; put one package on each line", text)
 	}
 	name, suffix := text, ""
 	if i := strings.IndexAny(text, "=/"); i >= 0 {
@@ -237,10 +239,10 @@ func checkAPTLine(text string) string {
 	if i := strings.Index(name, ":"); i >= 0 {
 		name, arch = name[:i], name[i+1:]
 		if !debArch.MatchString(arch) {
-			return fmt.Sprintf("%q is not a valid architecture after ':' (e.g. amd64, arm64, i386)", arch)
+			return msgf("%q is not a valid architecture after ':' (e.g. amd64, arm64, i386)", arch)
 		}
 	}
-	if msg := checkDebName(name); msg != "" {
+	if msg := checkDebName(name); !msg.IsZero() {
 		return msg
 	}
 	switch {
@@ -248,35 +250,35 @@ func checkAPTLine(text string) string {
 	case suffix[0] == '=':
 		v := suffix[1:]
 		if v == "" {
-			return "a version must follow '=' (e.g. curl=7.88.1-10+deb12u5)"
+			return msgf("a version must follow '=' (e.g. curl=7.88.1-10+deb12u5)")
 		}
 		if !debVersion.MatchString(v) {
-			return fmt.Sprintf("%q is not a valid Debian version", v)
+			return msgf("%q is not a valid Debian version", v)
 		}
 	case suffix[0] == '/':
 		r := suffix[1:]
 		if r == "" {
-			return "a release must follow '/' (e.g. curl/bookworm-backports)"
+			return msgf("a release must follow '/' (e.g. curl/bookworm-backports)")
 		}
 		if !debRelease.MatchString(r) {
-			return fmt.Sprintf("%q is not a valid release name", r)
+			return msgf("%q is not a valid release name", r)
 		}
 	}
-	return ""
+	return Message{}
 }
 
-func checkDebName(name string) string {
+func checkDebName(name string) Message {
 	switch {
 	case name == "":
-		return "a package name is required"
+		return msgf("a package name is required")
 	case strings.ToLower(name) != name:
-		return fmt.Sprintf("%q has uppercase letters; Debian package names are lowercase", name)
+		return msgf("%q has uppercase letters; Debian package names are lowercase", name)
 	case len(name) < 2:
-		return fmt.Sprintf("%q is too short; Debian package names have at least two characters", name)
+		return msgf("%q is too short; Debian package names have at least two characters", name)
 	case !debName.MatchString(name):
-		return fmt.Sprintf("%q is not a valid Debian package name (lowercase letters, digits, '+', '-' and '.', starting with a letter or digit)", name)
+		return msgf("%q is not a valid Debian package name (lowercase letters, digits, '+', '-' and '.', starting with a letter or digit)", name)
 	}
-	return ""
+	return Message{}
 }
 
 func aptKey(text string) string {

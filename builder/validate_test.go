@@ -13,7 +13,7 @@ import (
 func TestCheckName(t *testing.T) {
 	good := []string{"a", "ab", "my-image", "my.image", "tf2.4-gpu", "a--b", "x1", strings.Repeat("a", 63)}
 	for _, n := range good {
-		if msg := CheckName(n); msg != "" {
+		if msg := CheckName(n); !msg.IsZero() {
 			t.Errorf("CheckName(%q) = %q, want ok", n, msg)
 		}
 	}
@@ -33,7 +33,7 @@ func TestCheckName(t *testing.T) {
 		"naïve":                 "contains",
 	}
 	for n, want := range bad {
-		msg := CheckName(n)
+		msg := CheckName(n).String()
 		if !strings.Contains(msg, want) {
 			t.Errorf("CheckName(%q) = %q, want it to mention %q", n, msg, want)
 		}
@@ -43,12 +43,12 @@ func TestCheckName(t *testing.T) {
 func TestCheckImageReference(t *testing.T) {
 	for _, ref := range []string{"debian:bookworm", "127.0.0.1:5000/library/debian:bookworm", "busybox",
 		"registry.example.com/team/image@sha256:" + strings.Repeat("a", 64)} {
-		if msg := CheckImageReference(ref); msg != "" {
+		if msg := CheckImageReference(ref); !msg.IsZero() {
 			t.Errorf("%q: %s", ref, msg)
 		}
 	}
 	for _, ref := range []string{"", "Debian:bookworm", "debian:book worm", "debian\nRUN id", "debian:", "a//b"} {
-		if msg := CheckImageReference(ref); msg == "" {
+		if msg := CheckImageReference(ref); msg.IsZero() {
 			t.Errorf("%q accepted", ref)
 		}
 	}
@@ -58,7 +58,7 @@ func TestAPTLines(t *testing.T) {
 	good := []string{"curl", "jq", "libc6:amd64", "curl=7.88.1-10+deb12u5", "g++", "python3.11",
 		"curl/bookworm-backports", "libstdc++6:i386=12.2.0-14", "openssl=1:3.0.11-1~deb12u2"}
 	for _, l := range good {
-		if msg := checkAPTLine(l); msg != "" {
+		if msg := checkAPTLine(l); !msg.IsZero() {
 			t.Errorf("apt %q: %s", l, msg)
 		}
 	}
@@ -76,7 +76,7 @@ func TestAPTLines(t *testing.T) {
 		"curl=$(id)":   "not a valid Debian version",
 	}
 	for l, want := range bad {
-		if msg := checkAPTLine(l); !strings.Contains(msg, want) {
+		if msg := checkAPTLine(l).String(); !strings.Contains(msg, want) {
 			t.Errorf("apt %q = %q, want %q", l, msg, want)
 		}
 	}
@@ -126,12 +126,11 @@ func TestPipLines(t *testing.T) {
 		"numpy>=1.0 extra":  "unexpected",
 	}
 	for l, want := range bad {
-		msg := ""
-		if m := commonLineProblem(ListPip, l); m != "" {
-			msg = m
-		} else {
-			msg = checkPipLine(l)
+		m := commonLineProblem(ListPip, l)
+		if m.IsZero() {
+			m = checkPipLine(l)
 		}
+		msg := m.String()
 		if !strings.Contains(msg, want) {
 			t.Errorf("pip %q = %q, want %q", l, msg, want)
 		}

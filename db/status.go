@@ -105,19 +105,22 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// Error is a store error with a message written for the administrator.
+// Error is a store error with a message written for the administrator:
+// an English format and its arguments, so a user interface can translate
+// the format and keep the arguments.
 type Error struct {
-	Code    error
-	Message string
+	Code   error
+	Format string
+	Args   []any
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string { return fmt.Sprintf(e.Format, e.Args...) }
 func (e *Error) Unwrap() error { return e.Code }
 
 func notFound(format string, args ...any) error {
-	return &Error{Code: ErrNotFound, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: ErrNotFound, Format: format, Args: args}
 }
 
 func conflict(format string, args ...any) error {
-	return &Error{Code: ErrConflict, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: ErrConflict, Format: format, Args: args}
 }

@@ -284,7 +284,12 @@ func TestTraditionalChineseLabelsAndLanguageSwitch(t *testing.T) {
 	must(t, byTestID(page, "add-spec").Click())
 	must(t, expect.Locator(page.Locator("h1")).ToHaveText("新增客製化 Image Spec"))
 	must(t, expect.Locator(page.Locator("label[for=name]")).ToContainText("名稱"))
+	// The name is checked as it is typed, and the answer is in Chinese.
+	must(t, byTestID(page, "name").PressSequentially("Zh-demo"))
+	must(t, expect.Locator(byTestID(page, "name-errors")).ToContainText(`"Zh-demo" 含有大寫字母`))
+	shot.take("create-live-name-check-zh")
 	must(t, byTestID(page, "name").Fill("zh-demo"))
+	must(t, expect.Locator(byTestID(page, "name-errors")).ToBeEmpty())
 	must(t, byTestID(page, "base-image").Fill(busybox))
 	must(t, byTestID(page, "confirm").Click())
 	status := page.Locator(`[data-testid="spec-row"][data-name="zh-demo"] [data-testid="status"]`)

@@ -136,9 +136,31 @@ func redirectAfterPost(c *fiber.Ctx, url string) error {
 	return c.Redirect(url, fiber.StatusSeeOther)
 }
 
+// locOf is the request's language: its cookie, else Accept-Language.
+func locOf(c *fiber.Ctx) views.Loc {
+	return views.Loc{Lang: views.PickLang(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))}
+}
+
+// tr shows a builder message in the request's language.
+func tr(loc views.Loc, m builder.Message) string { return loc.Msg(m.Format, m.Args...) }
+
+// say shows an error in the request's language when it carries a
+// translatable message (builder.Message, db.Error), else as it is.
+func say(loc views.Loc, err error) string {
+	var m builder.Message
+	var de *db.Error
+	switch {
+	case errors.As(err, &m):
+		return tr(loc, m)
+	case errors.As(err, &de):
+		return loc.Msg(de.Format, de.Args...)
+	}
+	return err.Error()
+}
+
 // layout is the view model every page starts from.
 func (h *handler) layout(c *fiber.Ctx, title, active string) views.Layout {
-	loc := views.Loc{Lang: views.PickLang(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))}
+	loc := locOf(c)
 	if title == "" {
 		title = loc.T("app.title")
 	}
@@ -159,7 +181,6 @@ func (h *handler) errorPage(c *fiber.Ctx, err error) error {
 	status := fiber.StatusInternalServerError
 	var fe *fiber.Error
 	var de *db.Error
-	msg := err.Error()
 	switch {
 	case errors.As(err, &fe):
 		status = fe.Code
@@ -176,7 +197,7 @@ func (h *handler) errorPage(c *fiber.Ctx, err error) error {
 		key = "err.notfound"
 	}
 	l.Title = l.Loc.T(key)
-	return render(c, status, l, views.Error(views.ErrorPage{Layout: l, Message: msg}))
+	return render(c, status, l, views.Error(views.ErrorPage{Layout: l, Message: say(l.Loc, err)}))
 }
 
 // --- Language --------------------------------------------------------------

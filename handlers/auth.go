@@ -27,6 +27,7 @@ const (
 	preCSRFCookie  = "imagebuilder_csrf" // double-submit token for the sign-in forms
 	sessionMaxAge  = 12 * time.Hour
 	minPasswordLen = 8
+	maxPasswordLen = 72 // bcrypt reads no further
 )
 
 // LoadSessionKeys reads the cookie signing and encryption keys from path,
@@ -51,8 +52,11 @@ func LoadSessionKeys(path string) ([]byte, error) {
 
 // HashPassword is the slow KDF for administrator passwords.
 func HashPassword(pw string) (string, error) {
-	if len(pw) < minPasswordLen {
+	switch {
+	case len(pw) < minPasswordLen:
 		return "", fmt.Errorf("the password needs at least %d characters", minPasswordLen)
+	case len(pw) > maxPasswordLen:
+		return "", fmt.Errorf("the password is longer than %d bytes", maxPasswordLen)
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), 12)
 	return string(h), err
@@ -289,6 +293,10 @@ func (h *handler) setup(c *fiber.Ctx) error {
 		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, loc.T("setup.username"))
 	case pw != c.FormValue("confirm"):
 		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, loc.T("setup.mismatch"))
+	case len(pw) < minPasswordLen:
+		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, loc.T("setup.short", minPasswordLen))
+	case len(pw) > maxPasswordLen:
+		return h.renderSetup(c, fiber.StatusUnprocessableEntity, username, loc.T("setup.long", maxPasswordLen))
 	}
 	hash, err := HashPassword(pw)
 	if err != nil {

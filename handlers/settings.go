@@ -64,10 +64,10 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 	}
 	errs := map[string][]string{}
 	if form.Name == "" {
-		errs["name"] = append(errs["name"], "a display name is required")
+		errs["name"] = append(errs["name"], locOf(c).T("images.name.required"))
 	}
-	if msg := builder.CheckImageReference(form.Reference); msg != "" {
-		errs["reference"] = append(errs["reference"], msg)
+	if msg := builder.CheckImageReference(form.Reference); !msg.IsZero() {
+		errs["reference"] = append(errs["reference"], tr(locOf(c), msg))
 	}
 	if len(errs) == 0 {
 		_, err := h.DB.SaveBaseImage(c.UserContext(), db.BaseImage{ID: id, Name: form.Name, Reference: form.Reference,
@@ -76,7 +76,7 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 		case err == nil:
 			return redirectAfterPost(c, "/images")
 		case errors.Is(err, db.ErrConflict):
-			errs["reference"] = append(errs["reference"], err.Error())
+			errs["reference"] = append(errs["reference"], say(locOf(c), err))
 		default:
 			return err
 		}
@@ -117,7 +117,7 @@ func (h *handler) saveSecret(c *fiber.Ctx) error {
 	var fe builder.FieldError
 	if errors.As(err, &fe) {
 		// The content is never sent back: the field comes back empty.
-		return h.secretsPage(c, fiber.StatusUnprocessableEntity, name, map[string][]string{fe.Field: {fe.Message}})
+		return h.secretsPage(c, fiber.StatusUnprocessableEntity, name, map[string][]string{fe.Field: {tr(locOf(c), fe.Message)}})
 	}
 	if err != nil {
 		return err
@@ -172,7 +172,7 @@ func (h *handler) saveRegistry(c *fiber.Ctx) error {
 	if errors.As(err, &fe) {
 		old, _ := h.Settings.RegistrySettings(c.UserContext())
 		return h.registryPage(c, fiber.StatusUnprocessableEntity, views.RegistryForm{External: rs.External, Host: rs.Host,
-			Username: rs.Username, Insecure: rs.Insecure, HasPassword: old.HasPassword(), Errors: map[string][]string{fe.Field: {fe.Message}}})
+			Username: rs.Username, Insecure: rs.Insecure, HasPassword: old.HasPassword(), Errors: map[string][]string{fe.Field: {tr(locOf(c), fe.Message)}}})
 	}
 	if err != nil {
 		return err
@@ -187,8 +187,8 @@ func (h *handler) testRegistry(c *fiber.Ctx) error {
 	rs, password := registryFromForm(c)
 	reg := h.Settings.Fallback()
 	if rs.External {
-		if msg := builder.CheckRegistryHost(rs.Host); msg != "" {
-			return h.registryTestAnswer(c, rs, views.TestResult{Host: rs.Host, Message: msg})
+		if msg := builder.CheckRegistryHost(rs.Host); !msg.IsZero() {
+			return h.registryTestAnswer(c, rs, views.TestResult{Host: rs.Host, Message: tr(locOf(c), msg)})
 		}
 		reg = builder.Registry{Host: rs.Host, Username: rs.Username, Password: password, Insecure: rs.Insecure}
 		if password == "" {
@@ -199,7 +199,7 @@ func (h *handler) testRegistry(c *fiber.Ctx) error {
 	}
 	res := views.TestResult{OK: true, Host: reg.Host}
 	if err := builder.CheckRegistry(c.UserContext(), reg); err != nil {
-		res = views.TestResult{Host: reg.Host, Message: err.Error()}
+		res = views.TestResult{Host: reg.Host, Message: say(locOf(c), err)}
 	}
 	return h.registryTestAnswer(c, rs, res)
 }

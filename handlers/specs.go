@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -134,7 +133,7 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 			form.Errors[e.Field] = append(form.Errors[e.Field], fieldMessage(l.Loc, e))
 		}
 	case errors.Is(err, db.ErrConflict):
-		form.Errors[builder.FieldName] = append(form.Errors[builder.FieldName], err.Error())
+		form.Errors[builder.FieldName] = append(form.Errors[builder.FieldName], say(l.Loc, err))
 	case strings.HasPrefix(err.Error(), "image registry not found"):
 		form.Errors["form"] = append(form.Errors["form"], err.Error())
 	default:
@@ -154,20 +153,21 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 
 func fieldMessage(loc views.Loc, e builder.FieldError) string {
 	if e.Line > 0 {
-		return loc.T("form.line", e.Line) + e.Message
+		return loc.T("form.line", e.Line) + tr(loc, e.Message)
 	}
-	return e.Message
+	return tr(loc, e.Message)
 }
 
 // checkName answers the form's live name check.
 func (h *handler) checkName(c *fiber.Ctx) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	var errs []string
-	if msg := builder.CheckName(name); msg != "" && name != "" {
-		errs = append(errs, msg)
+	loc := locOf(c)
+	if msg := builder.CheckName(name); !msg.IsZero() && name != "" {
+		errs = append(errs, tr(loc, msg))
 	} else if name != "" {
 		if _, err := h.DB.GetSpec(c.UserContext(), name); err == nil {
-			errs = append(errs, fmt.Sprintf("an image spec named %q already exists", name))
+			errs = append(errs, loc.T("form.name.taken", name))
 		}
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)

@@ -1,0 +1,113 @@
+package handlers
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"imagebuilder/views"
+)
+
+// verbs are the fmt verbs of a format, in order of use ("%[2]q" counts).
+var verbs = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
+
+// Every message the builder and db packages write for people is a literal
+// format in a msgf/notFound/conflict call, and the zh-TW catalogue has it
+// with the same number of arguments: a new message cannot appear in English
+// on a Chinese page unnoticed.
+func TestEveryBuilderAndStoreMessageIsTranslated(t *testing.T) {
+	makers := map[string]bool{"msgf": true, "notFound": true, "conflict": true}
+	fset := token.NewFileSet()
+	found := 0
+	for _, dir := range []string{"../builder", "../db"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok || len(call.Args) == 0 {
+					return true
+				}
+				fn, ok := call.Fun.(*ast.Ident)
+				if !ok || !makers[fn.Name] {
+					return true
+				}
+				lit, ok := call.Args[0].(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					t.Errorf("%s: %s needs a literal format", fset.Position(call.Pos()), fn.Name)
+					return true
+				}
+				format, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				found++
+				zh := views.Loc{Lang: views.LangZH}.Msg(format)
+				switch {
+				case !views.Translates(views.LangZH, format):
+					t.Errorf("%s: no zh-TW wording for %q", fset.Position(call.Pos()), format)
+				case len(verbs.FindAllString(zh, -1)) != len(verbs.FindAllString(format, -1)):
+					t.Errorf("%q and its zh-TW wording %q take different arguments", format, zh)
+				case len(call.Args)-1 != len(verbs.FindAllString(format, -1)):
+					t.Errorf("%s: %q is given %d arguments", fset.Position(call.Pos()), format, len(call.Args)-1)
+				}
+				return true
+			})
+		}
+	}
+	if found < 100 {
+		t.Fatalf("found only %d message formats; is the scan still looking at the right calls?", found)
+	}
+}
+
+// A Chinese page shows the builder's validation problems in Chinese, next
+// to their field, with the user's text kept.
+func TestValidationErrorsInTraditionalChinese(t *testing.T) {
+	app, _ := testApp(t)
+	cl := signedIn(t, app)
+	cl.cookies["lang"] = &http.Cookie{Name: "lang", Value: views.LangZH}
+	resp, doc := cl.post("/specs", url.Values{
+		"name": {"Bad_Name"}, "baseImage": {"busybox"},
+		"apt": {"jq\njq"}, "conda": {"numpy[foo=bar]"}, "pip": {"requests (>=1.0"},
+	})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	want := map[string]string{
+		"name-errors":  `"Bad_Name" 含有大寫字母`,
+		"apt-errors":   `第 2 行："jq" 重複列出（第一次出現在第 1 行）`,
+		"conda-errors": `第 1 行：[ ] 中有未知的 key "foo"`,
+		"pip-errors":   `第 1 行：版本條件的 “(” 沒有對應的 “)”`,
+	}
+	for id, text := range want {
+		if got := doc.Find(`[data-testid="` + id + `"]`).Text(); !strings.Contains(got, text) {
+			t.Errorf("%s = %q, want it to contain %q", id, got, text)
+		}
+	}
+	if got, _ := doc.Find(`[data-testid="conda"]`).Html(); !strings.Contains(got, "numpy[foo=bar]") {
+		t.Errorf("the conda text was not kept: %q", got)
+	}
+
+	// The same form in English says it in English.
+	cl.cookies["lang"] = &http.Cookie{Name: "lang", Value: views.LangEN}
+	_, doc = cl.post("/specs", url.Values{"name": {"ok"}, "baseImage": {"busybox"}, "conda": {"numpy[foo=bar]"}})
+	if got := doc.Find(`[data-testid="conda-errors"]`).Text(); !strings.Contains(got, `Line 1: unknown key "foo" in [ ]`) {
+		t.Errorf("English conda error %q", got)
+	}
+}

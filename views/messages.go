@@ -1,0 +1,159 @@
+package views
+
+import "fmt"
+
+// Msg translates a message that another package wrote as an English format
+// and its arguments (validation problems, store errors, registry checks).
+// The format is the message's identity; a format without a translation is
+// shown in English.
+func (l Loc) Msg(format string, args ...any) string {
+	if t, ok := messages[l.Lang][format]; ok {
+		format = t
+	}
+	if len(args) == 0 {
+		return format
+	}
+	return fmt.Sprintf(format, args...)
+}
+
+// Translates reports whether lang has its own wording for format.
+func Translates(lang, format string) bool {
+	_, ok := messages[lang][format]
+	return ok
+}
+
+// messages holds the translations of formats written by the builder and db
+// packages, keyed by the English format. A test in handlers checks that
+// every format in those packages is here.
+var messages = map[string]map[string]string{
+	LangZH: {
+		// Spec name and base image.
+		"name is required": "請填寫名稱",
+		"name is %d characters long; at most %d are allowed":                                        "名稱長度為 %d 個字元，最多只能 %d 個字元",
+		"%q has an uppercase letter; only lowercase letters, numbers, '-' and '.' are allowed":      "%q 含有大寫字母；只能填寫小寫字母、數字、“-” 及 “.”",
+		"%q contains %q; only lowercase letters, numbers, '-' and '.' are allowed":                  "%q 含有 %q；只能填寫小寫字母、數字、“-” 及 “.”",
+		"name must start with a letter or a number":                                                 "名稱必須以字母或數字開頭",
+		"name must end with a letter or a number":                                                   "名稱必須以字母或數字結尾",
+		"name must not contain '..'":                                                                "名稱不可包含 “..”",
+		"a '.' must not stand next to a '-'":                                                        "“.” 不可緊鄰 “-”",
+		"name is not a valid image repository name":                                                 "名稱不是有效的 image repository 名稱",
+		"base image is required":                                                                    "請填寫 base image",
+		"an image reference must not contain spaces or line breaks":                                 "Image URL 不可包含空白或換行",
+		"%q is not a valid image reference (%s); expected e.g. registry.example.com/team/image:tag": "%q 不是有效的 Image URL（%s）；格式例如 registry.example.com/team/image:tag",
+
+		// Every package list.
+		"%q is listed twice (first on line %d)":                                                                       "%q 重複列出（第一次出現在第 %d 行）",
+		"control character %q is not allowed":                                                                         "不可使用控制字元 %q",
+		"character %q is not allowed in a package line":                                                               "套件行中不可使用字元 %q",
+		"options such as %q are not allowed; list one package per line instead":                                       "不可使用 %q 之類的選項；請一行填寫一個套件",
+		"options such as %q are not allowed; write the channel in the package itself, e.g. conda-forge::numpy==1.17*": "不可使用 %q 之類的選項；請將 channel 寫在套件中，例：conda-forge::numpy==1.17*",
+
+		// APT.
+		"%q holds more than one word; put one package on each line":                                                            "%q 包含不只一個字；請一行填寫一個套件",
+		"%q is not a valid architecture after ':' (e.g. amd64, arm64, i386)":                                                   "“:” 之後的 %q 不是有效的架構（例：amd64、arm64、i386）",
+		"a version must follow '=' (e.g. curl=7.88.1-10+deb12u5)":                                                              "“=” 之後必須填寫版本（例：curl=7.88.1-10+deb12u5）",
+		"%q is not a valid Debian version":                                                                                     "%q 不是有效的 Debian 版本",
+		"a release must follow '/' (e.g. curl/bookworm-backports)":                                                             "“/” 之後必須填寫 release（例：curl/bookworm-backports）",
+		"%q is not a valid release name":                                                                                       "%q 不是有效的 release 名稱",
+		"a package name is required":                                                                                           "請填寫套件名稱",
+		"%q has uppercase letters; Debian package names are lowercase":                                                         "%q 含有大寫字母；Debian 套件名稱只用小寫",
+		"%q is too short; Debian package names have at least two characters":                                                   "%q 太短；Debian 套件名稱至少兩個字元",
+		"%q is not a valid Debian package name (lowercase letters, digits, '+', '-' and '.', starting with a letter or digit)": "%q 不是有效的 Debian 套件名稱（小寫字母、數字、“+”、“-” 及 “.”，以字母或數字開頭）",
+
+		// Conda match specs.
+		"'[' is never closed with ']'":                                                                       "“[” 沒有對應的 “]”",
+		"the [key=value] section must come last, found %q after it":                                          "[key=value] 區段必須放在最後，其後卻有 %q",
+		"only one [key=value] section is allowed, at the end":                                                "只能有一個 [key=value] 區段，且必須放在最後",
+		"']' has no matching '['":                                                                            "“]” 沒有對應的 “[”",
+		"a channel is written as channel::name (two colons), e.g. conda-forge::numpy":                        "channel 的寫法為 channel::name（兩個冒號），例：conda-forge::numpy",
+		"the channel before '::' is empty":                                                                   "“::” 之前的 channel 是空的",
+		"%q is not a valid namespace":                                                                        "%q 不是有效的 namespace",
+		"%q has too many parts; write name, version and build at most, and put each package on its own line": "%q 的部分太多；最多只能寫名稱、版本及 build，且一行填寫一個套件",
+		"a package name is required before %q":                                                               "%q 之前必須填寫套件名稱",
+		"%q is not a valid build string":                                                                     "%q 不是有效的 build 字串",
+		"the version is given twice: %q and [version=%q]":                                                    "版本重複指定：%q 與 [version=%q]",
+		"the build is given twice: %q and [build=%q]":                                                        "build 重複指定：%q 與 [build=%q]",
+		"%q is not a valid conda package name (letters, digits, '_', '-', '.' and '+')":                      "%q 不是有效的 conda 套件名稱（字母、數字、“_”、“-”、“.” 及 “+”）",
+		"%q is not a valid channel URL":                                                                      "%q 不是有效的 channel URL",
+		"%q is not a valid channel; a subdir after '/' must be a platform such as linux-64 or noarch":        "%q 不是有效的 channel；“/” 之後的 subdir 必須是平台名稱，例如 linux-64 或 noarch",
+		"%q is not a valid channel name":                                                                     "%q 不是有效的 channel 名稱",
+		"')' in version %q has no matching '('":                                                              "版本 %q 中的 “)” 沒有對應的 “(”",
+		"'(' in version %q is never closed":                                                                  "版本 %q 中的 “(” 沒有對應的 “)”",
+		"version %q has an empty constraint (check ',' and '|')":                                             "版本 %q 有空的條件（請檢查 “,” 及 “|”）",
+		"unknown version operator %q in %q; use one of ==, !=, <=, >=, <, >, ~=, =":                          "%[2]q 中有未知的版本運算子 %[1]q；請使用 ==、!=、<=、>=、<、>、~=、= 其中之一",
+		"a version must follow %q in %q":                                                                     "%[2]q 中的 %[1]q 之後必須填寫版本",
+		"%q is not a valid version in %q":                                                                    "%[2]q 中的 %[1]q 不是有效的版本",
+		"the [ ] section is empty; write key=value pairs such as [build=py36_0]":                             "[ ] 區段是空的；請填寫 key=value，例如 [build=py36_0]",
+		"%q in [ ] is not key=value":                                                                         "[ ] 中的 %q 不是 key=value 格式",
+		"unknown key %q in [ ]; known keys: %s":                                                              "[ ] 中有未知的 key %q；可用的 key：%s",
+		"key %q appears twice in [ ]":                                                                        "[ ] 中的 key %q 重複出現",
+		"the quoted value of %q is never closed":                                                             "%q 的引號值沒有結束引號",
+		"key %q in [ ] has an empty value":                                                                   "[ ] 中的 key %q 沒有值",
+		"the value %q of %q has characters conda does not accept":                                            "%[2]q 的值 %[1]q 含有 conda 不接受的字元",
+		"unexpected %q in [ ]; separate key=value pairs with ','":                                            "[ ] 中出現非預期的 %q；請以 “,” 分隔 key=value",
+		"[ ] ends with a ','":                                                                                "[ ] 以 “,” 結尾",
+
+		// Pip requirements (PEP 508).
+		"a project name is missing at the end":                                                                "結尾缺少專案名稱",
+		"an extra name is missing at the end":                                                                 "結尾缺少 extra 名稱",
+		"a project name must start with a letter or digit, found %q":                                          "專案名稱必須以字母或數字開頭，卻是 %q",
+		"an extra name must start with a letter or digit, found %q":                                           "extra 名稱必須以字母或數字開頭，卻是 %q",
+		"project name %q must end with a letter or digit":                                                     "專案名稱 %q 必須以字母或數字結尾",
+		"extra name %q must end with a letter or digit":                                                       "extra 名稱 %q 必須以字母或數字結尾",
+		"unexpected %q after the URL":                                                                         "URL 之後出現非預期的 %q",
+		"unexpected %q: put one requirement on each line":                                                     "非預期的 %q：請一行填寫一個套件",
+		"unexpected %q; expected a version specifier (e.g. >=1.0), extras in [ ], '@ URL' or '; marker'":      "非預期的 %q；此處應為版本條件（例：>=1.0）、[ ] 中的 extras、“@ URL” 或 “; marker”",
+		"'[' of the extras is never closed with ']'":                                                          "extras 的 “[” 沒有對應的 “]”",
+		"unexpected %q in the extras; separate extras with ','":                                               "extras 中出現非預期的 %q；請以 “,” 分隔 extras",
+		"a version comparison (==, !=, <=, >=, <, >, ~=, ===) is expected, found %q":                          "此處應為版本比較（==、!=、<=、>=、<、>、~=、===），卻是 %q",
+		"unknown version operator %q; use one of ==, !=, <=, >=, <, >, ~=, ===":                               "未知的版本運算子 %q；請使用 ==、!=、<=、>=、<、>、~=、=== 其中之一",
+		"a version must follow %q":                                                                            "%q 之後必須填寫版本",
+		"%q is not a valid version after %q":                                                                  "%[2]q 之後的 %[1]q 不是有效的版本",
+		"a wildcard version such as %q works only with == or !=":                                              "%q 這類萬用字元版本只能搭配 == 或 !=",
+		"'(' of the version specifier is never closed with ')'":                                               "版本條件的 “(” 沒有對應的 “)”",
+		"a URL must follow '@'":                                                                               "“@” 之後必須填寫 URL",
+		"%q is not a valid URL (e.g. https://example.com/pkg-1.0.tar.gz)":                                     "%q 不是有效的 URL（例：https://example.com/pkg-1.0.tar.gz）",
+		"URL scheme %q is not supported; use https, http, file or git+https":                                  "不支援 URL scheme %q；請使用 https、http、file 或 git+https",
+		"'(' in the environment marker is never closed with ')'":                                              "環境標記中的 “(” 沒有對應的 “)”",
+		"a quoted string in the environment marker is never closed":                                           "環境標記中的引號字串沒有結束引號",
+		"the environment marker ends too early":                                                               "環境標記過早結束",
+		"unexpected %q in the environment marker":                                                             "環境標記中出現非預期的 %q",
+		"%q is not an environment marker variable (e.g. python_version, sys_platform)":                        "%q 不是環境標記變數（例：python_version、sys_platform）",
+		"a comparison (==, !=, <, >, <=, >=, ~=, in, not in) is expected in the environment marker, found %q": "環境標記中此處應為比較運算（==、!=、<、>、<=、>=、~=、in、not in），卻是 %q",
+
+		// Pull secrets and registry settings.
+		`not valid JSON; expected {"auths": {"registry.example.com": {"auth": "base64(user:password)"}}}`:                      `不是有效的 JSON；格式應為 {"auths": {"registry.example.com": {"auth": "base64(user:password)"}}}`,
+		`"auths" is missing or empty; expected {"auths": {"registry.example.com": {"auth": "..."}}}`:                           `缺少 "auths" 或其內容是空的；格式應為 {"auths": {"registry.example.com": {"auth": "..."}}}`,
+		`an entry of "auths" has an empty registry name`:                                                                       `"auths" 中有一筆的 registry 名稱是空的`,
+		`the "auth" of %q must be base64 of "user:password"`:                                                                   `%q 的 "auth" 必須是 "user:password" 的 base64`,
+		`the entry for %q needs "auth", or "username" and "password"`:                                                          `%q 這一筆需要 "auth"，或 "username" 與 "password"`,
+		"the registry address is required, e.g. registry.example.com or registry.example.com:5000/team":                        "請填寫 Registry 位址，例：registry.example.com 或 registry.example.com:5000/team",
+		"write the registry without a scheme (no https://), e.g. registry.example.com:5000":                                    "Registry 位址請勿包含 scheme（不要寫 https://），例：registry.example.com:5000",
+		"the registry address must not contain spaces":                                                                         "Registry 位址不可包含空白",
+		"%q is not a registry address, e.g. registry.example.com:5000/team":                                                    "%q 不是 Registry 位址，例：registry.example.com:5000/team",
+		"DNS: cannot resolve %q: %s":                                                                                           "DNS：無法解析 %q：%s",
+		"TLS: the certificate of %s is not trusted (%s); enable skip-TLS-verify for a registry with a self-signed certificate": "TLS：%s 的憑證不受信任（%s）；自簽憑證的 Registry 請啟用略過 TLS 驗證",
+		"TLS: %s speaks plain HTTP; enable skip-TLS-verify (insecure) to use it":                                               "TLS：%s 使用純 HTTP；請啟用略過 TLS 驗證（insecure）才能使用",
+		"connection: cannot reach %s: %s":                                                                                      "連線：無法連到 %s：%s",
+		"not a registry: %s answered /v2/ with %s and no registry API header":                                                  "不是 Registry：%s 對 /v2/ 回應 %s，且沒有 Registry API 標頭",
+		"authentication: %s requires a user name and password":                                                                 "驗證：%s 需要使用者名稱及密碼",
+		"authentication: %s refused the user name and password (%s)":                                                           "驗證：%s 拒絕此使用者名稱及密碼（%s）",
+
+		// The store.
+		"an image spec named %q already exists":                                            "名稱為 %q 的 image spec 已存在",
+		"image spec %q does not exist":                                                     "image spec %q 不存在",
+		"image spec %q still has a build running; cancel it first":                         "image spec %q 仍有創建工作在進行；請先取消",
+		"build job %d does not exist":                                                      "創建工作 %d 不存在",
+		"build job %d has already started":                                                 "創建工作 %d 已開始",
+		"build job %d is %s and cannot become %s":                                          "創建工作 %d 目前為 %s，無法變成 %s",
+		"revision %d is %s; only failed or cancelled builds can be retried":                "版號 %d 目前為 %s；只有失敗或已取消的創建工作可以重試",
+		"revision %d is not the latest build of %q; retry the latest one or edit the spec": "版號 %d 不是 %q 最新的創建工作；請重試最新的工作或編輯 spec",
+		"%s is already in Image Management":                                                "%s 已在 Image 管理中",
+		"base image %d does not exist":                                                     "base image %d 不存在",
+		"pull secret %q does not exist":                                                    "pull secret %q 不存在",
+		"an administrator named %q already exists":                                         "名稱為 %q 的管理者已存在",
+		"an administrator already exists; sign in instead":                                 "已有管理者；請直接登入",
+		"administrator %q does not exist":                                                  "管理者 %q 不存在",
+		"session expired or signed out":                                                    "登入階段已過期或已登出",
+	},
+}
