@@ -55,6 +55,7 @@ type Config struct {
 	BuildTimeout     time.Duration
 	AdminUser        string
 	AdminPassword    string
+	TrustedProxies   string
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -68,6 +69,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", 1, "builds that run at once")
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", time.Hour, "a build running longer fails")
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "administrator created (or whose password is reset) at start when --admin-password is set")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for the sign-in rate limit)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -325,6 +327,10 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	proxies, err := handlers.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
 	rt, err := openRuntime(ctx, cfg)
 	if err != nil {
 		return err
@@ -369,7 +375,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: queue, Logs: logs, Settings: settings,
-		SessionKeys: keys, Done: ctx.Done(), Log: logw})
+		SessionKeys: keys, Done: ctx.Done(), Log: logw, TrustedProxies: proxies})
 	fmt.Fprintf(logw, "imagebuilder: portal http://%s (registry %s, data %s)\n", ln.Addr(), target.Host, cfg.DataDir)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()

@@ -152,6 +152,57 @@ func TestWrongPasswordAndRateLimit(t *testing.T) {
 	}
 }
 
+// Behind a trusted reverse proxy, the rate limit counts per client named in
+// X-Forwarded-For, and what a client writes at the front of that header
+// itself does not get it a fresh allowance. Without a trusted proxy the
+// header is ignored.
+func TestRateLimitPerClientBehindTrustedProxy(t *testing.T) {
+	failFrom := func(app *fiber.App, xff string) *client {
+		cl := newClient(t, app)
+		cl.ip = xff
+		for i := 0; i < loginFailLimit; i++ {
+			cl.login("admin", "wrong password")
+		}
+		return cl
+	}
+	limited := func(app *fiber.App, xff string) bool {
+		cl := newClient(t, app)
+		cl.ip = xff
+		return cl.login("admin", testPassword).StatusCode == http.StatusTooManyRequests
+	}
+
+	// app.Test's peer is 0.0.0.0: make it the proxy.
+	proxies, err := ParseTrustedProxies("0.0.0.0, 10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := newTestApp(t, true, func(d *Deps) { d.TrustedProxies = proxies })
+	failFrom(app, "192.0.2.1")
+	if !limited(app, "192.0.2.1") {
+		t.Fatal("the failing client is not limited")
+	}
+	if !limited(app, "198.51.100.7, 192.0.2.1") {
+		t.Fatal("a spoofed first X-Forwarded-For address got a fresh allowance")
+	}
+	if !limited(app, "192.0.2.1, 10.1.2.3") {
+		t.Fatal("a second trusted proxy hid the client")
+	}
+	if limited(app, "192.0.2.2") {
+		t.Fatal("another client behind the proxy is limited too")
+	}
+
+	// Not trusted: every request is the peer, whatever the header says.
+	app, _ = newTestApp(t, true)
+	failFrom(app, "192.0.2.1")
+	if !limited(app, "192.0.2.2") {
+		t.Fatal("an untrusted X-Forwarded-For chose the rate-limit bucket")
+	}
+
+	if _, err := ParseTrustedProxies("10.0.0.0/8, proxy.example.com"); err == nil || !strings.Contains(err.Error(), "proxy.example.com") {
+		t.Fatalf("a host name was accepted as a trusted proxy: %v", err)
+	}
+}
+
 func TestFirstRunSetupOnlyWhileNoAdministrator(t *testing.T) {
 	app, store := newTestApp(t, false)
 	cl := newClient(t, app)

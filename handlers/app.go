@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type Deps struct {
 	Done <-chan struct{}
 	// Log receives request errors.
 	Log io.Writer
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (see ParseTrustedProxies); empty: none.
+	TrustedProxies []netip.Prefix
 }
 
 type handler struct {

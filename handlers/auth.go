@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -223,7 +224,7 @@ func (h *handler) login(c *fiber.Ctx) error {
 	if !checkPreCSRF(c) {
 		return h.renderLogin(c, fiber.StatusForbidden, username, loc.T("login.csrf"))
 	}
-	client := c.IP()
+	client := h.clientIP(c)
 	if wait := h.auth.limiter.blocked(client); wait > 0 {
 		return h.renderLogin(c, fiber.StatusTooManyRequests, username, loc.T("login.limited", int(wait.Seconds())+1))
 	}
@@ -358,4 +359,65 @@ func (l *loginLimiter) reset(client string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, client)
+}
+
+// ParseTrustedProxies reads a comma-separated list of IP addresses and CIDR
+// prefixes.
+func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is neither an IP address nor a CIDR prefix", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+func (h *handler) trusted(ip string) bool {
+	a, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range h.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is who sent the request, for the sign-in rate limit: the peer,
+// or, when the peer is a trusted proxy, the nearest address in
+// X-Forwarded-For that is not one. Addresses a client put at the front of
+// the header itself are never reached, so they cannot dodge the limit.
+func (h *handler) clientIP(c *fiber.Ctx) string {
+	ip := c.Context().RemoteIP().String()
+	if !h.trusted(ip) {
+		return ip
+	}
+	// Copied: Fiber's header strings are reused after the request, and
+	// this one becomes a key of the limiter's map.
+	hops := strings.Split(utils.CopyString(c.Get(fiber.HeaderXForwardedFor)), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // garbage: stop at the last address we could trust
+		}
+		ip = hop
+		if !h.trusted(hop) {
+			break
+		}
+	}
+	return ip
 }

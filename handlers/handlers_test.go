@@ -24,7 +24,7 @@ func testApp(t *testing.T) (*fiber.App, *db.DB) {
 	return newTestApp(t, true)
 }
 
-func newTestApp(t *testing.T, withAdmin bool) (*fiber.App, *db.DB) {
+func newTestApp(t *testing.T, withAdmin bool, options ...func(*Deps)) (*fiber.App, *db.DB) {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
@@ -59,7 +59,11 @@ func newTestApp(t *testing.T, withAdmin bool) (*fiber.App, *db.DB) {
 			t.Fatal(err)
 		}
 	}
-	return New(Deps{DB: store, Queue: q, Logs: logs, Settings: settings, SessionKeys: keys}), store
+	deps := Deps{DB: store, Queue: q, Logs: logs, Settings: settings, SessionKeys: keys}
+	for _, o := range options {
+		o(&deps)
+	}
+	return New(deps), store
 }
 
 const testPassword = "correct horse battery"
