@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -285,12 +286,12 @@ func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target s
 	}
 	// Buildah does not stop a running RUN step when ctx ends: name this
 	// build's containers so a watcher can kill the processes inside them.
-	opts.ContainerSuffix = "ib-" + filepath.Base(work)
+	opts.ContainerSuffix = buildContainerMark + strings.TrimPrefix(filepath.Base(work), "build-")
 	stopWatch := e.killOnCancel(ctx, opts.ContainerSuffix)
 	id, _, err := imagebuildah.BuildDockerfiles(ctx, e.store, opts, path)
 	stopWatch()
 	if err != nil {
-		e.removeBuildContainers()
+		e.removeBuildContainers(opts.ContainerSuffix)
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("%w: %v", ErrCancelled, context.Cause(ctx))
 		}
@@ -381,14 +382,23 @@ func rootUpperdirMatches(mountinfo string, uppers []string) bool {
 	return false
 }
 
-// removeBuildContainers deletes working containers a failed or cancelled
-// build left behind (buildah removes them itself on the normal paths).
-func (e *Engine) removeBuildContainers() {
+// buildContainerMark starts the name suffix of every build's working
+// containers; the rest of the suffix is unique to the build.
+const buildContainerMark = "ib-build-"
+
+// removeBuildContainers deletes the working containers whose names hold
+// match: those a failed or cancelled build left behind (buildah removes
+// them itself on the normal paths), or at start-up every build's. Other
+// builds running at the same time keep theirs.
+func (e *Engine) removeBuildContainers(match string) {
 	ctrs, err := e.store.Containers()
 	if err != nil {
 		return
 	}
 	for _, c := range ctrs {
+		if !slices.ContainsFunc(c.Names, func(n string) bool { return strings.Contains(n, match) }) {
+			continue
+		}
 		if _, err := e.store.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrLayerNotMounted) {
 			continue
 		}

@@ -325,6 +325,8 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 	}
 }
 
+// A build that fails while another runs cleans up its own containers only;
+// the running one is then cancelled, stops quickly and leaves nothing.
 func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 	r := getRig(t)
 	base := r.busybox(t)
@@ -342,6 +344,33 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 			t.Fatalf("the build never started:\n%s", log.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	running := func() []string {
+		ctrs, err := r.engine.store.Containers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, c := range ctrs {
+			names = append(names, c.Names...)
+		}
+		return names
+	}
+	before := running()
+	if len(before) != 1 {
+		t.Fatalf("containers while one build runs: %v", before)
+	}
+	failing := "FROM " + base + "\nRUN [\"/bin/sh\",\"-c\",\"exit 3\"]\n"
+	if _, err := r.engine.buildContainerfile(context.Background(), failing, r.target.Host+"/failing:1", nil, true, io.Discard); err == nil {
+		t.Fatal("the failing build succeeded")
+	}
+	if after := running(); len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("the failed build's clean-up touched the running build: %v, then %v", before, after)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the running build ended when another failed: %v", err)
+	default:
 	}
 	cancel(errors.New("cancelled by test"))
 	select {

@@ -81,7 +81,7 @@ func (q *Queue) Logs() *LogStore { return q.logs }
 func (q *Queue) Start(ctx context.Context) error {
 	// No build runs yet: working containers left by a killed process are
 	// stale.
-	q.engine.removeBuildContainers()
+	q.engine.removeBuildContainers(buildContainerMark)
 	interrupted, err := q.db.FailInterruptedJobs(ctx, ReasonInterrupted)
 	if err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)
