@@ -145,17 +145,14 @@ func locOf(c *fiber.Ctx) views.Loc {
 	return views.Loc{Lang: views.PickLang(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))}
 }
 
-// tr shows a builder message in the request's language.
-func tr(loc views.Loc, m builder.Message) string { return loc.Msg(m.Format, m.Args...) }
-
-// say shows an error in the request's language when it carries a
-// translatable message (builder.Message, db.Error), else as it is.
+// say shows an error or a builder.Message in the request's language when it
+// carries a translatable message (builder.Message, db.Error), else as it is.
 func say(loc views.Loc, err error) string {
 	var m builder.Message
 	var de *db.Error
 	switch {
 	case errors.As(err, &m):
-		return tr(loc, m)
+		return loc.Msg(m.Format, m.Args...)
 	case errors.As(err, &de):
 		return loc.Msg(de.Format, de.Args...)
 	}

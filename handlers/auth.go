@@ -219,7 +219,7 @@ func (h *handler) renderLogin(c *fiber.Ctx, status int, username, msg string) er
 }
 
 func (h *handler) login(c *fiber.Ctx) error {
-	loc := h.layout(c, "", "").Loc
+	loc := locOf(c)
 	username := utils.CopyString(strings.TrimSpace(c.FormValue("username")))
 	if !checkPreCSRF(c) {
 		return h.renderLogin(c, fiber.StatusForbidden, username, loc.T("login.csrf"))
@@ -283,7 +283,7 @@ func (h *handler) renderSetup(c *fiber.Ctx, status int, username, msg string) er
 }
 
 func (h *handler) setup(c *fiber.Ctx) error {
-	loc := h.layout(c, "", "").Loc
+	loc := locOf(c)
 	username := utils.CopyString(strings.TrimSpace(c.FormValue("username")))
 	if !checkPreCSRF(c) {
 		return h.renderSetup(c, fiber.StatusForbidden, username, loc.T("login.csrf"))

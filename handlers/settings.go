@@ -63,11 +63,12 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 		PullSecret:  utils.CopyString(c.FormValue("pullSecret")),
 	}
 	errs := map[string][]string{}
+	loc := locOf(c)
 	if form.Name == "" {
-		errs["name"] = append(errs["name"], locOf(c).T("images.name.required"))
+		errs["name"] = append(errs["name"], loc.T("images.name.required"))
 	}
 	if msg := builder.CheckImageReference(form.Reference); !msg.IsZero() {
-		errs["reference"] = append(errs["reference"], tr(locOf(c), msg))
+		errs["reference"] = append(errs["reference"], say(loc, msg))
 	}
 	if len(errs) == 0 {
 		_, err := h.DB.SaveBaseImage(c.UserContext(), db.BaseImage{ID: id, Name: form.Name, Reference: form.Reference,
@@ -76,7 +77,7 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 		case err == nil:
 			return redirectAfterPost(c, "/images")
 		case errors.Is(err, db.ErrConflict):
-			errs["reference"] = append(errs["reference"], say(locOf(c), err))
+			errs["reference"] = append(errs["reference"], say(loc, err))
 		default:
 			return err
 		}
@@ -117,7 +118,7 @@ func (h *handler) saveSecret(c *fiber.Ctx) error {
 	var fe builder.FieldError
 	if errors.As(err, &fe) {
 		// The content is never sent back: the field comes back empty.
-		return h.secretsPage(c, fiber.StatusUnprocessableEntity, name, map[string][]string{fe.Field: {tr(locOf(c), fe.Message)}})
+		return h.secretsPage(c, fiber.StatusUnprocessableEntity, name, map[string][]string{fe.Field: {say(locOf(c), fe.Message)}})
 	}
 	if err != nil {
 		return err
@@ -172,7 +173,7 @@ func (h *handler) saveRegistry(c *fiber.Ctx) error {
 	if errors.As(err, &fe) {
 		old, _ := h.Settings.RegistrySettings(c.UserContext())
 		return h.registryPage(c, fiber.StatusUnprocessableEntity, views.RegistryForm{External: rs.External, Host: rs.Host,
-			Username: rs.Username, Insecure: rs.Insecure, HasPassword: old.HasPassword(), Errors: map[string][]string{fe.Field: {tr(locOf(c), fe.Message)}}})
+			Username: rs.Username, Insecure: rs.Insecure, HasPassword: old.HasPassword(), Errors: map[string][]string{fe.Field: {say(locOf(c), fe.Message)}}})
 	}
 	if err != nil {
 		return err
@@ -188,7 +189,7 @@ func (h *handler) testRegistry(c *fiber.Ctx) error {
 	reg := h.Settings.Fallback()
 	if rs.External {
 		if msg := builder.CheckRegistryHost(rs.Host); !msg.IsZero() {
-			return h.registryTestAnswer(c, rs, views.TestResult{Host: rs.Host, Message: tr(locOf(c), msg)})
+			return h.registryTestAnswer(c, rs, views.TestResult{Host: rs.Host, Message: say(locOf(c), msg)})
 		}
 		reg = builder.Registry{Host: rs.Host, Username: rs.Username, Password: password, Insecure: rs.Insecure}
 		if password == "" {

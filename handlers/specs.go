@@ -153,9 +153,9 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 
 func fieldMessage(loc views.Loc, e builder.FieldError) string {
 	if e.Line > 0 {
-		return loc.T("form.line", e.Line) + tr(loc, e.Message)
+		return loc.T("form.line", e.Line) + say(loc, e.Message)
 	}
-	return tr(loc, e.Message)
+	return say(loc, e.Message)
 }
 
 // checkName answers the form's live name check.
@@ -164,7 +164,7 @@ func (h *handler) checkName(c *fiber.Ctx) error {
 	var errs []string
 	loc := locOf(c)
 	if msg := builder.CheckName(name); !msg.IsZero() && name != "" {
-		errs = append(errs, tr(loc, msg))
+		errs = append(errs, say(loc, msg))
 	} else if name != "" {
 		if _, err := h.DB.GetSpec(c.UserContext(), name); err == nil {
 			errs = append(errs, loc.T("form.name.taken", name))
