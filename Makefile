@@ -24,7 +24,7 @@ APT_PACKAGES := gcc libc6-dev pkg-config git ca-certificates make debootstrap bu
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: setup apt gomod npm-assets base-rootfs build generate run seed test bench clean
+.PHONY: setup apt gomod npm-assets base-rootfs build generate check-generated run seed test bench clean
 
 setup: apt gomod npm-assets base-rootfs ## everything a build, the tests and `make run` need
 
@@ -94,8 +94,18 @@ $(BASE)/debian-bookworm.tar: | $(CACHE)/apt.stamp
 	tar --numeric-owner -C $(BASE)/bookworm -cf $@.tmp . && mv $@.tmp $@ && rm -rf $(BASE)/bookworm
 
 TEMPL_VERSION := v0.3.977
+TEMPL := go run github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION)
 generate:
-	go run github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION) generate -path ./views
+	$(TEMPL) generate -path ./views
+
+# Fails when the committed templ output is not what the .templ files give:
+# generate into a copy of views/ and compare.
+check-generated: | $(CACHE)/gomod.stamp
+	@rm -rf $(CACHE)/templ-check && mkdir -p $(CACHE) && cp -r views $(CACHE)/templ-check
+	@$(TEMPL) generate -log-level error -path $(CACHE)/templ-check
+	@diff -r views $(CACHE)/templ-check >/dev/null || { diff -ru views $(CACHE)/templ-check | head -40; \
+		echo "views/*_templ.go is stale: run make generate and commit"; exit 1; }
+	@rm -rf $(CACHE)/templ-check
 
 build: $(BIN)
 $(BIN): $(GO_SOURCES) | $(CACHE)/gomod.stamp
@@ -116,7 +126,7 @@ $(DATA)/.base-images: $(BASE)/busybox.tar $(BASE)/debian-bookworm.tar | $(BIN)
 run: setup build seed
 	$(BIN) serve --data-dir $(DATA) --addr $(ADDR) --registry-addr $(REGISTRY_ADDR)
 
-test: setup build
+test: setup build check-generated
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go test -count=1 -timeout 40m ./...

@@ -24,11 +24,7 @@ func (e *Engine) ImportRootfs(ctx context.Context, rootfsTar, target string, cfg
 	if log == nil {
 		log = io.Discard
 	}
-	b, err := buildah.NewBuilder(ctx, e.store, buildah.BuilderOptions{
-		FromImage:     "scratch",
-		SystemContext: e.systemContext(),
-		Isolation:     buildah.IsolationChroot,
-	})
+	b, err := buildah.NewBuilder(ctx, e.store, e.builderOptions("scratch", e.systemContext()))
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("new working container: %w", err)
 	}

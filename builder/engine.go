@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"go.podman.io/buildah"
-	"go.podman.io/buildah/define"
 	"go.podman.io/buildah/imagebuildah"
 	nettypes "go.podman.io/common/libnetwork/types"
 	"go.podman.io/image/v5/docker"
@@ -263,27 +262,8 @@ func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target s
 			return "", err
 		}
 	}
-	opts := define.BuildOptions{
-		ContextDirectory:        work,
-		PullPolicy:              define.PullIfNewer,
-		Isolation:               define.IsolationChroot,
-		Layers:                  true,
-		NoCache:                 noCache,
-		RemoveIntermediateCtrs:  true,
-		ForceRmIntermediateCtrs: true,
-		Output:                  target,
-		OutputFormat:            define.OCIv1ImageManifest,
-		Out:                     log,
-		Err:                     log,
-		ReportWriter:            log,
-		SystemContext:           sys,
-		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: e.ulimits},
-		NamespaceOptions:        []define.NamespaceOption{{Name: "network", Host: true}},
-		ConfigureNetwork:        define.NetworkEnabled,
-		NetworkInterface:        hostNetwork{},
-		MaxPullPushRetries:      2,
-		PullPushRetryDelay:      time.Second,
-	}
+	opts := e.buildOptions(work, target, sys, log)
+	opts.NoCache = noCache
 	// Buildah does not stop a running RUN step when ctx ends: name this
 	// build's containers so a watcher can kill the processes inside them.
 	opts.ContainerSuffix = buildContainerMark + strings.TrimPrefix(filepath.Base(work), "build-")

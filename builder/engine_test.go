@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -28,12 +29,32 @@ func TestMain(m *testing.M) {
 		return
 	}
 	logrus.SetLevel(logrus.WarnLevel)
-	os.Exit(m.Run())
+	code := m.Run()
+	if err := closeRig(); err != nil {
+		fmt.Fprintln(os.Stderr, "close the test rig:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// closeRig shuts the shared engine down (unmounting its layers), stops the
+// registry and removes the rig's directory, so a test run leaves no mount
+// or temporary directory behind.
+func closeRig() error {
+	if rig == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(rig.engine.Close(), rig.reg.Close(ctx), os.RemoveAll(rig.dir))
 }
 
 // testRig is one engine and one embedded registry shared by the build tests
 // of this package, with the base images imported from make setup's cache.
 type testRig struct {
+	dir    string
 	engine *Engine
 	reg    *registry.Registry
 	target Registry
@@ -73,7 +94,7 @@ func getRig(t testing.TB) *testRig {
 			rigErr = err
 			return
 		}
-		rig = &testRig{engine: eng, reg: reg, target: Registry{Host: reg.Host(), Insecure: true}}
+		rig = &testRig{dir: dir, engine: eng, reg: reg, target: Registry{Host: reg.Host(), Insecure: true}}
 	})
 	if rigErr != nil {
 		t.Fatal(rigErr)

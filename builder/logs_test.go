@@ -130,10 +130,12 @@ func TestFollowWaitsForAPendingJobAndSlowFollowersNeverBlockTheWriter(t *testing
 	s, _ := NewLogStore(t.TempDir())
 	writerDone := make(chan struct{})
 	var over atomic.Bool
+	var polls atomic.Int32 // how often the follower asked whether the job is over
+	finished := func() bool { polls.Add(1); return over.Load() }
 	var lines []string
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Follow(context.Background(), 5, 0, over.Load, func(line []byte, _ int64) error {
+		done <- s.Follow(context.Background(), 5, 0, finished, func(line []byte, _ int64) error {
 			if len(lines) == 0 {
 				<-writerDone // a follower stuck until the writer is done
 			}
@@ -141,7 +143,11 @@ func TestFollowWaitsForAPendingJobAndSlowFollowersNeverBlockTheWriter(t *testing
 			return nil
 		})
 	}()
-	time.Sleep(300 * time.Millisecond) // the job is still pending: no log yet
+	// The job is still pending, no log yet: wait until the follower has
+	// looked twice, so it is waiting rather than not started.
+	for polls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
 	l, _ := s.Open(5)
 	for i := 0; i < 2000; i++ {
 		fmt.Fprintf(l, "line %d\n", i)

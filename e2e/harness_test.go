@@ -275,6 +275,22 @@ func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want .
 	}
 }
 
+// waitLog waits until a job's log file contains text.
+func waitLog(t testing.TB, path, text string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		raw, _ := os.ReadFile(path)
+		if strings.Contains(string(raw), text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %q:\n%s", path, text, raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // slowAptRootfs is the busybox rootfs plus an apt-get that prints a line
 // and sleeps: a build with APT lines stays in its APT step.
 func slowAptRootfs(t testing.TB) string {

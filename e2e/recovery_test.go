@@ -34,17 +34,7 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 		t.Fatalf("jobs: %d stuck, %d waiting", len(stuck), len(waiting))
 	}
 	waitJob(t, store, stuck[0].ID, time.Minute, db.StatusBuilding)
-	deadline := time.Now().Add(time.Minute)
-	for {
-		raw, _ := os.ReadFile(in.logPath(stuck[0].ID))
-		if strings.Contains(string(raw), "apt-get is slow today") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the build never reached apt-get:\n%s", raw)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitLog(t, in.logPath(stuck[0].ID), "apt-get is slow today", time.Minute)
 	if j, _ := store.GetJob(ctx, waiting[0].ID); j.Status != db.StatusPending {
 		t.Fatalf("waiting job is %s", j.Status)
 	}
@@ -82,7 +72,7 @@ func TestGracefulShutdownRecordsRunningBuildAsCancelled(t *testing.T) {
 	}
 	jobs, _ := store.ListJobs(context.Background(), "long")
 	waitJob(t, store, jobs[0].ID, time.Minute, db.StatusBuilding)
-	time.Sleep(500 * time.Millisecond)
+	waitLog(t, in.logPath(jobs[0].ID), "apt-get is slow today", time.Minute)
 	start := time.Now()
 	srv.stop()
 	if d := time.Since(start); d > 30*time.Second {
