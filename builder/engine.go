@@ -35,6 +35,7 @@ import (
 type Engine struct {
 	store          storage.Store
 	runDir         string
+	scratchDir     string
 	policyPath     string
 	registriesPath string
 	ulimits        []string
@@ -61,14 +62,22 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	}
 	e := &Engine{
 		runDir:         filepath.Join(dir, "run"),
+		scratchDir:     filepath.Join(dir, "tmp"),
 		policyPath:     filepath.Join(dir, "policy.json"),
 		registriesPath: filepath.Join(dir, "registries.conf"),
 		insecure:       map[string]bool{},
 	}
-	for _, d := range []string{filepath.Join(dir, "storage"), e.runDir} {
+	for _, d := range []string{filepath.Join(dir, "storage"), e.runDir, e.scratchDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
+	}
+	// Buildah and containers/image keep their scratch space (the build
+	// context overlay, blob copies) under TMPDIR: keep it in the data
+	// directory, so one place holds everything a build leaves and a restart
+	// can find it.
+	if err := os.Setenv("TMPDIR", e.scratchDir); err != nil {
+		return nil, err
 	}
 	// Which images may be pulled is the administrator's choice in the spec;
 	// signatures are not required.
@@ -250,7 +259,11 @@ func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target s
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		// A cancelled build leaves Buildah's overlay over the context.
+		_ = e.releaseBuildScratch(work)
+		_ = os.RemoveAll(work)
+	}()
 	path := filepath.Join(work, "Containerfile")
 	if err := os.WriteFile(path, []byte(containerfile), 0o600); err != nil {
 		return "", err

@@ -79,9 +79,11 @@ func (q *Queue) Logs() *LogStore { return q.logs }
 // ReasonInterrupted and a last line in their log) and starts the workers;
 // Pending jobs run.
 func (q *Queue) Start(ctx context.Context) error {
-	// No build runs yet: working containers left by a killed process are
-	// stale.
-	q.engine.removeBuildContainers(buildContainerMark)
+	// No build runs yet: processes, mounts, scratch files and working
+	// containers left by a killed process are stale.
+	if err := q.engine.RemoveLeftovers(); err != nil {
+		return fmt.Errorf("remove what earlier builds left: %w", err)
+	}
 	interrupted, err := q.db.FailInterruptedJobs(ctx, ReasonInterrupted)
 	if err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)

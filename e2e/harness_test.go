@@ -275,6 +275,23 @@ func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want .
 	}
 }
 
+// mountsUnder lists the mounts at or below dir, or that use something
+// below it as an overlay layer.
+func mountsUnder(t testing.TB, dir string) []string {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, dir+"/") || strings.Contains(line, dir+" ") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // waitLog waits until a job's log file contains text.
 func waitLog(t testing.TB, path, text string, timeout time.Duration) {
 	t.Helper()

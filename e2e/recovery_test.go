@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 
 	srv.kill()
 
-	in.serve()
+	restarted := in.serve()
 	got := waitJob(t, store, stuck[0].ID, 30*time.Second, db.StatusFailed)
 	if got.Error != "interrupted by server restart" {
 		t.Fatalf("interrupted job: %+v", got)
@@ -58,6 +59,15 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 	spec, err := store.GetSpec(ctx, "stuck")
 	if err != nil || spec.APT[0] != "jq" || spec.BaseImage != slow {
 		t.Fatalf("spec after the crash: %+v %v", spec, err)
+	}
+	// The restart ended the killed build's processes and released its
+	// mounts; a clean stop leaves nothing either.
+	if out, _ := exec.Command("pgrep", "-f", "apt-get is slow today|sleep 300").Output(); len(out) > 0 {
+		t.Errorf("processes of the killed build still run: %s", out)
+	}
+	restarted.stop()
+	if left := mountsUnder(t, in.dir); len(left) > 0 {
+		t.Fatalf("mounts left under the data directory:\n%s", strings.Join(left, "\n"))
 	}
 }
 
@@ -81,5 +91,8 @@ func TestGracefulShutdownRecordsRunningBuildAsCancelled(t *testing.T) {
 	j, _ := store.GetJob(context.Background(), jobs[0].ID)
 	if j.Status != db.StatusCancelled || j.Error != "cancelled: the server shut down" {
 		t.Fatalf("after SIGTERM: %+v", j)
+	}
+	if left := mountsUnder(t, in.dir); len(left) > 0 {
+		t.Fatalf("a clean stop left mounts under the data directory:\n%s", strings.Join(left, "\n"))
 	}
 }

@@ -1,0 +1,164 @@
+package builder
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountEntry is one line of /proc/self/mountinfo.
+type mountEntry struct {
+	Point   string // where it is mounted
+	Options string // the file system's own options (lowerdir=…, upperdir=…)
+}
+
+// mounts lists this mount namespace's mounts.
+func mounts() ([]mountEntry, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []mountEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		e := mountEntry{Point: unescapeMount(fields[4])}
+		for i := 5; i < len(fields); i++ {
+			if fields[i] == "-" && i+3 < len(fields) {
+				e.Options = unescapeMount(fields[i+3])
+				break
+			}
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// unmountWhere detaches every mount for which match is true, deepest
+// first, and returns their mount points.
+func unmountWhere(match func(mountEntry) bool) ([]string, error) {
+	all, err := mounts()
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	var points []string
+	for _, m := range all {
+		if match(m) {
+			points = append(points, m.Point)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	var errs []error
+	for _, p := range points {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return points, errors.Join(errs...)
+}
+
+// usesLower reports whether an overlay mount has dir (or something below
+// it) among its lower directories.
+func usesLower(m mountEntry, dir string) bool {
+	for _, opt := range strings.Split(m.Options, ",") {
+		if lowers, ok := strings.CutPrefix(opt, "lowerdir="); ok {
+			for _, l := range strings.Split(lowers, ":") {
+				if within(l, dir) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// releaseBuildScratch undoes what one build left in the scratch directory:
+// the overlay Buildah mounts over the build's context directory work (it
+// stays after a cancelled build) and the buildah-context directory under
+// it.
+func (e *Engine) releaseBuildScratch(work string) error {
+	points, err := unmountWhere(func(m mountEntry) bool {
+		return usesLower(m, work) || within(m.Point, work)
+	})
+	errs := []error{err}
+	for _, p := range points {
+		if rel, err := filepath.Rel(e.scratchDir, p); err == nil && !strings.HasPrefix(rel, "..") {
+			top := strings.SplitN(rel, string(filepath.Separator), 2)[0]
+			if strings.HasPrefix(top, "buildah-context-") {
+				errs = append(errs, os.RemoveAll(filepath.Join(e.scratchDir, top)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isBuildScratch reports whether a name in the scratch directory is one
+// Buildah or containers/image makes (build context overlays, blob copies).
+func isBuildScratch(name string) bool {
+	return strings.HasPrefix(name, "buildah") || strings.HasPrefix(name, "container_images_")
+}
+
+// RemoveLeftovers undoes what builds of an earlier process left behind,
+// and must run before this process starts any build: it ends the
+// processes still running in build containers, unmounts everything in the
+// scratch directory and every overlay over a build context, then removes
+// the scratch contents and the build context directories. Processes that
+// are already gone and mounts already released are not errors.
+func (e *Engine) RemoveLeftovers() error {
+	e.killContainerProcesses(buildContainerMark)
+	_, err := unmountWhere(func(m mountEntry) bool {
+		return within(m.Point, e.scratchDir) || usesLower(m, e.scratchDir) || usesLower(m, filepath.Join(e.runDir, "build-"))
+	})
+	errs := []error{err}
+	if entries, err := os.ReadDir(e.scratchDir); err == nil {
+		for _, d := range entries {
+			if isBuildScratch(d.Name()) {
+				errs = append(errs, os.RemoveAll(filepath.Join(e.scratchDir, d.Name())))
+			}
+		}
+	}
+	if works, err := filepath.Glob(filepath.Join(e.runDir, "build-*")); err == nil {
+		for _, w := range works {
+			errs = append(errs, os.RemoveAll(w))
+		}
+	}
+	e.removeBuildContainers(buildContainerMark)
+	return errors.Join(errs...)
+}
