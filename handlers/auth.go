@@ -197,13 +197,6 @@ func checkPreCSRF(c *fiber.Ctx) bool {
 	return len(cookie) >= 32 && subtle.ConstantTimeCompare([]byte(cookie), []byte(form)) == 1
 }
 
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/specs"
-	}
-	return next
-}
-
 func (h *handler) loginPage(c *fiber.Ctx) error {
 	if n, err := h.DB.CountAdmins(c.UserContext()); err == nil && n == 0 {
 		return c.Redirect("/setup", fiber.StatusSeeOther)
