@@ -218,7 +218,8 @@ func (h *handler) login(c *fiber.Ctx) error {
 		return h.renderLogin(c, fiber.StatusForbidden, username, loc.T("login.csrf"))
 	}
 	client := h.clientIP(c)
-	if wait := h.auth.limiter.blocked(client); wait > 0 {
+	// Reserved before the slow hash: parallel guesses cannot all get in.
+	if wait := h.auth.limiter.reserve(client); wait > 0 {
 		return h.renderLogin(c, fiber.StatusTooManyRequests, username, loc.T("login.limited", int(wait.Seconds())+1))
 	}
 	admin, err := h.DB.GetAdminByUsername(c.UserContext(), username)
@@ -227,10 +228,9 @@ func (h *handler) login(c *fiber.Ctx) error {
 		hash = []byte(admin.PasswordHash)
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(c.FormValue("password"))) != nil || err != nil {
-		h.auth.limiter.fail(client)
 		return h.renderLogin(c, fiber.StatusUnauthorized, username, loc.T("login.wrong"))
 	}
-	h.auth.limiter.reset(client)
+	h.auth.limiter.forgive(client)
 	if err := h.startSession(c, admin.ID); err != nil {
 		return err
 	}
@@ -309,15 +309,21 @@ func (h *handler) setup(c *fiber.Ctx) error {
 	return c.Redirect("/specs", fiber.StatusSeeOther)
 }
 
-// loginLimiter allows 5 failed sign-ins per client in 5 minutes.
+// loginLimiter allows 5 failed sign-ins per client in 5 minutes. An
+// attempt is reserved before the (slow) password check and forgiven only
+// when it succeeds, so parallel guesses count at once. It remembers at most
+// maxLimitedClients clients; past that, the one whose last attempt is
+// oldest is forgotten first.
 type loginLimiter struct {
 	mu    sync.Mutex
 	fails map[string][]time.Time
+	max   int // clients remembered; 0 means maxLimitedClients
 }
 
 const (
-	loginFailLimit  = 5
-	loginFailWindow = 5 * time.Minute
+	loginFailLimit    = 5
+	loginFailWindow   = 5 * time.Minute
+	maxLimitedClients = 10000
 )
 
 func (l *loginLimiter) recent(client string, now time.Time) []time.Time {
@@ -327,31 +333,68 @@ func (l *loginLimiter) recent(client string, now time.Time) []time.Time {
 			keep = append(keep, t)
 		}
 	}
-	l.fails[client] = keep
+	if len(keep) == 0 {
+		delete(l.fails, client)
+	} else {
+		l.fails[client] = keep
+	}
 	return keep
 }
 
-func (l *loginLimiter) blocked(client string) time.Duration {
+// reserve counts an attempt of client as failed until release forgives
+// it; when the client has used its allowance, it returns how long to wait
+// and counts nothing.
+func (l *loginLimiter) reserve(client string) (wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
 	r := l.recent(client, now)
-	if len(r) < loginFailLimit {
-		return 0
+	if len(r) >= loginFailLimit {
+		return loginFailWindow - now.Sub(r[0])
 	}
-	return loginFailWindow - now.Sub(r[0])
+	if _, known := l.fails[client]; !known {
+		l.makeRoom(now)
+	}
+	l.fails[client] = append(r, now)
+	return 0
 }
 
-func (l *loginLimiter) fail(client string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.fails[client] = append(l.recent(client, time.Now()), time.Now())
+// makeRoom keeps the map within its bound: expired clients go first, then
+// those whose last attempt is oldest.
+func (l *loginLimiter) makeRoom(now time.Time) {
+	limit := l.max
+	if limit <= 0 {
+		limit = maxLimitedClients
+	}
+	if len(l.fails) < limit {
+		return
+	}
+	for c := range l.fails {
+		l.recent(c, now)
+	}
+	for len(l.fails) >= limit {
+		oldest, at := "", now
+		for c, ts := range l.fails {
+			if last := ts[len(ts)-1]; !last.After(at) {
+				oldest, at = c, last
+			}
+		}
+		delete(l.fails, oldest)
+	}
 }
 
-func (l *loginLimiter) reset(client string) {
+// forgive drops every counted attempt of client (a successful sign-in).
+func (l *loginLimiter) forgive(client string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, client)
+}
+
+// clients is how many clients the limiter remembers.
+func (l *loginLimiter) clients() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.fails)
 }
 
 // ParseTrustedProxies reads a comma-separated list of IP addresses and CIDR

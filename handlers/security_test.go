@@ -1,0 +1,124 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The review's header injection: a "next" carrying CR/LF never reaches the
+// response headers, and one that a browser would read as another host
+// never leaves the origin.
+func TestSignInNextCannotInjectHeadersOrRedirectAway(t *testing.T) {
+	app, _ := testApp(t)
+	for _, next := range []string{
+		"/\r\nX-Injected: 1\r\nSet-Cookie: injected=1; Path=/",
+		"/\r\n\r\n<html>",
+		"/\t/evil.example/pwned",
+		"/\r/evil.example/pwned",
+		"//evil.example/pwned",
+		"/\\evil.example",
+		"https://evil.example/",
+	} {
+		cl := newClient(t, app)
+		_, doc := cl.get("/login?next=" + url.QueryEscape(next))
+		field, _ := doc.Find(`[data-testid="login-form"] input[name="next"]`).Attr("value")
+		if field != defaultNext {
+			t.Errorf("next %q: the sign-in form carries %q", next, field)
+		}
+		// Posted directly, bypassing the form.
+		resp, _ := cl.post("/login", url.Values{"username": {"admin"}, "password": {testPassword}, "next": {next}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != defaultNext {
+			t.Errorf("next %q: %d Location %q", next, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if resp.Header.Get("X-Injected") != "" {
+			t.Errorf("next %q injected a header", next)
+		}
+		for _, c := range resp.Cookies() {
+			if c.Name == "injected" {
+				t.Errorf("next %q injected a cookie", next)
+			}
+		}
+	}
+	// A portal path with a query survives.
+	cl := newClient(t, app)
+	cl.get("/login")
+	resp, _ := cl.post("/login", url.Values{"username": {"admin"}, "password": {testPassword}, "next": {"/specs/a/jobs?x=1"}})
+	if got := resp.Header.Get("Location"); got != "/specs/a/jobs?x=1" {
+		t.Fatalf("a good next became %q", got)
+	}
+}
+
+// Twelve wrong passwords sent at once from one address: the attempt is
+// counted before the slow password check, so at most five are tried.
+func TestParallelWrongPasswordsAreRateLimited(t *testing.T) {
+	app, _ := testApp(t)
+	const n = 12
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = newClient(t, app)
+		clients[i].get("/login")
+	}
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req := form("POST", "/login", url.Values{"csrf": {clients[i].csrf}, "username": {"admin"}, "password": {"wrong password"}})
+			for _, c := range clients[i].cookies {
+				req.AddCookie(c)
+			}
+			resp, err := app.Test(req, -1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}(i)
+	}
+	wg.Wait()
+	tried, limited := 0, 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			tried++
+		case http.StatusTooManyRequests:
+			limited++
+		}
+	}
+	if tried > loginFailLimit || tried+limited != n {
+		t.Fatalf("%d tried, %d limited of %d parallel wrong passwords (codes %v)", tried, limited, n, codes)
+	}
+	// The right password now waits too.
+	if resp := clients[0].login("admin", testPassword); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("right password after the burst: %d", resp.StatusCode)
+	}
+}
+
+// The limiter forgets the clients whose last attempt is oldest once it
+// holds its bound, and a client it still holds stays limited.
+func TestLoginLimiterIsBounded(t *testing.T) {
+	l := &loginLimiter{fails: map[string][]time.Time{}, max: 100}
+	for i := 0; i < loginFailLimit; i++ {
+		l.reserve("192.0.2.200")
+	}
+	for i := 0; i < 1000; i++ {
+		l.reserve(fmt.Sprintf("198.51.100.%d/%d", i%250, i))
+	}
+	if n := l.clients(); n > 100 {
+		t.Fatalf("the limiter holds %d clients, bound 100", n)
+	}
+	// The newest clients are held.
+	if wait := l.reserve("198.51.100.249/999"); wait != 0 || len(l.fails["198.51.100.249/999"]) != 2 {
+		t.Fatalf("the newest client was forgotten: %v", l.fails["198.51.100.249/999"])
+	}
+	l.forgive("198.51.100.249/999")
+	if _, ok := l.fails["198.51.100.249/999"]; ok {
+		t.Fatal("forgive kept the client")
+	}
+}
