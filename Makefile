@@ -24,7 +24,7 @@ APT_PACKAGES := gcc libc6-dev pkg-config git ca-certificates make debootstrap bu
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: setup apt gomod npm-assets base-rootfs build generate check-generated run seed test bench clean
+.PHONY: setup apt gomod npm-assets base-rootfs build generate check-generated run seed test fuzz bench clean
 
 setup: apt gomod npm-assets base-rootfs ## everything a build, the tests and `make run` need
 
@@ -130,6 +130,17 @@ test: setup build check-generated
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go test -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# A short fuzzing run of the sign-in redirect sanitiser and each package-line
+# validator, on top of the committed corpus (testdata/fuzz/). Longer:
+# make fuzz FUZZTIME=10m
+FUZZTIME ?= 8s
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzSafeNext$$' -fuzztime $(FUZZTIME) ./handlers
+	go test -run '^$$' -fuzz '^FuzzAPTLine$$' -fuzztime $(FUZZTIME) ./builder
+	go test -run '^$$' -fuzz '^FuzzPipLine$$' -fuzztime $(FUZZTIME) ./builder
+	go test -run '^$$' -fuzz '^FuzzCondaLine$$' -fuzztime $(FUZZTIME) ./builder
 
 # The build comparisons depend on the network (apt) and run more rounds so
 # one slow download does not decide the ratio.

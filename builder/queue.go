@@ -326,6 +326,11 @@ func (q *Queue) confirm(ctx context.Context, spec db.ImageSpec,
 	if err := Validate(spec); err != nil {
 		return db.Spec{}, db.Job{}, err
 	}
+	if msg, err := CheckPullSecret(ctx, q.db, spec.PullSecret); err != nil {
+		return db.Spec{}, db.Job{}, err
+	} else if !msg.IsZero() {
+		return db.Spec{}, db.Job{}, ValidationError{{Field: FieldPullSecret, Message: msg}}
+	}
 	host, err := q.currentHost(ctx)
 	if err != nil {
 		return db.Spec{}, db.Job{}, err

@@ -254,6 +254,22 @@ func (s *Settings) PullSecret(ctx context.Context, name string) ([]byte, error) 
 	return s.box.Open(p.Sealed)
 }
 
+// CheckPullSecret returns why name cannot be chosen as a pull secret (it
+// does not exist), or a zero Message; "" means none and is fine.
+func CheckPullSecret(ctx context.Context, store *db.DB, name string) (Message, error) {
+	if name == "" {
+		return Message{}, nil
+	}
+	_, err := store.GetPullSecret(ctx, name)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return msgf("pull secret %q does not exist; add it under Pull secrets first, or choose another one", name), nil
+	case err != nil:
+		return Message{}, fmt.Errorf("look up pull secret %q: %w", name, err)
+	}
+	return Message{}, nil
+}
+
 // SavePullSecret validates and stores a secret, sealed.
 func (s *Settings) SavePullSecret(ctx context.Context, name string, content []byte) error {
 	if msg := CheckName(name); !msg.IsZero() {

@@ -13,15 +13,25 @@ import (
 // Field names used in validation errors. They match the JSON keys of a spec
 // and the form fields of the portal.
 const (
-	FieldName      = "name"
-	FieldBaseImage = "baseImage"
-	ListAPT        = "apt"
-	ListConda      = "conda"
-	ListPip        = "pip"
+	FieldName       = "name"
+	FieldBaseImage  = "baseImage"
+	FieldPullSecret = "pullSecret"
+	ListAPT         = "apt"
+	ListConda       = "conda"
+	ListPip         = "pip"
 )
 
 // MaxNameLength is the longest spec name accepted.
 const MaxNameLength = 63
+
+// Bounds of a package list. Each line reaches the package manager as one
+// argument and a whole list as one command line, which the kernel caps at
+// 128 KiB per argument and about 2 MiB in all; real package lines are far
+// shorter (a Pip "name @ URL" line is the longest kind).
+const (
+	MaxLineLength = 1000 // bytes in one line, comments included
+	MaxListLines  = 500  // lines in one list, blank and comment lines included
+)
 
 // FieldError is one problem with one field of a spec, or with one line of a
 // package list (Line counts from 1; 0 means the field as a whole).
@@ -176,8 +186,24 @@ type keyFunc func(text string) string
 
 func checkList(list string, lines []string, check lineChecker, key keyFunc) []FieldError {
 	var errs []FieldError
+	if len(lines) > MaxListLines {
+		errs = append(errs, FieldError{Field: list,
+			Message: msgf("the list has %d lines; at most %d are allowed", len(lines), MaxListLines)})
+		lines = lines[:MaxListLines]
+	}
 	seen := map[string]int{}
-	for _, pl := range PackageLines(lines) {
+	checked := lines
+	for i, raw := range lines {
+		if len(raw) > MaxLineLength {
+			errs = append(errs, FieldError{Field: list, Line: i + 1,
+				Message: msgf("the line is %d characters long; at most %d are allowed", len(raw), MaxLineLength)})
+			if &checked[0] == &lines[0] {
+				checked = append([]string(nil), lines...) // never change the caller's list
+			}
+			checked[i] = "" // reported; not checked again below
+		}
+	}
+	for _, pl := range PackageLines(checked) {
 		if msg := commonLineProblem(list, pl.Text); !msg.IsZero() {
 			errs = append(errs, FieldError{Field: list, Line: pl.Line, Message: msg})
 			continue

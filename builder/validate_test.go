@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -355,5 +356,41 @@ func TestContainerfileOrderAndDeterminism(t *testing.T) {
 	}
 	if _, err := Containerfile(db.ImageSpec{Name: "x", BaseImage: "busybox\nRUN id"}); err == nil {
 		t.Error("a base image with a newline was rendered")
+	}
+}
+
+// Lists and lines are bounded to what the package managers can take: the
+// whole list is refused with one error past MaxListLines, and each overlong
+// line is named; the caller's list is left as it was.
+func TestPackageListsAreBounded(t *testing.T) {
+	long := "requests @ https://example.com/" + strings.Repeat("a", MaxLineLength)
+	many := make([]string, 100000)
+	for i := range many {
+		many[i] = "bad line " + strconv.Itoa(i)
+	}
+	spec := db.ImageSpec{Name: "bounded", BaseImage: "127.0.0.1:5000/library/busybox:latest",
+		Pip: []string{"requests", long}, APT: many}
+	var verr ValidationError
+	if !errors.As(Validate(spec), &verr) {
+		t.Fatal("an unbounded spec was accepted")
+	}
+	apt := verr.For(ListAPT)
+	if apt[0].Line != 0 || !strings.Contains(apt[0].Error(), "has 100000 lines; at most 500") {
+		t.Fatalf("first APT error: %v", apt[0])
+	}
+	if len(apt) != MaxListLines+1 {
+		t.Fatalf("%d APT errors for a list cut at %d lines", len(apt), MaxListLines)
+	}
+	pip := verr.For(ListPip)
+	if len(pip) != 1 || pip[0].Line != 2 || !strings.Contains(pip[0].Error(), "at most 1000 are allowed") {
+		t.Fatalf("pip errors: %v", pip)
+	}
+	if spec.Pip[1] != long {
+		t.Fatal("Validate changed the caller's list")
+	}
+	ok := db.ImageSpec{Name: "ok", BaseImage: "127.0.0.1:5000/library/busybox:latest",
+		Pip: []string{"pkg @ https://example.com/" + strings.Repeat("a", MaxLineLength-60) + ".tar.gz"}}
+	if err := Validate(ok); err != nil {
+		t.Fatalf("a long but bounded line: %v", err)
 	}
 }

@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +122,63 @@ func TestLoginLimiterIsBounded(t *testing.T) {
 	l.forgive("198.51.100.249/999")
 	if _, ok := l.fails["198.51.100.249/999"]; ok {
 		t.Fatal("forgive kept the client")
+	}
+}
+
+// 100,000 invalid lines: one page, a few errors per list and a count of the
+// rest, nothing stored; the form's help states the bounds.
+func TestHugeInvalidListsGiveASmallErrorPage(t *testing.T) {
+	app, store := testApp(t)
+	cl := signedIn(t, app)
+	_, doc := cl.get("/specs/new")
+	if help := doc.Find("fieldset.packages .note").Text(); !strings.Contains(help, "At most 500 lines per list, each at most 1000 characters") {
+		t.Fatalf("the form does not state the bounds: %q", help)
+	}
+	lines := make([]string, 20000)
+	for i := range lines {
+		lines[i] = "Bad_Package!" + fmt.Sprint(i)
+	}
+	resp, doc := cl.post("/specs", url.Values{"name": {"huge"}, "baseImage": {"127.0.0.1:5000/library/busybox:latest"},
+		"apt": {strings.Join(lines, "\n")}, "pip": {strings.Join(lines[:300], "\n")}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	apt := doc.Find(`[data-testid="apt-errors"] li`)
+	if apt.Length() != maxErrorsPerField+1 || !strings.Contains(apt.Last().Text(), "and 491 more problems") {
+		t.Fatalf("%d APT errors shown, last %q", apt.Length(), apt.Last().Text())
+	}
+	if !strings.Contains(apt.First().Text(), "20000 lines; at most 500") {
+		t.Fatalf("first APT error %q", apt.First().Text())
+	}
+	if _, err := store.GetSpec(context.Background(), "huge"); err == nil {
+		t.Fatal("the spec was stored")
+	}
+}
+
+// A pull secret that does not exist is refused on save, next to its field,
+// for a spec and for an Image Management entry.
+func TestUnknownPullSecretIsRefusedOnSave(t *testing.T) {
+	app, store := testApp(t)
+	cl := signedIn(t, app)
+	resp, doc := cl.post("/specs", url.Values{"name": {"private"}, "baseImage": {"127.0.0.1:5000/library/busybox:latest"},
+		"usePullSecret": {"on"}, "pullSecret": {"<script>alert(1)</script>"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("spec with an unknown secret: %d", resp.StatusCode)
+	}
+	if got := doc.Find(`[data-testid="pullSecret-errors"]`).Text(); !strings.Contains(got, `pull secret "<script>alert(1)</script>" does not exist`) {
+		t.Fatalf("pull secret error: %q", got)
+	}
+	if _, err := store.GetSpec(context.Background(), "private"); err == nil {
+		t.Fatal("the spec was stored")
+	}
+	resp, doc = cl.post("/images", url.Values{"name": {"Private"}, "reference": {"registry.example.com/team/base:1"}, "pullSecret": {"missing"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("image with an unknown secret: %d", resp.StatusCode)
+	}
+	if got := doc.Find(`[data-testid="image-pull-secret-errors"]`).Text(); !strings.Contains(got, `pull secret "missing" does not exist`) {
+		t.Fatalf("image pull secret error: %q", got)
+	}
+	if images, _ := store.ListBaseImages(context.Background()); len(images) != 0 {
+		t.Fatalf("the entry was stored: %+v", images)
 	}
 }

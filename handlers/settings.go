@@ -70,6 +70,11 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 	if msg := builder.CheckImageReference(form.Reference); !msg.IsZero() {
 		errs["reference"] = append(errs["reference"], say(loc, msg))
 	}
+	if msg, err := builder.CheckPullSecret(c.UserContext(), h.DB, form.PullSecret); err != nil {
+		return err
+	} else if !msg.IsZero() {
+		errs["pullSecret"] = append(errs["pullSecret"], say(loc, msg))
+	}
 	if len(errs) == 0 {
 		_, err := h.DB.SaveBaseImage(c.UserContext(), db.BaseImage{ID: id, Name: form.Name, Reference: form.Reference,
 			Description: form.Description, PullSecret: form.PullSecret})

@@ -35,8 +35,10 @@ func (h *handler) newSpec(c *fiber.Ctx) error {
 	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
 }
 
-// fillFormChoices adds the Image Management entries for autocompletion.
+// fillFormChoices adds the Image Management entries for autocompletion
+// and the bounds the help text names.
 func (h *handler) fillFormChoices(c *fiber.Ctx, v *views.SpecForm) error {
+	v.MaxListLines, v.MaxLineLength = builder.MaxListLines, builder.MaxLineLength
 	images, err := h.DB.ListBaseImages(c.UserContext())
 	if err != nil {
 		return err
@@ -120,6 +122,10 @@ func (h *handler) updateSpec(c *fiber.Ctx) error {
 	return redirectAfterPost(c, "/specs/"+name+"/jobs")
 }
 
+// maxErrorsPerField is how many problems one field lists on a page; the
+// rest are counted.
+const maxErrorsPerField = 10
+
 // formError shows the form again with every error next to its field and
 // the user's input kept (422), or passes other errors on.
 func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err error) error {
@@ -129,8 +135,16 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 	var verr builder.ValidationError
 	switch {
 	case errors.As(err, &verr):
+		hidden := map[string]int{}
 		for _, e := range verr {
+			if len(form.Errors[e.Field]) >= maxErrorsPerField {
+				hidden[e.Field]++
+				continue
+			}
 			form.Errors[e.Field] = append(form.Errors[e.Field], fieldMessage(l.Loc, e))
+		}
+		for field, n := range hidden {
+			form.Errors[field] = append(form.Errors[field], l.Loc.T("form.errors.more", n))
 		}
 	case errors.Is(err, db.ErrConflict):
 		form.Errors[builder.FieldName] = append(form.Errors[builder.FieldName], say(l.Loc, err))

@@ -70,6 +70,9 @@ type SpecForm struct {
 	// form) to its messages.
 	Errors     map[string][]string
 	BaseImages []BaseImageOption
+	// MaxListLines and MaxLineLength are the bounds of a package list,
+	// said in the form's help.
+	MaxListLines, MaxLineLength int
 }
 
 // HasErrors reports whether any field has an error.
