@@ -67,6 +67,24 @@ func newPage(t *testing.T, locale string) playwright.Page {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Content-Security-Policy allows no inline script or style: any
+	// page that needs one shows up here.
+	var mu sync.Mutex
+	var violations []string
+	page.OnConsole(func(m playwright.ConsoleMessage) {
+		if strings.Contains(m.Text(), "Content Security Policy") {
+			mu.Lock()
+			violations = append(violations, page.URL()+": "+m.Text())
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range violations {
+			t.Errorf("CSP violation: %s", v)
+		}
+	})
 	return page
 }
 
@@ -502,4 +520,32 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// The review's two pre-auth findings in a real browser: a "next" with
+// CR/LF stores no cookie, and "/\t/evil.example" does not leave the origin.
+func TestSignInNextNeitherInjectsNorLeavesTheOrigin(t *testing.T) {
+	in := newInstance(t)
+	srv := in.serve()
+	for _, next := range []string{
+		"/\r\nX-Injected: 1\r\nSet-Cookie: injected=1; Path=/",
+		"/\t/evil.example/pwned",
+		"/\r/evil.example/pwned",
+		"//evil.example/pwned",
+	} {
+		page := newPage(t, "en-US")
+		_, err := page.Goto(srv.url("/login?next=" + url.QueryEscape(next)))
+		must(t, err)
+		must(t, byTestID(page, "username").Fill(adminUser))
+		must(t, byTestID(page, "password").Fill(adminPassword))
+		must(t, byTestID(page, "login").Click())
+		must(t, expect.Page(page).ToHaveURL(srv.url("/specs")))
+		cookies, err := page.Context().Cookies()
+		must(t, err)
+		for _, c := range cookies {
+			if c.Name == "injected" {
+				t.Errorf("next %q stored a cookie", next)
+			}
+		}
+	}
 }

@@ -182,3 +182,29 @@ func TestUnknownPullSecretIsRefusedOnSave(t *testing.T) {
 		t.Fatalf("the entry was stored: %+v", images)
 	}
 }
+
+// Every response carries the security headers, and /static serves assets
+// only, never the package's Go source.
+func TestSecurityHeadersAndAssetsOnly(t *testing.T) {
+	app, _ := testApp(t)
+	cl := newClient(t, app)
+	for _, path := range []string{"/login", "/specs", "/static/app.js", "/static/app.css", "/static/static.go", "/nope"} {
+		resp, _ := cl.get(path)
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s: CSP %q", path, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "same-origin" {
+			t.Errorf("%s: nosniff %q referrer %q", path, resp.Header.Get("X-Content-Type-Options"), resp.Header.Get("Referrer-Policy"))
+		}
+	}
+	if resp, _ := cl.get("/static/app.js"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("app.js: %d", resp.StatusCode)
+	}
+	if resp, _ := cl.get("/static/static.go"); resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("static.go: %d", resp.StatusCode)
+	}
+	_, doc := signedIn(t, app).get("/specs")
+	if n := doc.Find("[onchange],[onclick],[onsubmit],[onload],[style]").Length(); n > 0 {
+		t.Fatalf("%d elements with inline handlers or styles, which the CSP blocks", n)
+	}
+}

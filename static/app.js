@@ -40,6 +40,11 @@
   });
 
   document.addEventListener("change", function (e) {
+    var auto = e.target.closest("[data-submit-on-change]");
+    if (auto && auto.form) {
+      auto.form.submit();
+      return;
+    }
     var box = e.target.closest("[data-reveal]");
     if (box) {
       var target = document.getElementById(box.dataset.reveal);
