@@ -56,6 +56,7 @@ type Config struct {
 	AdminUser        string
 	AdminPassword    string
 	TrustedProxies   string
+	AllowLinkLocal   bool
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -70,6 +71,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BuildTimeout, "build-timeout", time.Hour, "a build running longer fails")
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "administrator created (or whose password is reset) at start when --admin-password is set")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for the sign-in rate limit)")
+	fs.BoolVar(&c.AllowLinkLocal, "registry-allow-link-local", false, "let the registry Test connection reach link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -351,6 +353,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	settings := builder.NewSettings(store, box, rt.engine, target)
+	settings.AllowLinkLocal = cfg.AllowLinkLocal
 	if err := settings.SyncEngine(ctx); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.podman.io/image/v5/docker"
@@ -133,6 +134,9 @@ type Settings struct {
 	box      *SecretBox
 	engine   *Engine
 	fallback Registry // the embedded registry, or the one given by flags
+	// AllowLinkLocal lets the registry check reach link-local and cloud
+	// metadata addresses (--registry-allow-link-local).
+	AllowLinkLocal bool
 }
 
 // NewSettings ties the stored settings to their defaults. engine may be
@@ -285,23 +289,55 @@ func (s *Settings) SavePullSecret(ctx context.Context, name string, content []by
 	return s.db.SavePullSecret(ctx, name, sealed)
 }
 
-// CheckRegistry tells what stops reg from taking pushes: DNS, connection,
-// TLS, "not a registry" or authentication. nil means it answered and the
-// credentials (if any) were accepted.
-func CheckRegistry(ctx context.Context, reg Registry) error {
+// errForbiddenAddress is what the registry check's dialer answers for an
+// address it must not reach.
+var errForbiddenAddress = errors.New("link-local or cloud metadata address")
+
+// forbiddenRegistryIP reports whether ip is link-local (which holds the
+// cloud metadata services, e.g. 169.254.169.254) or another well-known
+// metadata address.
+func forbiddenRegistryIP(ip net.IP) bool {
+	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() {
+		return true
+	}
+	for _, m := range []string{"100.100.100.200", "fd00:ec2::254"} {
+		if ip.Equal(net.ParseIP(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckRegistry tells what stops reg from taking pushes, in one of five
+// words: DNS, unreachable (or refused, for a link-local or cloud metadata
+// address, unless allowLinkLocal), TLS, "not a registry" or
+// authentication. nil means it answered and the credentials (if any) were
+// accepted. It never reports what else answered (no status line or body),
+// so it cannot be used to map internal services.
+func CheckRegistry(ctx context.Context, reg Registry, allowLinkLocal bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	defer cancel()
 	host := hostOnly(reg.Host)
 	name := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		name = h
 	}
-	if net.ParseIP(name) == nil {
+	if ip := net.ParseIP(strings.Trim(name, "[]")); ip == nil {
 		if _, err := net.DefaultResolver.LookupHost(ctx, name); err != nil {
-			return msgf("DNS: cannot resolve %q: %s", name, err.Error())
+			return msgf("DNS: cannot resolve %q", name)
 		}
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
+	dialer := &net.Dialer{Timeout: 3 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+		h, _, _ := net.SplitHostPort(address)
+		if ip := net.ParseIP(h); ip != nil && !allowLinkLocal && forbiddenRegistryIP(ip) {
+			return errForbiddenAddress
+		}
+		return nil
+	}}
+	client := &http.Client{Timeout: 4 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	try := func(scheme string, skipVerify bool) (*http.Response, error) {
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: skipVerify}} //nolint:gosec // only when the admin asked for it
+		client.Transport = &http.Transport{DialContext: dialer.DialContext, Proxy: nil,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: skipVerify}} //nolint:gosec // only when the admin asked for it
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/v2/", nil)
 		if err != nil {
 			return nil, err
@@ -309,22 +345,25 @@ func CheckRegistry(ctx context.Context, reg Registry) error {
 		return client.Do(req)
 	}
 	resp, err := try("https", reg.Insecure)
-	if err != nil && reg.Insecure {
+	if err != nil && reg.Insecure && !errors.Is(err, errForbiddenAddress) {
 		resp, err = try("http", false)
 	}
 	if err != nil {
 		var certErr *tls.CertificateVerificationError
+		var recordErr tls.RecordHeaderError
 		switch {
+		case errors.Is(err, errForbiddenAddress):
+			return msgf("refused: %s is a link-local or cloud metadata address; start the server with --registry-allow-link-local to use a registry there", host)
 		case errors.As(err, &certErr):
-			return msgf("TLS: the certificate of %s is not trusted (%s); enable skip-TLS-verify for a registry with a self-signed certificate", host, certErr.Err.Error())
-		case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+			return msgf("TLS: the certificate of %s is not trusted; enable skip-TLS-verify for a registry with a self-signed certificate", host)
+		case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 			return msgf("TLS: %s speaks plain HTTP; enable skip-TLS-verify (insecure) to use it", host)
 		}
-		return msgf("connection: cannot reach %s: %s", host, err.Error())
+		return msgf("unreachable: cannot connect to %s", host)
 	}
 	resp.Body.Close()
-	if resp.Header.Get("Docker-Distribution-Api-Version") == "" && resp.StatusCode != http.StatusUnauthorized {
-		return msgf("not a registry: %s answered /v2/ with %s and no registry API header", host, resp.Status)
+	if resp.Header.Get("Docker-Distribution-Api-Version") == "" {
+		return msgf("not a registry: %s does not answer like a container registry", host)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || reg.Username != "" {
 		if reg.Username == "" {
@@ -335,16 +374,8 @@ func CheckRegistry(ctx context.Context, reg Registry) error {
 			sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 		}
 		if err := docker.CheckAuth(ctx, sys, reg.Username, reg.Password, host); err != nil {
-			return msgf("authentication: %s refused the user name and password (%s)", host, redact(err.Error(), reg.Password))
+			return msgf("authentication: %s refused the user name and password", host)
 		}
 	}
 	return nil
-}
-
-// redact removes a secret from a message.
-func redact(msg, secret string) string {
-	if secret == "" {
-		return msg
-	}
-	return strings.ReplaceAll(msg, secret, "[redacted]")
 }

@@ -302,8 +302,18 @@ func TestRegistrySettingsAndTestConnection(t *testing.T) {
 	if got := test(strings.TrimPrefix(notRegistry.URL, "http://"), "", ""); !strings.HasPrefix(got, "not a registry:") {
 		t.Errorf("not a registry: %q", got)
 	}
-	if got := test(closedAddr, "", ""); !strings.HasPrefix(got, "connection:") {
+	if got := test(closedAddr, "", ""); !strings.HasPrefix(got, "unreachable:") {
 		t.Errorf("closed port: %q", got)
+	}
+	// Link-local and metadata addresses are refused before any connection;
+	// a server that is not a registry is reported without what it answered.
+	for _, h := range []string{"169.254.169.254", "169.254.169.254:80", "169.254.1.2:5000", "100.100.100.200"} {
+		if got := test(h, "", ""); !strings.HasPrefix(got, "refused:") {
+			t.Errorf("%s: %q", h, got)
+		}
+	}
+	if got := test(strings.TrimPrefix(notRegistry.URL, "http://"), "", ""); strings.Contains(got, "404") || strings.Contains(got, "Not Found") {
+		t.Errorf("the answer quotes what answered: %q", got)
 	}
 	if got := test("no-such-host.invalid:5000", "", ""); !strings.HasPrefix(got, "DNS:") {
 		t.Errorf("unknown host: %q", got)

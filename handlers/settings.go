@@ -204,7 +204,7 @@ func (h *handler) testRegistry(c *fiber.Ctx) error {
 		}
 	}
 	res := views.TestResult{OK: true, Host: reg.Host}
-	if err := builder.CheckRegistry(c.UserContext(), reg); err != nil {
+	if err := builder.CheckRegistry(c.UserContext(), reg, h.Settings.AllowLinkLocal); err != nil {
 		res = views.TestResult{Host: reg.Host, Message: say(locOf(c), err)}
 	}
 	return h.registryTestAnswer(c, rs, res)
