@@ -409,7 +409,7 @@ func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error
 		return fmt.Errorf("--admin-password: %w", err)
 	}
 	if _, err := store.GetAdminByUsername(ctx, user); err == nil {
-		return store.SetAdminPassword(ctx, user, hash)
+		return store.SetAdminPassword(ctx, user, hash, "")
 	}
 	_, err = store.CreateAdmin(ctx, user, hash)
 	return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -23,6 +24,11 @@ type Session struct {
 	CSRF      string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LastSeen is when it was last used (updated at most once a minute).
+	LastSeen time.Time
+	// Address and UserAgent are the client's when it signed in.
+	Address   string
+	UserAgent string
 }
 
 // CountAdmins says how many administrators exist.
@@ -70,16 +76,28 @@ func (d *DB) CreateFirstAdmin(ctx context.Context, username, passwordHash string
 	return Admin{ID: id, Username: username, PasswordHash: passwordHash, CreatedAt: time.UnixMilli(ms(now))}, tx.Commit()
 }
 
-// SetAdminPassword replaces an administrator's password hash.
-func (d *DB) SetAdminPassword(ctx context.Context, username, passwordHash string) error {
-	res, err := d.write.ExecContext(ctx, `UPDATE admins SET password_hash = ? WHERE username = ?`, passwordHash, username)
+// SetAdminPassword replaces an administrator's password hash and, in the
+// same transaction, ends every session of theirs but keep ("" ends all):
+// whoever knew the old password is signed out.
+func (d *DB) SetAdminPassword(ctx context.Context, username, passwordHash, keep string) error {
+	tx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("set password: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	defer tx.Rollback()
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM admins WHERE username = ?`, username).Scan(&id); errors.Is(err, sql.ErrNoRows) {
 		return notFound("administrator %q does not exist", username)
+	} else if err != nil {
+		return fmt.Errorf("set password: %w", err)
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `UPDATE admins SET password_hash = ? WHERE id = ?`, passwordHash, id); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id <> ?`, id, keep); err != nil {
+		return fmt.Errorf("set password: end sessions: %w", err)
+	}
+	return tx.Commit()
 }
 
 // GetAdminByUsername returns an administrator.
@@ -97,23 +115,86 @@ func (d *DB) GetAdminByUsername(ctx context.Context, username string) (Admin, er
 
 // CreateSession stores a new session.
 func (d *DB) CreateSession(ctx context.Context, s Session) error {
-	_, err := d.write.ExecContext(ctx, `INSERT INTO sessions (id, admin_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		s.ID, s.AdminID, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt))
-	return err
+	_, err := d.write.ExecContext(ctx, `INSERT INTO sessions (id, admin_id, csrf, created_at, expires_at, last_seen_at, address, user_agent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.AdminID, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt), ms(s.CreatedAt), s.Address, s.UserAgent)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+const sessionColumns = `s.id, s.admin_id, a.username, s.csrf, s.created_at, s.expires_at, s.last_seen_at, s.address, s.user_agent`
+
+func scanSession(r scanner) (Session, error) {
+	var s Session
+	var created, expires, seen int64
+	if err := r.Scan(&s.ID, &s.AdminID, &s.Username, &s.CSRF, &created, &expires, &seen, &s.Address, &s.UserAgent); err != nil {
+		return Session{}, err
+	}
+	s.CreatedAt, s.ExpiresAt, s.LastSeen = time.UnixMilli(created), time.UnixMilli(expires), time.UnixMilli(seen)
+	return s, nil
 }
 
 // GetSession returns a session that has not expired.
 func (d *DB) GetSession(ctx context.Context, id string) (Session, error) {
-	var s Session
-	var created, expires int64
-	err := d.read.QueryRowContext(ctx, `SELECT s.id, s.admin_id, a.username, s.csrf, s.created_at, s.expires_at
-		FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.id = ? AND s.expires_at > ?`, id, ms(d.now())).
-		Scan(&s.ID, &s.AdminID, &s.Username, &s.CSRF, &created, &expires)
+	s, err := scanSession(d.read.QueryRowContext(ctx, `SELECT `+sessionColumns+`
+		FROM sessions s JOIN admins a ON a.id = s.admin_id WHERE s.id = ? AND s.expires_at > ?`, id, ms(d.now())))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, notFound("session expired or signed out")
 	}
-	s.CreatedAt, s.ExpiresAt = time.UnixMilli(created), time.UnixMilli(expires)
 	return s, err
+}
+
+// TouchSession records that a session was used now.
+func (d *DB) TouchSession(ctx context.Context, id string) error {
+	if _, err := d.write.ExecContext(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, ms(d.now()), id); err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+// ListSessions returns an administrator's sessions that have not expired,
+// the most recently used first.
+func (d *DB) ListSessions(ctx context.Context, adminID int64) ([]Session, error) {
+	rows, err := d.read.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions s JOIN admins a ON a.id = s.admin_id
+		WHERE s.admin_id = ? AND s.expires_at > ? ORDER BY s.last_seen_at DESC, s.created_at DESC`, adminID, ms(d.now()))
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// EndSessions signs out an administrator's sessions: those in ids, or,
+// when ids is empty, every one except keep.
+func (d *DB) EndSessions(ctx context.Context, adminID int64, keep string, ids ...string) (int64, error) {
+	var res sql.Result
+	var err error
+	if len(ids) == 0 {
+		res, err = d.write.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id <> ?`, adminID, keep)
+		if err != nil {
+			return 0, fmt.Errorf("end sessions: %w", err)
+		}
+		return res.RowsAffected()
+	}
+	var ended int64
+	for _, id := range ids {
+		if res, err = d.write.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id = ?`, adminID, id); err != nil {
+			return ended, fmt.Errorf("end sessions: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		ended += n
+	}
+	return ended, nil
 }
 
 // DeleteSession signs a session out, and drops expired ones.

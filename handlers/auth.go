@@ -171,6 +171,9 @@ func (h *handler) requireAdmin(c *fiber.Ctx) error {
 			return fiber.NewError(fiber.StatusForbidden, "the form's security token is missing or out of date; reload the page and try again")
 		}
 	}
+	if time.Since(s.LastSeen) > time.Minute {
+		_ = h.DB.TouchSession(c.UserContext(), s.ID) // a missed touch only makes "last seen" older
+	}
 	c.Locals("session", s)
 	return c.Next()
 }
@@ -239,7 +242,12 @@ func (h *handler) login(c *fiber.Ctx) error {
 
 func (h *handler) startSession(c *fiber.Ctx, adminID int64) error {
 	now := time.Now()
-	s := db.Session{ID: randomToken(), AdminID: adminID, CSRF: randomToken(), CreatedAt: now, ExpiresAt: now.Add(sessionMaxAge)}
+	ua := utils.CopyString(c.Get(fiber.HeaderUserAgent))
+	if len(ua) > 200 {
+		ua = ua[:200]
+	}
+	s := db.Session{ID: randomToken(), AdminID: adminID, CSRF: randomToken(), CreatedAt: now, ExpiresAt: now.Add(sessionMaxAge),
+		Address: h.clientIP(c), UserAgent: strings.ToValidUTF8(ua, "")}
 	if err := h.DB.CreateSession(c.UserContext(), s); err != nil {
 		return err
 	}

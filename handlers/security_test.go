@@ -208,3 +208,63 @@ func TestSecurityHeadersAndAssetsOnly(t *testing.T) {
 		t.Fatalf("%d elements with inline handlers or styles, which the CSP blocks", n)
 	}
 }
+
+// An administrator sees their sessions, ends one or all others, and a
+// password change signs out every other session.
+func TestSessionsListEndAndPasswordChange(t *testing.T) {
+	app, _ := testApp(t)
+	laptop, phone, tablet := signedIn(t, app), signedIn(t, app), signedIn(t, app)
+	_, doc := laptop.get("/account")
+	if n := doc.Find(`[data-testid="session-row"]`).Length(); n != 3 {
+		t.Fatalf("%d sessions listed, want 3", n)
+	}
+	html, _ := doc.Html()
+	for _, cl := range []*client{laptop, phone, tablet} {
+		if id := cl.cookies[sessionCookie].Value; strings.Contains(html, id) {
+			t.Fatal("the page shows a session cookie")
+		}
+	}
+	if doc.Find(`[data-testid="session-row"][data-current="true"]`).Length() != 1 {
+		t.Fatal("the current session is not marked")
+	}
+	// End one other session (the first row that is not the current one).
+	action, _ := doc.Find(`[data-testid="session-row"][data-current="false"] form`).First().Attr("action")
+	if resp, _ := laptop.post(action, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("end a session: %d", resp.StatusCode)
+	}
+	stillIn := 0
+	for _, cl := range []*client{phone, tablet} {
+		if resp, _ := cl.get("/specs"); resp.StatusCode == http.StatusOK {
+			stillIn++
+		}
+	}
+	if stillIn != 1 {
+		t.Fatalf("%d of the two other sessions still work after ending one", stillIn)
+	}
+	// A wrong current password changes nothing.
+	resp, doc := laptop.post("/account/password", url.Values{"current": {"nope"}, "new": {"another password 1"}, "confirm": {"another password 1"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(doc.Find(`[data-testid="current-errors"]`).Text(), "wrong") {
+		t.Fatalf("wrong current password: %d", resp.StatusCode)
+	}
+	other := signedIn(t, app)
+	if resp, _ := laptop.post("/account/password", url.Values{"current": {testPassword}, "new": {"another password 1"}, "confirm": {"another password 1"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: %d", resp.StatusCode)
+	}
+	if resp, _ := other.get("/specs"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("another session survived the password change: %d", resp.StatusCode)
+	}
+	if resp, _ := laptop.get("/specs"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session that changed the password was signed out: %d", resp.StatusCode)
+	}
+	if resp := newClient(t, app).login("admin", "another password 1"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in with the new password: %d", resp.StatusCode)
+	}
+	// Sign out every other session.
+	laptop.get("/account")
+	if resp, _ := laptop.post("/account/sessions/delete-others", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("end others: %d", resp.StatusCode)
+	}
+	if _, doc := laptop.get("/account"); doc.Find(`[data-testid="session-row"]`).Length() != 1 {
+		t.Fatal("other sessions remain")
+	}
+}

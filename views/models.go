@@ -221,3 +221,29 @@ type RegistryForm struct {
 	Errors       map[string][]string
 	TestResult   *TestResult
 }
+
+// SessionRow is one of the administrator's sessions; Handle names it
+// without revealing its ID.
+type SessionRow struct {
+	Handle    string
+	Current   bool
+	CreatedAt time.Time
+	LastSeen  time.Time
+	Address   string
+	UserAgent string
+}
+
+// AccountPage is the signed-in administrator's sessions and password form.
+type AccountPage struct {
+	Layout
+	Sessions []SessionRow
+	Errors   map[string][]string
+	Notice   string
+}
+
+func boolAttr(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
