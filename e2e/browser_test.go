@@ -102,6 +102,7 @@ func (s *shots) take(name string) {
 	dir := filepath.Join("artifacts", s.t.Name())
 	os.MkdirAll(dir, 0o755)
 	path := filepath.Join(dir, fmt.Sprintf("%02d-%s.png", s.n, name))
+	checkOverflow(s.t, s.page, name)
 	if _, err := s.page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(path), FullPage: playwright.Bool(true)}); err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -245,7 +246,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, err)
 	tinyRow := page.Locator(`[data-testid="spec-row"][data-name="tiny"]`)
 	must(t, tinyRow.Locator(`[data-testid="delete-spec"]`).Click())
-	dialog := page.Locator("dialog#delete-tiny")
+	dialog := page.Locator("dialog#delete-dialog")
 	must(t, expect.Locator(dialog).ToBeVisible())
 	must(t, expect.Locator(dialog).ToContainText("tiny"))
 	shot.take("delete-dialog")
@@ -409,7 +410,7 @@ func TestImageManagementFeedsAutocompletionAndRegistrySettings(t *testing.T) {
 	must(t, byTestID(page, "registry-test").Click())
 	result := byTestID(page, "registry-test-result")
 	must(t, expect.Locator(result).ToHaveAttribute("data-ok", "false"))
-	must(t, expect.Locator(result).ToContainText("connection: cannot reach"))
+	must(t, expect.Locator(result).ToContainText("unreachable: cannot connect"))
 	shot.take("registry-test-failed")
 	must(t, byTestID(page, "registry-host").Fill(in.regAddr))
 	must(t, byTestID(page, "registry-test").Click())

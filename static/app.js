@@ -29,6 +29,12 @@
       var dlg = document.getElementById(opener.dataset.dialog);
       if (dlg && dlg.showModal) {
         e.preventDefault();
+        if (opener.dataset.name !== undefined) {
+          // The page's one delete dialog, for this row's spec.
+          var form = dlg.querySelector("[data-delete-form]");
+          if (form) form.action = "/specs/" + encodeURIComponent(opener.dataset.name) + "/delete";
+          dlg.querySelectorAll("[data-fill-name]").forEach(function (n) { n.textContent = opener.dataset.name; });
+        }
         dlg.showModal();
       }
       return;

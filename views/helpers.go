@@ -46,3 +46,15 @@ func tabClass(active bool) string {
 	}
 	return "tab"
 }
+
+// questionBefore and questionAfter are the delete question's text around
+// the spec name, so the name can be filled in (and set in bold) apart.
+func questionBefore(loc Loc) string {
+	before, _, _ := strings.Cut(loc.T("delete.question", "\x00"), "\x00")
+	return before
+}
+
+func questionAfter(loc Loc) string {
+	_, after, _ := strings.Cut(loc.T("delete.question", "\x00"), "\x00")
+	return after
+}
