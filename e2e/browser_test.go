@@ -180,6 +180,12 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, err)
 	status := byTestID(page, "job-meta").Locator(`[data-testid="status"]`)
 	must(t, expect.Locator(status).ToHaveAttribute("data-status", regexp.MustCompile(`pending|building`)))
+	// While it builds, its running time ticks.
+	elapsed := byTestID(page, "elapsed")
+	must(t, expect.Locator(elapsed).ToHaveText(regexp.MustCompile(`^\d+s$`)))
+	first, err := elapsed.TextContent()
+	must(t, err)
+	must(t, expect.Locator(elapsed).Not().ToHaveText(first))
 	shot.take("job-building")
 	must(t, expect.Locator(byTestID(page, "log")).ToContainText("Setting up jq"))
 	must(t, expect.Locator(status).ToHaveAttribute("data-status", "succeeded"))
@@ -214,10 +220,21 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, expect.Locator(tiny).ToHaveAttribute("data-status", "succeeded"))
 	shot.take("list-succeeded")
 
+	// View opens the latest job; the job shows how long it took.
+	must(t, row.Locator(`[data-testid="view-spec"]`).Click())
+	must(t, expect.Page(page).ToHaveURL(srv.url(fmt.Sprintf("/jobs/%d", jobs[0].ID))))
+	must(t, expect.Locator(byTestID(page, "job-duration")).ToHaveText(regexp.MustCompile(`^\s*\d+(s|m \d\ds)\s*$`)))
+	must(t, expect.Locator(byTestID(page, "back-to-jobs")).ToHaveText("← Jobs of data-tools"))
+	_, err = page.Goto(srv.url("/specs"))
+	must(t, err)
+
 	// Edit: an invalid conda line is reported next to its field and what
 	// was typed stays.
 	must(t, row.Locator(`[data-testid="edit-spec"]`).Click())
 	must(t, expect.Locator(byTestID(page, "name")).ToHaveAttribute("readonly", ""))
+	// The Info tab lists the image of the latest successful build (seed).
+	must(t, expect.Locator(byTestID(page, "info-image-url")).ToHaveText(in.regAddr+"/data-tools:1"))
+	shot.take("edit-info")
 	must(t, byTestID(page, "conda").Fill("conda-forge::numpy==1.17*\nnumpy[foo=bar]"))
 	must(t, byTestID(page, "pip").Fill("requests>=2.31"))
 	must(t, byTestID(page, "confirm").Click())
@@ -239,6 +256,13 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	rev2 := page.Locator(`[data-testid="job-row"][data-revision="2"] [data-testid="status"]`)
 	must(t, expect.Locator(rev2).ToHaveAttribute("data-status", "succeeded"))
 	must(t, expect.Locator(byTestID(page, "job-row")).ToHaveCount(2))
+	// Each succeeded job lists its image URL and duration (seed: "these
+	// jobs/image urls are listed here").
+	for rev := 1; rev <= 2; rev++ {
+		r := page.Locator(fmt.Sprintf(`[data-testid="job-row"][data-revision="%d"]`, rev))
+		must(t, expect.Locator(r.Locator(`[data-testid="job-image-url"]`)).ToHaveText(fmt.Sprintf("%s/data-tools:%d", in.regAddr, rev)))
+		must(t, expect.Locator(r.Locator(`[data-testid="duration"]`)).ToHaveText(regexp.MustCompile(`^\d+(s|m \d\ds)$`)))
+	}
 	shot.take("jobs-tab")
 
 	// Delete: Cancel keeps the spec, OK removes it.

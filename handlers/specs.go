@@ -105,6 +105,16 @@ func (h *handler) editSpec(c *fiber.Ctx) error {
 	if err := h.fillFormChoices(c, &v); err != nil {
 		return err
 	}
+	jobs, err := h.DB.ListJobs(c.UserContext(), spec.Name)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Status == db.StatusSucceeded {
+			v.LatestImage, v.LatestImageJob, v.LatestImageRevision = j.Image, j.ID, j.Revision
+			break
+		}
+	}
 	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
 }
 
@@ -201,7 +211,8 @@ func (h *handler) specJobs(c *fiber.Ctx) error {
 	l.Title = l.Loc.T("tab.jobs") + ": " + name
 	v := views.JobsTab{Layout: l, Name: name}
 	for _, j := range jobs {
-		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt, Image: j.Image})
+		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt,
+			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt})
 	}
 	return render(c, fiber.StatusOK, l, views.JobsTabContent(v))
 }

@@ -4,12 +4,26 @@
 (function () {
   "use strict";
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  // An ISO-like local time with its zone, e.g. 2026-11-23 23:05:09 UTC+8,
+  // the same in every browser language; the exact UTC time on hover.
+  function isoLocal(d) {
+    var off = -d.getTimezoneOffset(), zone = "UTC";
+    if (off !== 0) {
+      zone += (off > 0 ? "+" : "-") + Math.floor(Math.abs(off) / 60) + (Math.abs(off) % 60 ? ":" + pad(Math.abs(off) % 60) : "");
+    }
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zone;
+  }
+
   function localizeTimes(root) {
-    root.querySelectorAll("time[datetime]").forEach(function (t) {
+    root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (!isNaN(d)) {
         t.title = t.textContent;
-        t.textContent = d.toLocaleString();
+        t.textContent = isoLocal(d);
+        t.dataset.local = "1";
       }
     });
   }
@@ -88,6 +102,20 @@
       }
     });
   }
+
+  // Running builds: their elapsed time ticks.
+  function formatElapsed(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m " + pad(s % 60) + "s";
+    return Math.floor(s / 3600) + "h " + pad(Math.floor(s / 60) % 60) + "m";
+  }
+  setInterval(function () {
+    document.querySelectorAll("[data-elapsed-since]").forEach(function (el) {
+      var since = new Date(el.dataset.elapsedSince);
+      if (!isNaN(since)) el.textContent = formatElapsed(Date.now() - since);
+    });
+  }, 1000);
 
   function init(root) {
     localizeTimes(root);

@@ -70,6 +70,11 @@ type SpecForm struct {
 	// form) to its messages.
 	Errors     map[string][]string
 	BaseImages []BaseImageOption
+	// LatestImage is the image of the latest succeeded revision (edit
+	// page), with its job and revision.
+	LatestImage         string
+	LatestImageJob      int64
+	LatestImageRevision int
 	// MaxListLines and MaxLineLength are the bounds of a package list,
 	// said in the form's help.
 	MaxListLines, MaxLineLength int
@@ -80,11 +85,13 @@ func (f SpecForm) HasErrors() bool { return len(f.Errors) > 0 }
 
 // JobRow is one row of the Jobs tab.
 type JobRow struct {
-	ID        int64
-	Revision  int
-	Status    string
-	UpdatedAt time.Time
-	Image     string
+	ID         int64
+	Revision   int
+	Status     string
+	UpdatedAt  time.Time
+	Image      string
+	StartedAt  time.Time
+	FinishedAt time.Time
 }
 
 // JobsTab is the edit page's Jobs tab.
@@ -146,6 +153,22 @@ type BaseImages struct {
 type ErrorPage struct {
 	Layout
 	Message string
+}
+
+// duration is how long a build took, e.g. "1m 05s"; "" when it has not
+// both started and finished.
+func duration(start, end time.Time) string {
+	if start.IsZero() || end.IsZero() || end.Before(start) {
+		return ""
+	}
+	d := end.Sub(start).Round(time.Second)
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+	if d < time.Hour {
+		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 func statusKey(s string) string {
