@@ -109,7 +109,7 @@ func SplitLines(s string) []string {
 // ValidationError listing all problems, or nil.
 func Validate(spec db.ImageSpec) error {
 	var errs ValidationError
-	if msg := CheckName(spec.Name); !msg.IsZero() {
+	for _, msg := range NameProblems(spec.Name) {
 		errs = append(errs, FieldError{Field: FieldName, Message: msg})
 	}
 	if msg := CheckImageReference(spec.BaseImage); !msg.IsZero() {
@@ -131,35 +131,57 @@ var nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$`)
 // Seed rule: lowercase letters, numbers, '-' and '.' only; it must also be a
 // valid image repository name.
 func CheckName(name string) Message {
+	if p := NameProblems(name); len(p) > 0 {
+		return p[0]
+	}
+	return Message{}
+}
+
+// NameProblems lists every reason name is not an acceptable spec name:
+// an uppercase letter, each other character that is not allowed (each
+// once), then the rules on its ends and separators.
+func NameProblems(name string) []Message {
 	switch {
 	case name == "":
-		return msgf("name is required")
+		return []Message{msgf("name is required")}
 	case len(name) > MaxNameLength:
-		return msgf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)
+		return []Message{msgf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)}
 	}
+	var out []Message
+	upper := false
+	seen := map[rune]bool{}
 	for _, r := range name {
 		switch {
 		case r >= 'A' && r <= 'Z':
-			return msgf("%q has an uppercase letter; only lowercase letters, numbers, '-' and '.' are allowed", name)
+			if !upper {
+				out = append(out, msgf("%q has an uppercase letter; only lowercase letters, numbers, '-' and '.' are allowed", name))
+				upper = true
+			}
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
 		default:
-			return msgf("%q contains %q; only lowercase letters, numbers, '-' and '.' are allowed", name, r)
+			if !seen[r] {
+				out = append(out, msgf("%q contains %q; only lowercase letters, numbers, '-' and '.' are allowed", name, r))
+				seen[r] = true
+			}
 		}
 	}
 	first, last := name[0], name[len(name)-1]
-	switch {
-	case first == '-' || first == '.':
-		return msgf("name must start with a letter or a number")
-	case last == '-' || last == '.':
-		return msgf("name must end with a letter or a number")
-	case strings.Contains(name, ".."):
-		return msgf("name must not contain '..'")
-	case strings.Contains(name, ".-") || strings.Contains(name, "-."):
-		return msgf("a '.' must not stand next to a '-'")
-	case !nameComponent.MatchString(name):
-		return msgf("name is not a valid image repository name")
+	if first == '-' || first == '.' {
+		out = append(out, msgf("name must start with a letter or a number"))
 	}
-	return Message{}
+	if last == '-' || last == '.' {
+		out = append(out, msgf("name must end with a letter or a number"))
+	}
+	if strings.Contains(name, "..") {
+		out = append(out, msgf("name must not contain '..'"))
+	}
+	if strings.Contains(name, ".-") || strings.Contains(name, "-.") {
+		out = append(out, msgf("a '.' must not stand next to a '-'"))
+	}
+	if len(out) == 0 && !nameComponent.MatchString(name) {
+		out = append(out, msgf("name is not a valid image repository name"))
+	}
+	return out
 }
 
 // CheckImageReference returns why ref is not a usable image reference, or a

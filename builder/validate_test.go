@@ -219,6 +219,7 @@ func TestValidateReportsEveryProblemWithListAndLine(t *testing.T) {
 	got := strings.Split(verr.Error(), "\n")
 	want := []string{
 		`name: "Bad_Name" has an uppercase letter`,
+		`name: "Bad_Name" contains '_'`,
 		"baseImage: base image is required",
 		`apt:4: "curl" is listed twice (first on line 3)`,
 		`apt:5: "Foo" has uppercase letters`,
@@ -392,5 +393,26 @@ func TestPackageListsAreBounded(t *testing.T) {
 		Pip: []string{"pkg @ https://example.com/" + strings.Repeat("a", MaxLineLength-60) + ".tar.gz"}}
 	if err := Validate(ok); err != nil {
 		t.Fatalf("a long but bounded line: %v", err)
+	}
+}
+
+// Every problem of a name is named, not only the first character class.
+func TestNameProblemsNamesEveryProblem(t *testing.T) {
+	got := NameProblems("-Bad_Name!")
+	var texts []string
+	for _, m := range got {
+		texts = append(texts, m.String())
+	}
+	all := strings.Join(texts, "\n")
+	for _, want := range []string{"uppercase letter", `contains '_'`, `contains '!'`, "must start with a letter or a number"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %q in:\n%s", want, all)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("%d problems:\n%s", len(got), all)
+	}
+	if NameProblems("good-name.1") != nil {
+		t.Error("a good name has problems")
 	}
 }

@@ -187,8 +187,10 @@ func (h *handler) checkName(c *fiber.Ctx) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	var errs []string
 	loc := locOf(c)
-	if msg := builder.CheckName(name); !msg.IsZero() && name != "" {
-		errs = append(errs, say(loc, msg))
+	if problems := builder.NameProblems(name); len(problems) > 0 && name != "" {
+		for _, msg := range problems {
+			errs = append(errs, say(loc, msg))
+		}
 	} else if name != "" {
 		if _, err := h.DB.GetSpec(c.UserContext(), name); err == nil {
 			errs = append(errs, loc.T("form.name.taken", name))

@@ -117,6 +117,15 @@
     });
   }, 1000);
 
+  // The live name check marks the field as its answer says.
+  document.addEventListener("htmx:afterSettle", function () {
+    var errs = document.getElementById("name-errors");
+    var name = document.getElementById("name");
+    if (errs && name && !name.readOnly) {
+      name.setAttribute("aria-invalid", errs.querySelector("li") ? "true" : "false");
+    }
+  });
+
   function init(root) {
     localizeTimes(root);
     // The end of a log is what matters: start scrolled to it.

@@ -58,3 +58,11 @@ func questionAfter(loc Loc) string {
 	_, after, _ := strings.Cut(loc.T("delete.question", "\x00"), "\x00")
 	return after
 }
+
+// invalid is the aria-invalid value of a field with these errors.
+func invalid(errs []string) string {
+	if len(errs) > 0 {
+		return "true"
+	}
+	return "false"
+}

@@ -80,6 +80,26 @@ type SpecForm struct {
 	MaxListLines, MaxLineLength int
 }
 
+// ErrorField is one line of the form's error summary: the field's element
+// id, its label key and its first problem.
+type ErrorField struct {
+	ID, Label, First string
+}
+
+// ErrorFields lists the fields with problems in the form's order.
+func (f SpecForm) ErrorFields() []ErrorField {
+	var out []ErrorField
+	for _, x := range []struct{ field, label string }{
+		{"name", "form.name"}, {"baseImage", "form.base"}, {"pullSecret", "form.pullsecret"},
+		{"apt", "form.apt"}, {"conda", "form.conda"}, {"pip", "form.pip"},
+	} {
+		if errs := f.Errors[x.field]; len(errs) > 0 {
+			out = append(out, ErrorField{ID: x.field, Label: x.label, First: errs[0]})
+		}
+	}
+	return out
+}
+
 // HasErrors reports whether any field has an error.
 func (f SpecForm) HasErrors() bool { return len(f.Errors) > 0 }
 
