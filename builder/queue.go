@@ -56,7 +56,7 @@ type runningJob struct {
 
 // cancelReason is the cause given to a build's context when it is cancelled
 // on purpose (as opposed to a timeout).
-type cancelReason struct{ reason string }
+type cancelReason struct{ reason, by string }
 
 func (c cancelReason) Error() string { return c.reason }
 
@@ -114,7 +114,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 	if q.stop == nil {
 		return nil
 	}
-	q.stop(cancelReason{ReasonShutdown})
+	q.stop(cancelReason{reason: ReasonShutdown})
 	done := make(chan struct{})
 	go func() { q.workers.Wait(); close(done) }()
 	select {
@@ -207,7 +207,7 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcom
 	}
 	var reason cancelReason
 	if errors.As(context.Cause(timeout), &reason) {
-		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason}
+		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by}
 	}
 	if timeout.Err() != nil {
 		return db.JobOutcome{Status: db.StatusFailed, Error: context.Cause(timeout).Error()}
@@ -355,11 +355,21 @@ func (q *Queue) currentHost(ctx context.Context) (string, error) {
 
 // Retry enqueues the latest, failed or cancelled, job's snapshot again.
 func (q *Queue) Retry(ctx context.Context, jobID int64) (db.Job, error) {
+	return q.again(ctx, jobID, q.db.RetryJob)
+}
+
+// Rebuild enqueues a succeeded job's snapshot, of any revision, as the
+// spec's next revision.
+func (q *Queue) Rebuild(ctx context.Context, jobID int64) (db.Job, error) {
+	return q.again(ctx, jobID, q.db.RebuildJob)
+}
+
+func (q *Queue) again(ctx context.Context, jobID int64, enqueue func(context.Context, int64, string) (db.Job, error)) (db.Job, error) {
 	host, err := q.currentHost(ctx)
 	if err != nil {
 		return db.Job{}, err
 	}
-	j, err := q.db.RetryJob(ctx, jobID, host)
+	j, err := enqueue(ctx, jobID, host)
 	if err == nil {
 		q.Wake()
 	}
@@ -391,7 +401,7 @@ func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	rj.cancel(cancelReason{reason})
+	rj.cancel(cancelReason{reason: reason, by: db.ActorOf(ctx)})
 	select {
 	case <-rj.done:
 	case <-ctx.Done():

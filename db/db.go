@@ -159,6 +159,9 @@ func (d *DB) CreateSpec(ctx context.Context, spec ImageSpec, registry string) (S
 	if err != nil {
 		return Spec{}, Job{}, err
 	}
+	if err := d.audit(ctx, tx, ActorOf(ctx), ActionCreate, spec.Name, job.ID, job.Revision); err != nil {
+		return Spec{}, Job{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return Spec{}, Job{}, err
 	}
@@ -193,6 +196,9 @@ func (d *DB) UpdateSpec(ctx context.Context, spec ImageSpec, registry string) (S
 	if err != nil {
 		return Spec{}, Job{}, err
 	}
+	if err := d.audit(ctx, tx, ActorOf(ctx), ActionEdit, spec.Name, job.ID, job.Revision); err != nil {
+		return Spec{}, Job{}, err
+	}
 	if err := tx.Commit(); err != nil {
 		return Spec{}, Job{}, err
 	}
@@ -211,8 +217,8 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 	if retryOf != 0 {
 		retry = sql.NullInt64{Int64: retryOf, Valid: true}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec_id, revision, snapshot, status, registry, retry_of, queued_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, specID, rev, string(snap), StatusPending, registry, retry, ms(now), ms(now))
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec_id, revision, snapshot, status, registry, retry_of, queued_at, updated_at, requested_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, specID, rev, string(snap), StatusPending, registry, retry, ms(now), ms(now), ActorOf(ctx))
 	if err != nil {
 		return Job{}, err
 	}
@@ -223,7 +229,7 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 		return Job{}, err
 	}
 	return Job{ID: id, SpecID: specID, SpecName: snapshot.Name, Revision: rev, Snapshot: snapshot, Status: StatusPending,
-		Registry: registry, RetryOf: retryOf, QueuedAt: time.UnixMilli(ms(now)), UpdatedAt: time.UnixMilli(ms(now))}, nil
+		Registry: registry, RetryOf: retryOf, QueuedAt: time.UnixMilli(ms(now)), UpdatedAt: time.UnixMilli(ms(now)), RequestedBy: ActorOf(ctx)}, nil
 }
 
 // GetSpec returns the spec called name.
@@ -297,13 +303,16 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM specs WHERE id = ?`, id); err != nil {
 		return err
 	}
+	if err := d.audit(ctx, tx, ActorOf(ctx), ActionDelete, name, 0, 0); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
 
 // --- Jobs ------------------------------------------------------------------
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
-	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at`
+	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by`
 
 type scanner interface{ Scan(...any) error }
 
@@ -313,7 +322,7 @@ func scanJob(r scanner) (Job, error) {
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
@@ -398,51 +407,56 @@ type JobOutcome struct {
 	Digest string
 	Size   int64
 	Error  string
+	// CancelledBy is the administrator who cancelled the job, if one did.
+	CancelledBy string
 }
 
 // FinishJob records the end of a job, if its current status allows it.
 func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, error) {
-	return d.transition(ctx, id, out.Status, func(tx *sql.Tx, now int64) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, image = ?, digest = ?, size = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
-			out.Status, out.Image, out.Digest, out.Size, out.Error, now, now, id)
-		return err
+	return d.transition(ctx, id, out.Status, func(tx *sql.Tx, now int64, j Job) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, image = ?, digest = ?, size = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ? WHERE id = ?`,
+			out.Status, out.Image, out.Digest, out.Size, out.Error, now, now, out.CancelledBy, id)
+		if err != nil || out.Status != StatusCancelled {
+			return err
+		}
+		return d.audit(ctx, tx, out.CancelledBy, ActionCancel, j.SpecName, j.ID, j.Revision)
 	})
 }
 
 // CancelPendingJob cancels a job that has not started; a job that has
 // started is a conflict (its worker must stop it).
 func (d *DB) CancelPendingJob(ctx context.Context, id int64, reason string) (Job, error) {
-	return d.transition(ctx, id, StatusCancelled, func(tx *sql.Tx, now int64) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ? AND status = ?`,
-			StatusCancelled, reason, now, now, id, StatusPending)
+	return d.transition(ctx, id, StatusCancelled, func(tx *sql.Tx, now int64, j Job) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ? WHERE id = ? AND status = ?`,
+			StatusCancelled, reason, now, now, ActorOf(ctx), id, StatusPending)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return conflict("build job %d has already started", id)
 		}
-		return nil
+		return d.audit(ctx, tx, ActorOf(ctx), ActionCancel, j.SpecName, j.ID, j.Revision)
 	})
 }
 
 // transition checks the status change with CanTransition inside the
 // transaction, applies it and returns the updated job.
-func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx *sql.Tx, now int64) error) (Job, error) {
+func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx *sql.Tx, now int64, before Job) error) (Job, error) {
 	tx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, err
 	}
 	defer tx.Rollback()
-	var from string
-	if err := tx.QueryRowContext(ctx, `SELECT status FROM jobs WHERE id = ?`, id).Scan(&from); errors.Is(err, sql.ErrNoRows) {
+	before, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, notFound("build job %d does not exist", id)
 	} else if err != nil {
 		return Job{}, err
 	}
-	if !CanTransition(Status(from), to) {
+	if from := before.Status; !CanTransition(from, to) {
 		return Job{}, conflict("build job %d is %s and cannot become %s", id, from, to)
 	}
-	if err := apply(tx, ms(d.now())); err != nil {
+	if err := apply(tx, ms(d.now()), before); err != nil {
 		return Job{}, err
 	}
 	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
@@ -456,6 +470,17 @@ func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx 
 // same snapshot as a failed or cancelled job. Only the spec's latest job can
 // be retried, so a retry never rolls a spec back to older content.
 func (d *DB) RetryJob(ctx context.Context, id int64, registry string) (Job, error) {
+	return d.enqueueAgain(ctx, id, registry, ActionRetry)
+}
+
+// RebuildJob enqueues a new job (the spec's next revision) that builds the
+// same snapshot as a succeeded job, of any revision; the spec takes that
+// snapshot's content again, since its latest revision now builds it.
+func (d *DB) RebuildJob(ctx context.Context, id int64, registry string) (Job, error) {
+	return d.enqueueAgain(ctx, id, registry, ActionRebuild)
+}
+
+func (d *DB) enqueueAgain(ctx context.Context, id int64, registry, action string) (Job, error) {
 	tx, err := d.write.BeginTx(ctx, nil)
 	if err != nil {
 		return Job{}, err
@@ -468,18 +493,33 @@ func (d *DB) RetryJob(ctx context.Context, id int64, registry string) (Job, erro
 	if err != nil {
 		return Job{}, err
 	}
-	if old.Status != StatusFailed && old.Status != StatusCancelled {
-		return Job{}, conflict("revision %d is %s; only failed or cancelled builds can be retried", old.Revision, old.Status)
-	}
-	var latest int64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM jobs WHERE spec_id = ?`, old.SpecID).Scan(&latest); err != nil {
-		return Job{}, err
-	}
-	if latest != old.ID {
-		return Job{}, conflict("revision %d is not the latest build of %q; retry the latest one or edit the spec", old.Revision, old.SpecName)
+	switch action {
+	case ActionRetry:
+		if old.Status != StatusFailed && old.Status != StatusCancelled {
+			return Job{}, conflict("revision %d is %s; only failed or cancelled builds can be retried", old.Revision, old.Status)
+		}
+		var latest int64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM jobs WHERE spec_id = ?`, old.SpecID).Scan(&latest); err != nil {
+			return Job{}, err
+		}
+		if latest != old.ID {
+			return Job{}, conflict("revision %d is not the latest build of %q; retry the latest one or edit the spec", old.Revision, old.SpecName)
+		}
+	case ActionRebuild:
+		if old.Status != StatusSucceeded {
+			return Job{}, conflict("revision %d is %s; only succeeded revisions can be rebuilt", old.Revision, old.Status)
+		}
+		sp := old.Snapshot
+		if _, err := tx.ExecContext(ctx, `UPDATE specs SET base_image = ?, pull_secret = ?, apt = ?, conda = ?, pip = ?, updated_at = ? WHERE id = ?`,
+			sp.BaseImage, sp.PullSecret, encodeList(sp.APT), encodeList(sp.Conda), encodeList(sp.Pip), ms(d.now()), old.SpecID); err != nil {
+			return Job{}, err
+		}
 	}
 	job, err := d.insertJob(ctx, tx, old.SpecID, old.Snapshot, registry, old.ID, d.now())
 	if err != nil {
+		return Job{}, err
+	}
+	if err := d.audit(ctx, tx, ActorOf(ctx), action, old.SpecName, job.ID, job.Revision); err != nil {
 		return Job{}, err
 	}
 	return job, tx.Commit()

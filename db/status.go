@@ -88,12 +88,16 @@ type Job struct {
 	Size     int64
 	// Error says why the job failed or was cancelled.
 	Error string
-	// RetryOf is the job this one retries (0 for none).
-	RetryOf    int64
-	QueuedAt   time.Time
-	StartedAt  time.Time
-	FinishedAt time.Time
-	UpdatedAt  time.Time
+	// RetryOf is the job this one retries or rebuilds (0 for none).
+	RetryOf int64
+	// RequestedBy is the administrator whose create, edit, retry or
+	// rebuild made this job ("" for none); CancelledBy who cancelled it.
+	RequestedBy string
+	CancelledBy string
+	QueuedAt    time.Time
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	UpdatedAt   time.Time
 }
 
 // Tag is the image tag of the job's revision.

@@ -262,7 +262,17 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 		r := page.Locator(fmt.Sprintf(`[data-testid="job-row"][data-revision="%d"]`, rev))
 		must(t, expect.Locator(r.Locator(`[data-testid="job-image-url"]`)).ToHaveText(fmt.Sprintf("%s/data-tools:%d", in.regAddr, rev)))
 		must(t, expect.Locator(r.Locator(`[data-testid="duration"]`)).ToHaveText(regexp.MustCompile(`^\d+(s|m \d\ds)$`)))
+		must(t, expect.Locator(r.Locator(`[data-testid="job-requested-by"]`)).ToHaveText("by " + adminUser))
 	}
+	// Rebuild revision 1: a new revision 3 from its snapshot.
+	must(t, page.Locator(`[data-testid="job-row"][data-revision="1"] [data-testid="rebuild-job"]`).Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/jobs/\d+$`)))
+	must(t, expect.Locator(page.Locator("h1")).ToContainText("3"))
+	must(t, expect.Locator(byTestID(page, "job-requested-by")).ToHaveText(adminUser))
+	must(t, expect.Locator(byTestID(page, "job-meta").Locator(`[data-testid="status"]`)).ToHaveAttribute("data-status", "succeeded"))
+	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "job-row")).ToHaveCount(3))
 	shot.take("jobs-tab")
 
 	// Delete: Cancel keeps the spec, OK removes it.

@@ -108,4 +108,3 @@ func (h *handler) changePassword(c *fiber.Ctx) error {
 	}
 	return redirectAfterPost(c, "/account?done=password")
 }
-

@@ -98,6 +98,8 @@ func New(d Deps) *fiber.App {
 	app.Get("/jobs/:id/events", h.jobEvents)
 	app.Post("/jobs/:id/cancel", h.cancelJob)
 	app.Post("/jobs/:id/retry", h.retryJob)
+	app.Post("/jobs/:id/rebuild", h.rebuildJob)
+	app.Get("/settings/audit", h.auditLog)
 
 	app.Get("/images", h.listImages)
 	app.Post("/images", h.saveImage)

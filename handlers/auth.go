@@ -175,6 +175,8 @@ func (h *handler) requireAdmin(c *fiber.Ctx) error {
 		_ = h.DB.TouchSession(c.UserContext(), s.ID) // a missed touch only makes "last seen" older
 	}
 	c.Locals("session", s)
+	// What the store writes on this request names this administrator.
+	c.SetUserContext(db.WithActor(c.UserContext(), s.Username))
 	return c.Next()
 }
 

@@ -44,8 +44,10 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 		SnapshotBase: j.Snapshot.BaseImage, SnapshotPullSecret: j.Snapshot.PullSecret,
 		SnapshotAPT: j.Snapshot.APT, SnapshotConda: j.Snapshot.Conda, SnapshotPip: j.Snapshot.Pip,
 		Lines: lines, Cursor: end,
-		CanCancel: !j.Status.Finished(),
-		CanRetry:  j.Status == db.StatusFailed || j.Status == db.StatusCancelled,
+		CanCancel:   !j.Status.Finished(),
+		CanRebuild:  j.Status == db.StatusSucceeded,
+		RequestedBy: j.RequestedBy, CancelledBy: j.CancelledBy,
+		CanRetry: j.Status == db.StatusFailed || j.Status == db.StatusCancelled,
 	}
 	if v.CanRetry {
 		// Only the spec's latest job can be retried.
@@ -199,11 +201,19 @@ func (h *handler) cancelJob(c *fiber.Ctx) error {
 }
 
 func (h *handler) retryJob(c *fiber.Ctx) error {
+	return h.enqueueAgain(c, h.Queue.Retry)
+}
+
+func (h *handler) rebuildJob(c *fiber.Ctx) error {
+	return h.enqueueAgain(c, h.Queue.Rebuild)
+}
+
+func (h *handler) enqueueAgain(c *fiber.Ctx, enqueue func(context.Context, int64) (db.Job, error)) error {
 	j, err := h.jobFromParam(c)
 	if err != nil {
 		return err
 	}
-	nj, err := h.Queue.Retry(c.UserContext(), j.ID)
+	nj, err := enqueue(c.UserContext(), j.ID)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"imagebuilder/db"
 )
 
 // The review's header injection: a "next" carrying CR/LF never reaches the
@@ -266,5 +270,70 @@ func TestSessionsListEndAndPasswordChange(t *testing.T) {
 	}
 	if _, doc := laptop.get("/account"); doc.Find(`[data-testid="session-row"]`).Length() != 1 {
 		t.Fatal("other sessions remain")
+	}
+}
+
+// Who did it: the jobs and the audit log name the administrator who
+// created, edited, cancelled, rebuilt and deleted; Rebuild works on any
+// succeeded revision and brings the spec back to that revision's content.
+func TestAuditNamesTheAdministratorOfEveryAction(t *testing.T) {
+	app, store := testApp(t)
+	ctx := context.Background()
+	cl := signedIn(t, app)
+	busybox := "127.0.0.1:5000/library/busybox:latest"
+	cl.post("/specs", url.Values{"name": {"audited"}, "baseImage": {busybox}, "apt": {"jq"}})
+	cl.post("/specs/audited", url.Values{"baseImage": {busybox}, "apt": {"curl"}})
+	jobs, _ := store.ListJobs(ctx, "audited")
+	if len(jobs) != 2 || jobs[0].RequestedBy != "admin" || jobs[1].RequestedBy != "admin" {
+		t.Fatalf("jobs: %+v", jobs)
+	}
+	// Revision 1 was superseded by the system (no administrator); cancel 2.
+	if resp, _ := cl.post(fmt.Sprintf("/jobs/%d/cancel", jobs[0].ID), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancel: %d", resp.StatusCode)
+	}
+	if j, _ := store.GetJob(ctx, jobs[0].ID); j.CancelledBy != "admin" || j.Status != db.StatusCancelled {
+		t.Fatalf("cancelled job: %+v", j)
+	}
+	// Rebuild needs a succeeded revision: mark revision 1 succeeded as a
+	// worker would have.
+	if _, err := store.FinishJob(ctx, jobs[1].ID, db.JobOutcome{Status: db.StatusCancelled}); err == nil {
+		t.Fatal("a cancelled job was finished again")
+	}
+	s1, _, err := store.CreateSpec(ctx, db.ImageSpec{Name: "built", BaseImage: busybox, APT: []string{"jq"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1, _, _ := store.ClaimNextJob(ctx) // the oldest pending job is "built" revision 1
+	if j1.SpecID != s1.ID {
+		t.Fatalf("claimed %+v", j1)
+	}
+	store.FinishJob(ctx, j1.ID, db.JobOutcome{Status: db.StatusSucceeded, Image: "x/built:1", Digest: "sha256:1"})
+	cl.post("/specs/built", url.Values{"baseImage": {busybox}, "apt": {"curl"}})
+	resp, _ := cl.post(fmt.Sprintf("/jobs/%d/rebuild", j1.ID), nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rebuild: %d", resp.StatusCode)
+	}
+	built, _ := store.ListJobs(ctx, "built")
+	if len(built) != 3 || built[0].Revision != 3 || built[0].RetryOf != j1.ID || built[0].Snapshot.APT[0] != "jq" {
+		t.Fatalf("after rebuild: %+v", built[0])
+	}
+	if spec, _ := store.GetSpec(ctx, "built"); spec.APT[0] != "jq" {
+		t.Fatalf("the spec did not take revision 1's content: %+v", spec)
+	}
+	cl.post("/specs/audited/delete", nil)
+	_, doc := cl.get("/settings/audit")
+	var got []string
+	doc.Find(`[data-testid="audit-row"]`).Each(func(_ int, s *goquery.Selection) {
+		a, _ := s.Attr("data-action")
+		sp, _ := s.Attr("data-spec")
+		got = append(got, sp+":"+a+":"+s.Find(`[data-testid="audit-actor"]`).Text())
+	})
+	want := "audited:delete:admin built:rebuild:admin built:edit:admin audited:cancel:admin audited:edit:admin audited:create:admin"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("audit log:\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	_, doc = cl.get("/settings/audit?spec=built")
+	if n := doc.Find(`[data-testid="audit-row"]`).Length(); n != 2 {
+		t.Fatalf("filtered by spec: %d rows", n)
 	}
 }

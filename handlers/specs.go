@@ -214,7 +214,8 @@ func (h *handler) specJobs(c *fiber.Ctx) error {
 	v := views.JobsTab{Layout: l, Name: name}
 	for _, j := range jobs {
 		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt,
-			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt})
+			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, RequestedBy: j.RequestedBy,
+			CanRebuild: j.Status == db.StatusSucceeded})
 	}
 	return render(c, fiber.StatusOK, l, views.JobsTabContent(v))
 }

@@ -112,6 +112,9 @@ type JobRow struct {
 	Image      string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// RequestedBy is who made the job (create, edit, retry, rebuild).
+	RequestedBy string
+	CanRebuild  bool
 }
 
 // JobsTab is the edit page's Jobs tab.
@@ -154,10 +157,14 @@ type JobView struct {
 	SnapshotPip        []string
 	// Lines is the log tail; Cursor the byte offset after it, where the
 	// live feed continues.
-	Lines     []string
-	Cursor    int64
-	CanCancel bool
-	CanRetry  bool
+	Lines      []string
+	Cursor     int64
+	CanCancel  bool
+	CanRetry   bool
+	CanRebuild bool
+	// RequestedBy and CancelledBy name administrators ("" for none).
+	RequestedBy string
+	CancelledBy string
 }
 
 // Live reports whether the log may still grow.
@@ -289,4 +296,24 @@ func boolAttr(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// AuditRow is one administrator action.
+type AuditRow struct {
+	At       time.Time
+	Actor    string
+	Action   string
+	Spec     string
+	JobID    int64
+	Revision int
+}
+
+// AuditPage is the audit log, optionally of one spec.
+type AuditPage struct {
+	Layout
+	Spec    string
+	Specs   []string
+	Events  []AuditRow
+	Page    int
+	HasNext bool
 }
