@@ -253,30 +253,87 @@ func (d *DB) GetSpec(ctx context.Context, name string) (Spec, error) {
 // ListSpecs returns every spec with its latest job's status and the image
 // of its latest succeeded job, by name.
 func (d *DB) ListSpecs(ctx context.Context) ([]SpecSummary, error) {
+	page, err := d.ListSpecsPage(ctx, SpecFilter{})
+	return page.Specs, err
+}
+
+// SpecFilter selects a page of the Image Builder list.
+type SpecFilter struct {
+	// Query keeps the specs whose name contains it ("" keeps all).
+	Query string
+	// Status keeps the specs whose latest job has it; "none" keeps those
+	// never built; "" keeps all.
+	Status string
+	// Limit is the page size (0: no limit); Offset skips that many.
+	Limit, Offset int
+}
+
+// SpecPage is one page of the list and how many specs match in all.
+type SpecPage struct {
+	Specs []SpecSummary
+	Total int
+}
+
+// ListSpecsPage returns the specs that match f, by name, with their latest
+// job's status and the image of their latest succeeded job.
+func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Query) + "%"
 	rows, err := d.read.QueryContext(ctx, `
-		SELECT s.name, s.base_image, s.updated_at,
+		WITH picked AS (
+			SELECT s.id, s.name, s.base_image, s.updated_at,
+			       (SELECT id FROM jobs WHERE spec_id = s.id ORDER BY id DESC LIMIT 1) AS latest_id,
+			       (SELECT id FROM jobs WHERE spec_id = s.id AND status = 'succeeded' ORDER BY id DESC LIMIT 1) AS ok_id
+			FROM specs s WHERE s.name LIKE ? ESCAPE '\'
+		)
+		SELECT p.name, p.base_image, p.updated_at,
 		       COALESCE(l.id, 0), COALESCE(l.revision, 0), COALESCE(l.status, ''),
-		       COALESCE(ok.image, ''), COALESCE(ok.digest, '')
-		FROM specs s
-		LEFT JOIN jobs l  ON l.id  = (SELECT id FROM jobs WHERE spec_id = s.id ORDER BY id DESC LIMIT 1)
-		LEFT JOIN jobs ok ON ok.id = (SELECT id FROM jobs WHERE spec_id = s.id AND status = 'succeeded' ORDER BY id DESC LIMIT 1)
-		ORDER BY s.name`)
+		       COALESCE(ok.image, ''), COALESCE(ok.digest, ''), COUNT(*) OVER ()
+		FROM picked p
+		LEFT JOIN jobs l  ON l.id  = p.latest_id
+		LEFT JOIN jobs ok ON ok.id = p.ok_id
+		WHERE ? = '' OR COALESCE(l.status, 'none') = ?
+		ORDER BY p.name LIMIT ? OFFSET ?`, like, f.Status, f.Status, limit, max(f.Offset, 0))
 	if err != nil {
-		return nil, err
+		return SpecPage{}, fmt.Errorf("list specs: %w", err)
 	}
 	defer rows.Close()
-	var out []SpecSummary
+	var page SpecPage
 	for rows.Next() {
 		var s SpecSummary
 		var updated int64
 		var status string
-		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest); err != nil {
-			return nil, err
+		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest, &page.Total); err != nil {
+			return SpecPage{}, fmt.Errorf("list specs: %w", err)
 		}
 		s.UpdatedAt, s.Status = time.UnixMilli(updated), Status(status)
-		out = append(out, s)
+		page.Specs = append(page.Specs, s)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return SpecPage{}, fmt.Errorf("list specs: %w", err)
+	}
+	if len(page.Specs) == 0 && f.Offset > 0 {
+		// Past the end: the count still says how many match.
+		err := d.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM specs s
+			LEFT JOIN jobs l ON l.id = (SELECT id FROM jobs WHERE spec_id = s.id ORDER BY id DESC LIMIT 1)
+			WHERE s.name LIKE ? ESCAPE '\' AND (? = '' OR COALESCE(l.status, 'none') = ?)`, like, f.Status, f.Status).Scan(&page.Total)
+		if err != nil {
+			return SpecPage{}, fmt.Errorf("count specs: %w", err)
+		}
+	}
+	return page, nil
+}
+
+// CountSpecs says how many specs exist.
+func (d *DB) CountSpecs(ctx context.Context) (int, error) {
+	var n int
+	if err := d.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM specs`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count specs: %w", err)
+	}
+	return n, nil
 }
 
 // DeleteSpec removes a spec and all its jobs. The caller cancels unfinished

@@ -279,35 +279,3 @@ func TestBaseImages(t *testing.T) {
 	}
 }
 
-// BenchmarkListSpecs1000Specs50000Jobs is the Image Builder list query.
-func BenchmarkListSpecs1000Specs50000Jobs(b *testing.B) {
-	d := openTest(b)
-	ctx := context.Background()
-	tx, err := d.write.Begin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	statuses := []Status{StatusSucceeded, StatusFailed, StatusSucceeded, StatusCancelled, StatusSucceeded}
-	for s := 1; s <= 1000; s++ {
-		if _, err := tx.Exec(`INSERT INTO specs (id, name, base_image, created_at, updated_at) VALUES (?, ?, 'busybox', 0, 0)`, s, fmt.Sprintf("spec-%04d", s)); err != nil {
-			b.Fatal(err)
-		}
-		for r := 1; r <= 50; r++ {
-			st := statuses[(s+r)%len(statuses)]
-			if _, err := tx.Exec(`INSERT INTO jobs (spec_id, revision, snapshot, status, image, digest, queued_at, updated_at) VALUES (?, ?, '{}', ?, ?, 'sha256:x', 0, 0)`,
-				s, r, st, fmt.Sprintf("reg/spec-%04d:%d", s, r)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		list, err := d.ListSpecs(ctx)
-		if err != nil || len(list) != 1000 || list[0].Image == "" {
-			b.Fatal(len(list), err)
-		}
-	}
-}

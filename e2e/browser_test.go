@@ -220,6 +220,20 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, expect.Locator(tiny).ToHaveAttribute("data-status", "succeeded"))
 	shot.take("list-succeeded")
 
+	// The filter box narrows the list as one types, without a reload.
+	_, err = page.Evaluate(`window.__sameList = true`)
+	must(t, err)
+	must(t, byTestID(page, "list-q").PressSequentially("tin"))
+	must(t, expect.Locator(byTestID(page, "spec-row")).ToHaveCount(1))
+	must(t, expect.Locator(row).ToHaveCount(0))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs\?q=tin`)))
+	shot.take("list-filtered")
+	if same, _ := page.Evaluate(`window.__sameList === true`); same != true {
+		t.Fatal("filtering reloaded the page")
+	}
+	must(t, byTestID(page, "list-q").Fill(""))
+	must(t, expect.Locator(byTestID(page, "spec-row")).ToHaveCount(2))
+
 	// View opens the latest job; the job shows how long it took.
 	must(t, row.Locator(`[data-testid="view-spec"]`).Click())
 	must(t, expect.Page(page).ToHaveURL(srv.url(fmt.Sprintf("/jobs/%d", jobs[0].ID))))

@@ -24,10 +24,17 @@ func testApp(t *testing.T) (*fiber.App, *db.DB) {
 	return newTestApp(t, true)
 }
 
-func newTestApp(t *testing.T, withAdmin bool, options ...func(*Deps)) (*fiber.App, *db.DB) {
+func newTestApp(t testing.TB, withAdmin bool, options ...func(*Deps)) (*fiber.App, *db.DB) {
 	t.Helper()
-	dir := t.TempDir()
-	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
+	return newTestAppAt(t, filepath.Join(t.TempDir(), "imagebuilder.db"), withAdmin, options...)
+}
+
+// newTestAppAt is newTestApp on the database file at path (which may hold
+// data already).
+func newTestAppAt(t testing.TB, path string, withAdmin bool, options ...func(*Deps)) (*fiber.App, *db.DB) {
+	t.Helper()
+	dir := filepath.Dir(path)
+	store, err := db.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -12,14 +13,32 @@ import (
 	"imagebuilder/views"
 )
 
+// specsPerPage is how many specs one page of the list shows.
+const specsPerPage = 50
+
+// listStatuses are the status filter's values ("none": never built).
+var listStatuses = []string{"", "pending", "building", "succeeded", "failed", "cancelled", "none"}
+
 func (h *handler) listSpecs(c *fiber.Ctx) error {
-	specs, err := h.DB.ListSpecs(c.UserContext())
+	q := utils.CopyString(strings.TrimSpace(c.Query("q")))
+	if len(q) > builder.MaxNameLength {
+		q = q[:builder.MaxNameLength]
+	}
+	status := c.Query("status")
+	if !slices.Contains(listStatuses, status) {
+		status = ""
+	}
+	page := max(c.QueryInt("page", 1), 1)
+	res, err := h.DB.ListSpecsPage(c.UserContext(), db.SpecFilter{Query: q, Status: status, Limit: specsPerPage, Offset: (page - 1) * specsPerPage})
 	if err != nil {
 		return err
 	}
 	l := h.layout(c, "", "builder")
-	v := views.SpecList{Layout: l}
-	for _, s := range specs {
+	v := views.SpecList{Layout: l, Query: q, Status: status, Statuses: listStatuses, Page: page, PerPage: specsPerPage, Total: res.Total}
+	if res.Total == 0 && (q != "" || status != "") {
+		v.Filtered = true
+	}
+	for _, s := range res.Specs {
 		v.Rows = append(v.Rows, views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision})
 	}
 	return render(c, fiber.StatusOK, l, views.SpecListContent(v))

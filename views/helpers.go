@@ -66,3 +66,14 @@ func invalid(errs []string) string {
 	}
 	return "false"
 }
+
+// statusFilterKey is the label of a value of the list's status filter.
+func statusFilterKey(s string) string {
+	switch s {
+	case "":
+		return "list.status.all"
+	case "none":
+		return "status.none"
+	}
+	return "status." + s
+}

@@ -2,6 +2,8 @@ package views
 
 import (
 	"fmt"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -32,10 +34,46 @@ type SpecRow struct {
 	Revision int
 }
 
-// SpecList is the Image Builder list page.
+// SpecList is the Image Builder list page: one page of the specs that
+// match the filter.
 type SpecList struct {
 	Layout
 	Rows []SpecRow
+	// Query and Status are the filter; Statuses its choices ("" all,
+	// "none" never built).
+	Query    string
+	Status   string
+	Statuses []string
+	// Page counts from 1; Total is how many specs match.
+	Page, PerPage, Total int
+	// Filtered is true when specs exist but none matches.
+	Filtered bool
+}
+
+// Pages is how many pages the matching specs fill.
+func (v SpecList) Pages() int {
+	if v.PerPage <= 0 || v.Total == 0 {
+		return 1
+	}
+	return (v.Total + v.PerPage - 1) / v.PerPage
+}
+
+// PageURL is the list with the current filter at page p.
+func (v SpecList) PageURL(p int) string {
+	q := url.Values{}
+	if v.Query != "" {
+		q.Set("q", v.Query)
+	}
+	if v.Status != "" {
+		q.Set("status", v.Status)
+	}
+	if p > 1 {
+		q.Set("page", strconv.Itoa(p))
+	}
+	if len(q) == 0 {
+		return "/specs"
+	}
+	return "/specs?" + q.Encode()
 }
 
 // Active reports whether any row is still pending or building.
