@@ -94,12 +94,16 @@ type shots struct {
 	t    *testing.T
 	page playwright.Page
 	n    int
+	kept bool // another shots of the same test already cleared the folder
 }
 
 func (s *shots) take(name string) {
 	s.t.Helper()
 	s.n++
 	dir := filepath.Join("artifacts", s.t.Name())
+	if s.n == 1 && !s.kept {
+		os.RemoveAll(dir) // screenshots of an earlier run would mislead
+	}
 	os.MkdirAll(dir, 0o755)
 	path := filepath.Join(dir, fmt.Sprintf("%02d-%s.png", s.n, name))
 	checkOverflow(s.t, s.page, name)
