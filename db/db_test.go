@@ -278,4 +278,3 @@ func TestBaseImages(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-

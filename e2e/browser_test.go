@@ -280,7 +280,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 		r := page.Locator(fmt.Sprintf(`[data-testid="job-row"][data-revision="%d"]`, rev))
 		must(t, expect.Locator(r.Locator(`[data-testid="job-image-url"]`)).ToHaveText(fmt.Sprintf("%s/data-tools:%d", in.regAddr, rev)))
 		must(t, expect.Locator(r.Locator(`[data-testid="duration"]`)).ToHaveText(regexp.MustCompile(`^\d+(s|m \d\ds)$`)))
-		must(t, expect.Locator(r.Locator(`[data-testid="job-requested-by"]`)).ToHaveText("by " + adminUser))
+		must(t, expect.Locator(r.Locator(`[data-testid="job-requested-by"]`)).ToHaveText("by "+adminUser))
 	}
 	// Rebuild revision 1: a new revision 3 from its snapshot.
 	must(t, page.Locator(`[data-testid="job-row"][data-revision="1"] [data-testid="rebuild-job"]`).Click())
