@@ -138,14 +138,14 @@ test: setup build check-generated
 FUZZTIME ?= 8s
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzSafeNext$$' -fuzztime $(FUZZTIME) ./handlers
-	go test -run '^$$' -fuzz '^FuzzAPTLine$$' -fuzztime $(FUZZTIME) ./builder
-	go test -run '^$$' -fuzz '^FuzzPipLine$$' -fuzztime $(FUZZTIME) ./builder
-	go test -run '^$$' -fuzz '^FuzzCondaLine$$' -fuzztime $(FUZZTIME) ./builder
+	go test -run '^$$' -fuzz '^FuzzAPTLine$$' -fuzztime $(FUZZTIME) ./builder/spec
+	go test -run '^$$' -fuzz '^FuzzPipLine$$' -fuzztime $(FUZZTIME) ./builder/spec
+	go test -run '^$$' -fuzz '^FuzzCondaLine$$' -fuzztime $(FUZZTIME) ./builder/spec
 
 # The build comparisons depend on the network (apt) and run more rounds so
 # one slow download does not decide the ratio.
 bench: setup build
-	go test -count=1 -run '^$$' -bench 'InProcessVsCLI' -benchtime 6x -timeout 60m ./builder
+	go test -count=1 -run '^$$' -bench 'InProcessVsCLI' -benchtime 6x -timeout 60m ./builder/engine
 	go test -count=1 -run '^$$' -bench . -skip 'InProcessVsCLI' -benchtime 3x -timeout 60m ./...
 
 clean:

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,8 +27,12 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
 
-	"imagebuilder/builder"
+	"imagebuilder/builder/engine"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/settings"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/handlers"
 )
@@ -120,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base)", cmd)
 	}
-	var verr builder.ValidationError
+	var verr spec.ValidationError
 	switch {
 	case err == nil:
 		return 0
@@ -138,9 +141,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func readSpec(path string) (db.ImageSpec, error) {
-	var spec db.ImageSpec
+	var in db.ImageSpec
 	if path == "" {
-		return spec, errors.New("-f SPEC.json is required")
+		return in, errors.New("-f SPEC.json is required")
 	}
 	var raw []byte
 	var err error
@@ -150,14 +153,14 @@ func readSpec(path string) (db.ImageSpec, error) {
 		raw, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return spec, err
+		return in, err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
-		return spec, fmt.Errorf("%s: %w", path, err)
+	if err := dec.Decode(&in); err != nil {
+		return in, fmt.Errorf("%s: %w", path, err)
 	}
-	return spec, nil
+	return in, nil
 }
 
 func cmdContainerfile(args []string, stdout io.Writer) error {
@@ -166,11 +169,11 @@ func cmdContainerfile(args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	spec, err := readSpec(*file)
+	in, err := readSpec(*file)
 	if err != nil {
 		return err
 	}
-	cf, err := builder.Containerfile(spec)
+	cf, err := spec.Containerfile(in)
 	if err != nil {
 		return err
 	}
@@ -178,39 +181,39 @@ func cmdContainerfile(args []string, stdout io.Writer) error {
 	return err
 }
 
-// runtime holds what the build commands open: the engine and the registry.
-type runtime struct {
-	engine   *builder.Engine
+// buildRuntime holds what the build commands open: the engine and the registry.
+type buildRuntime struct {
+	engine   *engine.Engine
 	embedded *registry.Registry
-	target   builder.Registry
+	target   registry.Target
 }
 
-func openRuntime(ctx context.Context, cfg Config) (*runtime, error) {
+func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	rt := &runtime{}
+	rt := &buildRuntime{}
 	if cfg.Registry != "" {
-		rt.target = builder.Registry{Host: cfg.Registry, Username: cfg.RegistryUsername,
+		rt.target = registry.Target{Host: cfg.Registry, Username: cfg.RegistryUsername,
 			Password: cfg.RegistryPassword, Insecure: cfg.RegistryInsecure}
 	} else {
 		reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Addr: cfg.RegistryAddr})
 		if err != nil {
 			// Another imagebuilder on this data directory may serve it already.
-			if !registryAnswers(cfg.RegistryAddr) {
+			if !registry.Answers(ctx, registry.Target{Host: cfg.RegistryAddr, Insecure: true}) {
 				return nil, err
 			}
 		} else {
 			rt.embedded = reg
 			cfg.RegistryAddr = reg.Host()
 		}
-		rt.target = builder.Registry{Host: cfg.RegistryAddr, Insecure: true}
+		rt.target = registry.Target{Host: cfg.RegistryAddr, Insecure: true}
 	}
 	insecure := []string{}
 	if rt.target.Insecure {
 		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
 	}
-	eng, err := builder.NewEngine(builder.EngineConfig{DataDir: cfg.DataDir, InsecureRegistries: insecure})
+	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -219,7 +222,7 @@ func openRuntime(ctx context.Context, cfg Config) (*runtime, error) {
 	return rt, nil
 }
 
-func (rt *runtime) Close() {
+func (rt *buildRuntime) Close() {
 	if rt.engine != nil {
 		_ = rt.engine.Close()
 	}
@@ -228,16 +231,6 @@ func (rt *runtime) Close() {
 		defer cancel()
 		_ = rt.embedded.Close(ctx)
 	}
-}
-
-func registryAnswers(addr string) bool {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + addr + "/v2/")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.Header.Get("Docker-Distribution-Api-Version") != ""
 }
 
 func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
@@ -251,11 +244,11 @@ func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	spec, err := readSpec(*file)
+	in, err := readSpec(*file)
 	if err != nil {
 		return err
 	}
-	if err := builder.Validate(spec); err != nil {
+	if err := spec.Validate(in); err != nil {
 		return err
 	}
 	var secret []byte
@@ -269,8 +262,8 @@ func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer rt.Close()
-	res, err := rt.engine.Build(ctx, builder.BuildRequest{
-		Spec: spec, Tag: *tag, Registry: rt.target, PullSecret: secret, Log: stdout, NoCache: *noCache,
+	res, err := rt.engine.Build(ctx, engine.BuildRequest{
+		Spec: in, Tag: *tag, Registry: rt.target, PullSecret: secret, Log: stdout, NoCache: *noCache,
 	})
 	if err != nil {
 		return err
@@ -300,7 +293,7 @@ func cmdImportBase(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer rt.Close()
 	target := rt.target.Host + "/" + *image
-	res, err := rt.engine.ImportRootfs(ctx, *rootfs, target, builder.BaseImageConfig{
+	res, err := rt.engine.ImportRootfs(ctx, *rootfs, target, engine.BaseImageConfig{
 		Cmd: []string{*cmd},
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 	}, rt.target, io.Discard)
@@ -343,18 +336,18 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	logs, err := builder.NewLogStore(filepath.Join(cfg.DataDir, "logs"))
+	logStore, err := logs.NewStore(filepath.Join(cfg.DataDir, "logs"))
 	if err != nil {
 		return err
 	}
 	target := rt.target
-	box, err := builder.OpenSecretBox(filepath.Join(cfg.DataDir, "secret.key"))
+	box, err := settings.OpenSecretBox(filepath.Join(cfg.DataDir, "secret.key"))
 	if err != nil {
 		return err
 	}
-	settings := builder.NewSettings(store, box, rt.engine, target)
-	settings.AllowLinkLocal = cfg.AllowLinkLocal
-	if err := settings.SyncEngine(ctx); err != nil {
+	conf := settings.New(store, box, rt.engine, target)
+	conf.AllowLinkLocal = cfg.AllowLinkLocal
+	if err := conf.SyncEngine(ctx); err != nil {
 		return err
 	}
 	keys, err := handlers.LoadSessionKeys(filepath.Join(cfg.DataDir, "session.keys"))
@@ -368,16 +361,16 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	queue := builder.NewQueue(store, rt.engine, logs, builder.QueueConfig{
+	jobs := queue.New(store, rt.engine, logStore, queue.Config{
 		Workers:    cfg.Workers,
 		Timeout:    cfg.BuildTimeout,
-		Registry:   settings.Registry,
-		PullSecret: settings.PullSecret,
+		Registry:   conf.Registry,
+		PullSecret: conf.PullSecret,
 	})
-	if err := queue.Start(ctx); err != nil {
+	if err := jobs.Start(ctx); err != nil {
 		return err
 	}
-	app := handlers.New(handlers.Deps{DB: store, Queue: queue, Logs: logs, Settings: settings,
+	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logw, TrustedProxies: proxies})
 	fmt.Fprintf(logw, "imagebuilder: portal http://%s (registry %s, data %s)\n", ln.Addr(), target.Host, cfg.DataDir)
 	served := make(chan error, 1)
@@ -392,7 +385,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	fmt.Fprintln(logw, "imagebuilder: shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return errors.Join(app.ShutdownWithContext(shutdown), queue.Stop(shutdown))
+	return errors.Join(app.ShutdownWithContext(shutdown), jobs.Stop(shutdown))
 }
 
 // ensureAdmin creates the administrator given by flags, or resets its

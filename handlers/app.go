@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +19,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
-	"imagebuilder/builder"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/message"
+	"imagebuilder/builder/queue"
+	"imagebuilder/builder/registry"
+	"imagebuilder/builder/settings"
 	"imagebuilder/db"
 	"imagebuilder/static"
 	"imagebuilder/views"
@@ -29,10 +32,10 @@ import (
 // Deps is what the portal works with.
 type Deps struct {
 	DB    *db.DB
-	Queue *builder.Queue
-	Logs  *builder.LogStore
+	Queue *queue.Queue
+	Logs  *logs.Store
 	// Settings resolves the registry and the pull secrets.
-	Settings *builder.Settings
+	Settings *settings.Settings
 	// SessionKeys signs and encrypts session cookies (96 bytes; see
 	// LoadSessionKeys).
 	SessionKeys []byte
@@ -169,10 +172,10 @@ func locOf(c *fiber.Ctx) views.Loc {
 	return views.Loc{Lang: views.PickLang(c.Cookies(langCookie), c.Get(fiber.HeaderAcceptLanguage))}
 }
 
-// say shows an error or a builder.Message in the request's language when it
-// carries a translatable message (builder.Message, db.Error), else as it is.
+// say shows an error or a message.Message in the request's language when it
+// carries a translatable message (message.Message, db.Error), else as it is.
 func say(loc views.Loc, err error) string {
-	var m builder.Message
+	var m message.Message
 	var de *db.Error
 	switch {
 	case errors.As(err, &m):
@@ -249,7 +252,7 @@ func (h *handler) setLanguage(c *fiber.Ctx) error {
 // registryProbe answers "is there a registry to push to?" for the
 // current settings, caching the answer for a few seconds.
 type registryProbe struct {
-	current func(context.Context) (builder.Registry, error)
+	current func(context.Context) (registry.Target, error)
 
 	mu      sync.Mutex
 	checked time.Time
@@ -265,7 +268,7 @@ func (p *registryProbe) status(ctx context.Context) (host string, missing bool) 
 		return p.host, p.missing
 	}
 	reg, err := p.current(ctx)
-	p.host, p.missing = reg.Host, err != nil || reg.Host == "" || !registryAnswers(ctx, reg.Host, reg.Insecure)
+	p.host, p.missing = reg.Host, err != nil || reg.Host == "" || !registry.Answers(ctx, reg)
 	p.checked = time.Now()
 	return p.host, p.missing
 }
@@ -275,28 +278,4 @@ func (p *registryProbe) forget() {
 	p.mu.Lock()
 	p.checked = time.Time{}
 	p.mu.Unlock()
-}
-
-func registryAnswers(ctx context.Context, host string, insecure bool) bool {
-	hostOnly := strings.SplitN(host, "/", 2)[0]
-	schemes := []string{"https"}
-	if insecure {
-		schemes = []string{"http", "https"}
-	}
-	client := http.Client{Timeout: 2 * time.Second}
-	for _, s := range schemes {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s+"://"+hostOnly+"/v2/", nil)
-		if err != nil {
-			return false
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-			return true
-		}
-	}
-	return false
 }

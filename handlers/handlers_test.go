@@ -13,7 +13,10 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/gofiber/fiber/v2"
 
-	"imagebuilder/builder"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/queue"
+	"imagebuilder/builder/registry"
+	"imagebuilder/builder/settings"
 	"imagebuilder/db"
 )
 
@@ -39,7 +42,7 @@ func newTestAppAt(t testing.TB, path string, withAdmin bool, options ...func(*De
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	logs, err := builder.NewLogStore(filepath.Join(dir, "logs"))
+	logs, err := logs.NewStore(filepath.Join(dir, "logs"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +50,12 @@ func newTestAppAt(t testing.TB, path string, withAdmin bool, options ...func(*De
 		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 	}))
 	t.Cleanup(reg.Close)
-	box, err := builder.OpenSecretBox(filepath.Join(dir, "secret.key"))
+	box, err := settings.OpenSecretBox(filepath.Join(dir, "secret.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	settings := builder.NewSettings(store, box, nil, builder.Registry{Host: strings.TrimPrefix(reg.URL, "http://"), Insecure: true})
-	q := builder.NewQueue(store, nil, logs, builder.QueueConfig{Registry: settings.Registry, PullSecret: settings.PullSecret})
+	settings := settings.New(store, box, nil, registry.Target{Host: strings.TrimPrefix(reg.URL, "http://"), Insecure: true})
+	q := queue.New(store, nil, logs, queue.Config{Registry: settings.Registry, PullSecret: settings.PullSecret})
 	keys, err := LoadSessionKeys(filepath.Join(dir, "session.keys"))
 	if err != nil {
 		t.Fatal(err)

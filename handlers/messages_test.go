@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -26,11 +27,19 @@ func TestEveryBuilderAndStoreMessageIsTranslated(t *testing.T) {
 	makers := map[string]bool{"msgf": true, "notFound": true, "conflict": true}
 	fset := token.NewFileSet()
 	found := 0
+	var files []string
 	for _, dir := range []string{"../builder", "../db"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
+				files = append(files, path)
+			}
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	{
 		for _, path := range files {
 			if strings.HasSuffix(path, "_test.go") {
 				continue

@@ -8,7 +8,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
-	"imagebuilder/builder"
+	"imagebuilder/builder/registry"
+	"imagebuilder/builder/settings"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/views"
 )
@@ -67,10 +69,10 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 	if form.Name == "" {
 		errs["name"] = append(errs["name"], loc.T("images.name.required"))
 	}
-	if msg := builder.CheckImageReference(form.Reference); !msg.IsZero() {
+	if msg := spec.CheckImageReference(form.Reference); !msg.IsZero() {
 		errs["reference"] = append(errs["reference"], say(loc, msg))
 	}
-	if msg, err := builder.CheckPullSecret(c.UserContext(), h.DB, form.PullSecret); err != nil {
+	if msg, err := settings.CheckPullSecret(c.UserContext(), h.DB, form.PullSecret); err != nil {
 		return err
 	} else if !msg.IsZero() {
 		errs["pullSecret"] = append(errs["pullSecret"], say(loc, msg))
@@ -120,7 +122,7 @@ func (h *handler) saveSecret(c *fiber.Ctx) error {
 	name := utils.CopyString(strings.TrimSpace(c.FormValue("name")))
 	content := []byte(strings.TrimSpace(c.FormValue("content")))
 	err := h.Settings.SavePullSecret(c.UserContext(), name, content)
-	var fe builder.FieldError
+	var fe spec.FieldError
 	if errors.As(err, &fe) {
 		// The content is never sent back: the field comes back empty.
 		return h.secretsPage(c, fiber.StatusUnprocessableEntity, name, map[string][]string{fe.Field: {say(locOf(c), fe.Message)}})
@@ -162,8 +164,8 @@ func (h *handler) showRegistry(c *fiber.Ctx) error {
 
 // registryFromForm reads the form; the password is returned apart and
 // never put back into a page.
-func registryFromForm(c *fiber.Ctx) (builder.RegistrySettings, string) {
-	return builder.RegistrySettings{
+func registryFromForm(c *fiber.Ctx) (settings.RegistrySettings, string) {
+	return settings.RegistrySettings{
 		External: c.FormValue("mode") == "external",
 		Host:     utils.CopyString(strings.TrimSpace(c.FormValue("host"))),
 		Username: utils.CopyString(strings.TrimSpace(c.FormValue("username"))),
@@ -174,7 +176,7 @@ func registryFromForm(c *fiber.Ctx) (builder.RegistrySettings, string) {
 func (h *handler) saveRegistry(c *fiber.Ctx) error {
 	rs, password := registryFromForm(c)
 	err := h.Settings.SaveRegistry(c.UserContext(), rs, password)
-	var fe builder.FieldError
+	var fe spec.FieldError
 	if errors.As(err, &fe) {
 		old, _ := h.Settings.RegistrySettings(c.UserContext())
 		return h.registryPage(c, fiber.StatusUnprocessableEntity, views.RegistryForm{External: rs.External, Host: rs.Host,
@@ -193,10 +195,10 @@ func (h *handler) testRegistry(c *fiber.Ctx) error {
 	rs, password := registryFromForm(c)
 	reg := h.Settings.Fallback()
 	if rs.External {
-		if msg := builder.CheckRegistryHost(rs.Host); !msg.IsZero() {
+		if msg := registry.CheckHost(rs.Host); !msg.IsZero() {
 			return h.registryTestAnswer(c, rs, views.TestResult{Host: rs.Host, Message: say(locOf(c), msg)})
 		}
-		reg = builder.Registry{Host: rs.Host, Username: rs.Username, Password: password, Insecure: rs.Insecure}
+		reg = registry.Target{Host: rs.Host, Username: rs.Username, Password: password, Insecure: rs.Insecure}
 		if password == "" {
 			if stored, err := h.Settings.Registry(c.UserContext()); err == nil && stored.Host == rs.Host && stored.Username == rs.Username {
 				reg.Password = stored.Password
@@ -204,13 +206,13 @@ func (h *handler) testRegistry(c *fiber.Ctx) error {
 		}
 	}
 	res := views.TestResult{OK: true, Host: reg.Host}
-	if err := builder.CheckRegistry(c.UserContext(), reg, h.Settings.AllowLinkLocal); err != nil {
+	if err := registry.Check(c.UserContext(), reg, h.Settings.AllowLinkLocal); err != nil {
 		res = views.TestResult{Host: reg.Host, Message: say(locOf(c), err)}
 	}
 	return h.registryTestAnswer(c, rs, res)
 }
 
-func (h *handler) registryTestAnswer(c *fiber.Ctx, rs builder.RegistrySettings, res views.TestResult) error {
+func (h *handler) registryTestAnswer(c *fiber.Ctx, rs settings.RegistrySettings, res views.TestResult) error {
 	l := h.layout(c, "", "registry")
 	if isPartial(c) {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)

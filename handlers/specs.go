@@ -8,7 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
-	"imagebuilder/builder"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/views"
 )
@@ -21,8 +21,8 @@ var listStatuses = []string{"", "pending", "building", "succeeded", "failed", "c
 
 func (h *handler) listSpecs(c *fiber.Ctx) error {
 	q := utils.CopyString(strings.TrimSpace(c.Query("q")))
-	if len(q) > builder.MaxNameLength {
-		q = q[:builder.MaxNameLength]
+	if len(q) > spec.MaxNameLength {
+		q = q[:spec.MaxNameLength]
 	}
 	status := c.Query("status")
 	if !slices.Contains(listStatuses, status) {
@@ -57,7 +57,7 @@ func (h *handler) newSpec(c *fiber.Ctx) error {
 // fillFormChoices adds the Image Management entries for autocompletion
 // and the bounds the help text names.
 func (h *handler) fillFormChoices(c *fiber.Ctx, v *views.SpecForm) error {
-	v.MaxListLines, v.MaxLineLength = builder.MaxListLines, builder.MaxLineLength
+	v.MaxListLines, v.MaxLineLength = spec.MaxListLines, spec.MaxLineLength
 	images, err := h.DB.ListBaseImages(c.UserContext())
 	if err != nil {
 		return err
@@ -90,9 +90,9 @@ func specFromForm(c *fiber.Ctx) (db.ImageSpec, views.SpecForm) {
 	spec := db.ImageSpec{
 		Name:      form.Name,
 		BaseImage: form.BaseImage,
-		APT:       builder.SplitLines(form.APT),
-		Conda:     builder.SplitLines(form.Conda),
-		Pip:       builder.SplitLines(form.Pip),
+		APT:       spec.SplitLines(form.APT),
+		Conda:     spec.SplitLines(form.Conda),
+		Pip:       spec.SplitLines(form.Pip),
 	}
 	if form.UsePullSecret {
 		spec.PullSecret = form.PullSecret
@@ -161,7 +161,7 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 	l := h.layout(c, "", "builder")
 	form.Layout, form.Editing = l, editing
 	form.Errors = map[string][]string{}
-	var verr builder.ValidationError
+	var verr spec.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		hidden := map[string]int{}
@@ -176,7 +176,7 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 			form.Errors[field] = append(form.Errors[field], l.Loc.T("form.errors.more", n))
 		}
 	case errors.Is(err, db.ErrConflict):
-		form.Errors[builder.FieldName] = append(form.Errors[builder.FieldName], say(l.Loc, err))
+		form.Errors[spec.FieldName] = append(form.Errors[spec.FieldName], say(l.Loc, err))
 	case strings.HasPrefix(err.Error(), "image registry not found"):
 		form.Errors["form"] = append(form.Errors["form"], err.Error())
 	default:
@@ -194,7 +194,7 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 	return render(c, fiber.StatusUnprocessableEntity, l, views.SpecFormContent(form))
 }
 
-func fieldMessage(loc views.Loc, e builder.FieldError) string {
+func fieldMessage(loc views.Loc, e spec.FieldError) string {
 	if e.Line > 0 {
 		return loc.T("form.line", e.Line) + say(loc, e.Message)
 	}
@@ -206,7 +206,7 @@ func (h *handler) checkName(c *fiber.Ctx) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	var errs []string
 	loc := locOf(c)
-	if problems := builder.NameProblems(name); len(problems) > 0 && name != "" {
+	if problems := spec.NameProblems(name); len(problems) > 0 && name != "" {
 		for _, msg := range problems {
 			errs = append(errs, say(loc, msg))
 		}

@@ -1,7 +1,10 @@
-// Package registry serves the embedded OCI distribution registry that Image
-// Builder pushes to by default: distribution/v3 with filesystem storage in the
-// data directory, on a loopback port. It knows nothing about HTTP handlers of
-// the portal, the database or builds.
+// Package registry owns what Image Builder knows of registries: the
+// embedded OCI distribution registry it pushes to by default
+// (distribution/v3 with filesystem storage in the data directory, on a
+// loopback port), the Target type of any registry builds push to, and the
+// one client that checks whether a registry answers (Answers) and what
+// stops it from taking pushes (Check). It knows nothing about HTTP handlers
+// of the portal, the database or builds.
 package registry
 
 import (

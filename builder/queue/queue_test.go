@@ -1,4 +1,4 @@
-package builder
+package queue
 
 import (
 	"context"
@@ -11,48 +11,38 @@ import (
 	"testing"
 	"time"
 
+	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+
+	"github.com/sirupsen/logrus"
+	"go.podman.io/buildah"
 )
 
 // slowAptBase is a busybox image whose apt-get sleeps for a minute: a build
 // with any APT line stays in its APT step until cancelled.
-func (r *testRig) slowAptBase(t *testing.T) string {
+func slowAptBase(t *testing.T, r *enginetest.Rig) string {
 	t.Helper()
-	baseMu.Lock()
-	ref, ok := bases["slow-apt"]
-	baseMu.Unlock()
-	if ok {
-		return ref
-	}
-	target := r.target.Host + "/library/slow-apt:1"
-	cf := "FROM " + r.busybox(t) + "\n" +
+	cf := "FROM " + r.Busybox(t) + "\n" +
 		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\necho apt-get is slow today\\nsleep 60\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
-	if _, err := r.engine.buildContainerfile(context.Background(), cf, target, nil, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.engine.Push(context.Background(), target, target, r.target, nil); err != nil {
-		t.Fatal(err)
-	}
-	baseMu.Lock()
-	bases["slow-apt"] = target
-	baseMu.Unlock()
-	return target
+	return r.Derived(t, cf, r.Target.Host+"/library/slow-apt:1")
 }
 
-func newTestQueue(t *testing.T, r *testRig, timeout time.Duration) (*Queue, *db.DB) {
+func newTestQueue(t *testing.T, r *enginetest.Rig, timeout time.Duration) (*Queue, *db.DB) {
 	t.Helper()
 	store, err := db.Open(filepath.Join(t.TempDir(), "imagebuilder.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs, err := NewLogStore(filepath.Join(t.TempDir(), "logs"))
+	logStore, err := logs.NewStore(filepath.Join(t.TempDir(), "logs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := NewQueue(store, r.engine, logs, QueueConfig{
+	q := New(store, r.Engine, logStore, Config{
 		Workers:  1,
 		Timeout:  timeout,
-		Registry: func(context.Context) (Registry, error) { return r.target, nil },
+		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil },
 	})
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -96,10 +86,10 @@ func logText(t *testing.T, q *Queue, id int64) string {
 }
 
 func TestQueueCreateEditSucceedAndFailWithReason(t *testing.T) {
-	r := getRig(t)
+	r := enginetest.Get(t)
 	q, store := newTestQueue(t, r, time.Hour)
 	ctx := context.Background()
-	base := r.busybox(t)
+	base := r.Busybox(t)
 
 	if _, _, err := q.Create(ctx, db.ImageSpec{Name: "Bad Name", BaseImage: base}); err == nil {
 		t.Fatal("an invalid spec was stored")
@@ -110,7 +100,7 @@ func TestQueueCreateEditSucceedAndFailWithReason(t *testing.T) {
 	}
 	j1 = waitJob(t, store, j1.ID, db.StatusSucceeded, db.StatusFailed)
 	if j1.Status != db.StatusSucceeded || j1.Revision != 1 || !strings.HasPrefix(j1.Digest, "sha256:") ||
-		j1.Image != r.target.Host+"/q-demo:1" || j1.StartedAt.IsZero() || j1.FinishedAt.IsZero() {
+		j1.Image != r.Target.Host+"/q-demo:1" || j1.StartedAt.IsZero() || j1.FinishedAt.IsZero() {
 		t.Fatalf("revision 1: %+v\n%s", j1, logText(t, q, j1.ID))
 	}
 	if l := logText(t, q, j1.ID); !strings.Contains(l, "Image Builder: revision 1 succeeded: "+j1.Image+"@"+j1.Digest) {
@@ -146,8 +136,8 @@ func TestQueueCreateEditSucceedAndFailWithReason(t *testing.T) {
 }
 
 func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
-	r := getRig(t)
-	slow := r.slowAptBase(t)
+	r := enginetest.Get(t)
+	slow := slowAptBase(t, r)
 	q, store := newTestQueue(t, r, time.Hour)
 	ctx := context.Background()
 
@@ -192,7 +182,7 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 	if got, _ := q.Cancel(ctx, j3.ID, ""); got.Status != db.StatusCancelled {
 		t.Fatalf("revision 3: %s", got.Status)
 	}
-	ctrs, _ := r.engine.store.Containers()
+	ctrs, _ := r.Engine.Store().Containers()
 	for _, c := range ctrs {
 		for _, n := range c.Names {
 			if strings.Contains(n, "working-container") {
@@ -216,8 +206,8 @@ func logTextOrEmpty(q *Queue, id int64) string {
 }
 
 func TestQueueDeleteCancelsThenRemovesJobsAndLogs(t *testing.T) {
-	r := getRig(t)
-	slow := r.slowAptBase(t)
+	r := enginetest.Get(t)
+	slow := slowAptBase(t, r)
 	q, store := newTestQueue(t, r, time.Hour)
 	ctx := context.Background()
 	_, j, _ := q.Create(ctx, db.ImageSpec{Name: "doomed", BaseImage: slow, APT: []string{"jq"}})
@@ -234,10 +224,10 @@ func TestQueueDeleteCancelsThenRemovesJobsAndLogs(t *testing.T) {
 }
 
 func TestQueueConcurrentEditsThroughTheQueue(t *testing.T) {
-	r := getRig(t)
+	r := enginetest.Get(t)
 	q, store := newTestQueue(t, r, time.Hour)
 	ctx := context.Background()
-	base := r.busybox(t)
+	base := r.Busybox(t)
 	if _, _, err := q.Create(ctx, db.ImageSpec{Name: "many", BaseImage: base}); err != nil {
 		t.Fatal(err)
 	}
@@ -268,4 +258,19 @@ func TestQueueConcurrentEditsThroughTheQueue(t *testing.T) {
 	if last.Error != "the Pip step failed (exit status 1): the base image has no pip, so Pip packages cannot be installed; add python3-pip to the APT packages or choose a Python image." {
 		t.Fatalf("newest: %+v", last)
 	}
+}
+
+func TestMain(m *testing.M) {
+	if buildah.InitReexec() {
+		return
+	}
+	logrus.SetLevel(logrus.WarnLevel)
+	code := m.Run()
+	if err := enginetest.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "close the test rig:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

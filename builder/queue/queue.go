@@ -1,44 +1,55 @@
-package builder
+// Package queue runs build jobs: the jobs table is the queue, a pool of
+// workers takes Pending jobs oldest first and hands each to an
+// executor.Executor, records how it ended (with a reason a person can
+// read), and at start-up recovers the builds of an earlier process through
+// the executor. It talks to builds only through package executor and
+// knows nothing of HTTP.
+package queue
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
 
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/registry"
+	"imagebuilder/builder/settings"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
-// QueueConfig configures the job queue.
-type QueueConfig struct {
+// Config configures the job queue.
+type Config struct {
 	// Workers is how many builds run at once (default 1).
 	Workers int
 	// Timeout fails a build that runs longer (default 1 hour).
 	Timeout time.Duration
 	// Registry returns where new jobs push, with credentials.
-	Registry func(ctx context.Context) (Registry, error)
+	Registry func(ctx context.Context) (registry.Target, error)
 	// PullSecret returns the Docker config JSON of a named pull secret.
 	PullSecret func(ctx context.Context, name string) ([]byte, error)
 }
 
 // Reasons recorded on jobs.
 const (
-	ReasonInterrupted = "interrupted by server restart"
-	ReasonShutdown    = "cancelled: the server shut down"
-	ReasonCancelled   = "cancelled by an administrator"
-	ReasonDeleted     = "cancelled: the image spec was deleted"
+	ReasonShutdown  = "cancelled: the server shut down"
+	ReasonCancelled = "cancelled by an administrator"
+	ReasonDeleted   = "cancelled: the image spec was deleted"
 )
 
 // Queue runs build jobs. The jobs table is the queue: a confirmed create or
 // edit stores a Pending job in the same transaction as the spec, and a pool
 // of workers takes Pending jobs oldest first. Jobs survive restarts.
 type Queue struct {
-	db     *db.DB
-	engine *Engine
-	logs   *LogStore
-	cfg    QueueConfig
+	db   *db.DB
+	exec executor.Executor
+	logs *logs.Store
+	cfg  Config
 
 	wake    chan struct{}
 	ctx     context.Context
@@ -60,38 +71,57 @@ type cancelReason struct{ reason, by string }
 
 func (c cancelReason) Error() string { return c.reason }
 
-// NewQueue wires the queue; Start runs it.
-func NewQueue(store *db.DB, engine *Engine, logs *LogStore, cfg QueueConfig) *Queue {
+// New wires the queue; Start runs it.
+func New(store *db.DB, exec executor.Executor, logStore *logs.Store, cfg Config) *Queue {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Hour
 	}
-	return &Queue{db: store, engine: engine, logs: logs, cfg: cfg,
+	return &Queue{db: store, exec: exec, logs: logStore, cfg: cfg,
 		wake: make(chan struct{}, 1), running: map[int64]*runningJob{}}
 }
 
 // Logs returns the queue's log store.
-func (q *Queue) Logs() *LogStore { return q.logs }
+func (q *Queue) Logs() *logs.Store { return q.logs }
 
-// Start recovers jobs a dead process left Building (they fail with
-// ReasonInterrupted and a last line in their log) and starts the workers;
-// Pending jobs run.
+// Start recovers the jobs a dead process left Building, through the
+// executor: a build that still runs is followed again, one that is gone
+// fails with the executor's reason and a last line in its log. Then the
+// workers start and Pending jobs run.
 func (q *Queue) Start(ctx context.Context) error {
-	// No build runs yet: processes, mounts, scratch files and working
-	// containers left by a killed process are stale.
-	if err := q.engine.RemoveLeftovers(); err != nil {
-		return fmt.Errorf("remove what earlier builds left: %w", err)
-	}
-	interrupted, err := q.db.FailInterruptedJobs(ctx, ReasonInterrupted)
+	building, err := q.db.JobsWithStatus(ctx, db.StatusBuilding)
 	if err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
-	for _, j := range interrupted {
-		_ = q.logs.Append(j.ID, "Image Builder: revision %d failed: %s", j.Revision, ReasonInterrupted)
+	recovered, err := q.exec.Recover(ctx, building)
+	if err != nil {
+		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
 	q.ctx, q.stop = context.WithCancelCause(context.Background())
+	byID := map[int64]db.Job{}
+	for _, j := range building {
+		byID[j.ID] = j
+	}
+	for _, r := range recovered {
+		j, ok := byID[r.JobID]
+		if !ok {
+			continue
+		}
+		if r.Running {
+			q.workers.Add(1)
+			go func() {
+				defer q.workers.Done()
+				q.run(j, q.exec.Attach)
+			}()
+			continue
+		}
+		if _, err := q.db.FinishJob(ctx, j.ID, db.JobOutcome{Status: db.StatusFailed, Error: r.Reason}); err != nil {
+			return fmt.Errorf("recover job %d: %w", j.ID, err)
+		}
+		_ = q.logs.Append(j.ID, "Image Builder: revision %d failed: %s", j.Revision, r.Reason)
+	}
 	for i := 0; i < q.cfg.Workers; i++ {
 		q.workers.Add(1)
 		go q.work()
@@ -146,12 +176,13 @@ func (q *Queue) work() {
 			continue
 		}
 		q.Wake() // another worker may take the next one
-		q.run(job)
+		q.run(job, nil)
 	}
 }
 
-// run builds one claimed job and records how it ended.
-func (q *Queue) run(job db.Job) {
+// run builds one claimed job (or, with attach, follows the build of an
+// earlier process) and records how it ended.
+func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) (executor.Outcome, error)) {
 	ctx, cancel := context.WithCancelCause(q.ctx)
 	rj := &runningJob{cancel: cancel, done: make(chan struct{})}
 	q.mu.Lock()
@@ -170,12 +201,20 @@ func (q *Queue) run(job db.Job) {
 		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Error: "cannot write the job log: " + err.Error()})
 		return
 	}
+	if attach != nil {
+		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
+		timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
+		defer cancel()
+		res, err := attach(timeout, job, log)
+		q.finish(job, log, q.outcome(timeout, res, err, log))
+		return
+	}
 	log.Printf("Image Builder: job %d, revision %d of %q started (queued %s)", job.ID, job.Revision, job.SpecName, job.QueuedAt.UTC().Format(time.RFC3339))
 	out := q.build(ctx, job, log)
 	q.finish(job, log, out)
 }
 
-func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcome {
+func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) db.JobOutcome {
 	reg, err := q.registryFor(ctx, job)
 	if err != nil {
 		return db.JobOutcome{Status: db.StatusFailed, Error: err.Error()}
@@ -201,7 +240,12 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcom
 	}
 	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
 	defer cancel()
-	res, err := q.engine.Build(timeout, BuildRequest{Spec: job.Snapshot, Tag: job.Tag(), Registry: reg, PullSecret: secret, Log: log})
+	res, err := q.exec.Run(timeout, executor.Request{Job: job, Tag: job.Tag(), Registry: reg, PullSecret: secret}, log)
+	return q.outcome(timeout, res, err, log)
+}
+
+// outcome turns what the executor returned into how the job ended.
+func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error, log *logs.JobLog) db.JobOutcome {
 	if err == nil {
 		return db.JobOutcome{Status: db.StatusSucceeded, Image: res.Image, Digest: res.Digest, Size: res.Size}
 	}
@@ -217,60 +261,53 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *JobLog) db.JobOutcom
 
 // registryFor is where a job pushes: the registry recorded on the job, with
 // the current credentials when it is still the configured one.
-func (q *Queue) registryFor(ctx context.Context, job db.Job) (Registry, error) {
+func (q *Queue) registryFor(ctx context.Context, job db.Job) (registry.Target, error) {
 	if q.cfg.Registry == nil {
-		return Registry{}, errors.New("image registry not found: no registry is configured")
+		return registry.Target{}, errors.New("image registry not found: no registry is configured")
 	}
 	reg, err := q.cfg.Registry(ctx)
 	if err != nil {
-		return Registry{}, fmt.Errorf("image registry not found: %w", err)
+		return registry.Target{}, fmt.Errorf("image registry not found: %w", err)
 	}
 	if job.Registry != "" && job.Registry != reg.Host {
-		return Registry{Host: job.Registry, Insecure: reg.Insecure}, nil
+		return registry.Target{Host: job.Registry, Insecure: reg.Insecure}, nil
 	}
 	return reg, nil
 }
 
-// stepMarkers are substrings of each step's fixed script, which the engine's
-// error quotes, to say which step failed.
-var stepMarkers = []struct{ marker, step string }{
-	{"will be installed with", "the Conda check"},
-	{"apt-get update", "the APT step"},
-	{"install -y -n base", "the Conda step"},
-	{"PIP_BREAK_SYSTEM_PACKAGES", "the Pip step"},
+// stepNames are how a failure reason names each package manager step.
+var stepNames = map[string]string{
+	executor.StepCondaCheck: "the Conda check",
+	executor.StepAPT:        "the APT step",
+	executor.StepConda:      "the Conda step",
+	executor.StepPip:        "the Pip step",
 }
 
-// failureReason turns an engine error into one line for the job list,
+// failureReason turns an executor error into one line for the job list,
 // quoting the most telling line of the step's output when there is one.
 func failureReason(err error, lastLines []string) string {
-	var verr ValidationError
-	if errors.As(err, &verr) {
+	var verr spec.ValidationError
+	var auth *executor.AuthError
+	var step *executor.StepError
+	switch {
+	case errors.As(err, &verr):
 		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
-	}
-	msg := err.Error()
-	lower := strings.ToLower(msg)
-	if strings.Contains(lower, "authentication required") || strings.Contains(lower, "unauthorized") {
-		if strings.Contains(msg, "pushing") || strings.HasPrefix(msg, "push ") {
-			return "the registry refused the push: authentication required; check the registry user name and password in Registry settings"
-		}
+	case errors.As(err, &auth) && auth.Push:
+		return "the registry refused the push: authentication required; check the registry user name and password in Registry settings"
+	case errors.As(err, &auth):
 		return "pulling the base image was refused: authentication required; choose a pull secret for its registry (in the spec or its Image Management entry)"
-	}
-	i := strings.LastIndex(msg, "exit status")
-	if i < 0 {
-		return msg
-	}
-	step := "a build step"
-	for _, m := range stepMarkers {
-		if strings.Contains(msg, m.marker) {
-			step = m.step
-			break
+	case errors.As(err, &step):
+		name := stepNames[step.Step]
+		if name == "" {
+			name = "a build step"
 		}
+		reason := fmt.Sprintf("%s failed (exit status %d)", name, step.Status)
+		if hint := telling(lastLines); hint != "" {
+			return reason + ": " + hint
+		}
+		return reason + "; the log shows why"
 	}
-	reason := fmt.Sprintf("%s failed (%s)", step, strings.TrimRight(msg[i:], ")\" "))
-	if hint := telling(lastLines); hint != "" {
-		return reason + ": " + hint
-	}
-	return reason + "; the log shows why"
+	return err.Error()
 }
 
 // telling picks the last output line that reads like an error message.
@@ -289,57 +326,62 @@ func telling(lines []string) string {
 	return ""
 }
 
-func (q *Queue) finish(job db.Job, log *JobLog, out db.JobOutcome) {
-	if log != nil {
-		switch out.Status {
-		case db.StatusSucceeded:
-			log.Printf("Image Builder: revision %d succeeded: %s@%s", job.Revision, out.Image, out.Digest)
-		default:
-			log.Printf("Image Builder: revision %d %s: %s", job.Revision, out.Status, out.Error)
-		}
-		_ = log.Close()
-	}
+// finish records how a job ended, then writes its last log line and
+// closes the log: a live feed ends when the log closes, and by then the
+// job's final status is recorded for the feed's end event to report.
+func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	// Record even while shutting down.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := q.db.FinishJob(ctx, job.ID, out); err != nil && log != nil {
-		_ = q.logs.Append(job.ID, "Image Builder: could not record the result: %v", err)
+	_, recordErr := q.db.FinishJob(ctx, job.ID, out)
+	if log == nil {
+		return
 	}
+	switch out.Status {
+	case db.StatusSucceeded:
+		log.Printf("Image Builder: revision %d succeeded: %s@%s", job.Revision, out.Image, out.Digest)
+	default:
+		log.Printf("Image Builder: revision %d %s: %s", job.Revision, out.Status, out.Error)
+	}
+	if recordErr != nil {
+		log.Printf("Image Builder: could not record the result: %v", recordErr)
+	}
+	_ = log.Close()
 }
 
 // --- Operations the portal and CLI use --------------------------------------
 
 // Create validates and stores a new spec with its first job, then wakes a
 // worker.
-func (q *Queue) Create(ctx context.Context, spec db.ImageSpec) (db.Spec, db.Job, error) {
-	return q.confirm(ctx, spec, q.db.CreateSpec)
+func (q *Queue) Create(ctx context.Context, in db.ImageSpec) (db.Spec, db.Job, error) {
+	return q.confirm(ctx, in, q.db.CreateSpec)
 }
 
 // Update validates and stores an edit with a new job (superseding older
 // pending ones), then wakes a worker.
-func (q *Queue) Update(ctx context.Context, spec db.ImageSpec) (db.Spec, db.Job, error) {
-	return q.confirm(ctx, spec, q.db.UpdateSpec)
+func (q *Queue) Update(ctx context.Context, in db.ImageSpec) (db.Spec, db.Job, error) {
+	return q.confirm(ctx, in, q.db.UpdateSpec)
 }
 
-func (q *Queue) confirm(ctx context.Context, spec db.ImageSpec,
+func (q *Queue) confirm(ctx context.Context, in db.ImageSpec,
 	save func(context.Context, db.ImageSpec, string) (db.Spec, db.Job, error)) (db.Spec, db.Job, error) {
-	if err := Validate(spec); err != nil {
+	if err := spec.Validate(in); err != nil {
 		return db.Spec{}, db.Job{}, err
 	}
-	if msg, err := CheckPullSecret(ctx, q.db, spec.PullSecret); err != nil {
+	if msg, err := settings.CheckPullSecret(ctx, q.db, in.PullSecret); err != nil {
 		return db.Spec{}, db.Job{}, err
 	} else if !msg.IsZero() {
-		return db.Spec{}, db.Job{}, ValidationError{{Field: FieldPullSecret, Message: msg}}
+		return db.Spec{}, db.Job{}, spec.ValidationError{{Field: spec.FieldPullSecret, Message: msg}}
 	}
 	host, err := q.currentHost(ctx)
 	if err != nil {
 		return db.Spec{}, db.Job{}, err
 	}
-	s, j, err := save(ctx, spec, host)
+	saved, j, err := save(ctx, in, host)
 	if err == nil {
 		q.Wake()
 	}
-	return s, j, err
+	return saved, j, err
 }
 
 func (q *Queue) currentHost(ctx context.Context) (string, error) {

@@ -1,4 +1,4 @@
-package builder
+package engine_test
 
 import (
 	"archive/tar"
@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +19,11 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
 
-	"imagebuilder/builder/registry"
+	"imagebuilder/builder/engine"
+	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/spec"
+	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
 )
 
@@ -30,106 +33,13 @@ func TestMain(m *testing.M) {
 	}
 	logrus.SetLevel(logrus.WarnLevel)
 	code := m.Run()
-	if err := closeRig(); err != nil {
+	if err := enginetest.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "close the test rig:", err)
 		if code == 0 {
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// closeRig shuts the shared engine down (unmounting its layers), stops the
-// registry and removes the rig's directory, so a test run leaves no mount
-// or temporary directory behind.
-func closeRig() error {
-	if rig == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return errors.Join(rig.engine.Close(), rig.reg.Close(ctx), os.RemoveAll(rig.dir))
-}
-
-// testRig is one engine and one embedded registry shared by the build tests
-// of this package, with the base images imported from make setup's cache.
-type testRig struct {
-	dir    string
-	engine *Engine
-	reg    *registry.Registry
-	target Registry
-}
-
-var (
-	rigOnce sync.Once
-	rig     *testRig
-	rigErr  error
-	baseMu  sync.Mutex
-	bases   = map[string]string{}
-)
-
-// baseCacheDir is where make setup leaves the rootfs tarballs.
-func baseCacheDir() string {
-	if d := os.Getenv("IMAGEBUILDER_BASE_CACHE"); d != "" {
-		return d
-	}
-	return filepath.Join("..", ".cache", "base")
-}
-
-func getRig(t testing.TB) *testRig {
-	t.Helper()
-	rigOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "imagebuilder-builder-test-")
-		if err != nil {
-			rigErr = err
-			return
-		}
-		reg, err := registry.Start(context.Background(), registry.Config{Dir: filepath.Join(dir, "registry"), Addr: "127.0.0.1:0"})
-		if err != nil {
-			rigErr = err
-			return
-		}
-		eng, err := NewEngine(EngineConfig{DataDir: dir, InsecureRegistries: []string{reg.Host()}})
-		if err != nil {
-			rigErr = err
-			return
-		}
-		rig = &testRig{dir: dir, engine: eng, reg: reg, target: Registry{Host: reg.Host(), Insecure: true}}
-	})
-	if rigErr != nil {
-		t.Fatal(rigErr)
-	}
-	return rig
-}
-
-// base imports a cached rootfs once and returns its reference.
-func (r *testRig) base(t testing.TB, file, image, cmd string) string {
-	t.Helper()
-	baseMu.Lock()
-	defer baseMu.Unlock()
-	if ref, ok := bases[image]; ok {
-		return ref
-	}
-	path := filepath.Join(baseCacheDir(), file)
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("base rootfs %s is missing: run `make setup` first (%v)", path, err)
-	}
-	res, err := r.engine.ImportRootfs(context.Background(), path, r.target.Host+"/"+image,
-		BaseImageConfig{Cmd: []string{cmd}, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-		r.target, nil)
-	if err != nil {
-		t.Fatalf("import %s: %v", file, err)
-	}
-	bases[image] = res.Image
-	return res.Image
-}
-
-func (r *testRig) busybox(t testing.TB) string {
-	return r.base(t, "busybox.tar", "library/busybox:latest", "/bin/sh")
-}
-
-func (r *testRig) debian(t testing.TB) string {
-	return r.base(t, "debian-bookworm.tar", "library/debian:bookworm", "/bin/bash")
 }
 
 // syncBuffer is a log writer safe for the build's concurrent writers.
@@ -205,19 +115,19 @@ func registryFiles(t *testing.T, host, name, tag string, want ...string) map[str
 }
 
 func TestBuildBusyboxSpecPushesToRegistry(t *testing.T) {
-	r := getRig(t)
-	base := r.busybox(t)
+	r := enginetest.Get(t)
+	base := r.Busybox(t)
 	var log syncBuffer
-	res, err := r.engine.Build(context.Background(), BuildRequest{
-		Spec: db.ImageSpec{Name: "tiny", BaseImage: base}, Tag: "1", Registry: r.target, Log: &log,
+	res, err := r.Engine.Build(context.Background(), engine.BuildRequest{
+		Spec: db.ImageSpec{Name: "tiny", BaseImage: base}, Tag: "1", Registry: r.Target, Log: &log,
 	})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}
-	if res.Image != r.target.Host+"/tiny:1" || !strings.HasPrefix(res.Digest, "sha256:") || res.Size < 100_000 {
+	if res.Image != r.Target.Host+"/tiny:1" || !strings.HasPrefix(res.Digest, "sha256:") || res.Size < 100_000 {
 		t.Fatalf("unexpected result %+v", res)
 	}
-	files := registryFiles(t, r.target.Host, "tiny", "1", "bin/busybox")
+	files := registryFiles(t, r.Target.Host, "tiny", "1", "bin/busybox")
 	if len(files["bin/busybox"]) < 100_000 {
 		t.Fatal("the pushed image does not hold bin/busybox")
 	}
@@ -227,8 +137,8 @@ func TestBuildBusyboxSpecPushesToRegistry(t *testing.T) {
 }
 
 func TestBuildFailsClearlyWhenBaseLacksPackageManager(t *testing.T) {
-	r := getRig(t)
-	base := r.busybox(t)
+	r := enginetest.Get(t)
+	base := r.Busybox(t)
 	for _, tc := range []struct {
 		spec db.ImageSpec
 		want string
@@ -238,7 +148,7 @@ func TestBuildFailsClearlyWhenBaseLacksPackageManager(t *testing.T) {
 		{db.ImageSpec{Name: "nopip", BaseImage: base, Pip: []string{"requests"}}, "the base image has no pip"},
 	} {
 		var log syncBuffer
-		_, err := r.engine.Build(context.Background(), BuildRequest{Spec: tc.spec, Tag: "1", Registry: r.target, Log: &log})
+		_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: tc.spec, Tag: "1", Registry: r.Target, Log: &log})
 		if err == nil {
 			t.Errorf("%s: build succeeded", tc.spec.Name)
 			continue
@@ -253,31 +163,31 @@ func TestBuildFailsClearlyWhenBaseLacksPackageManager(t *testing.T) {
 // as single arguments: a stand-in apt-get records its argv, and no shell code
 // in them runs.
 func TestHostileLinesNeverRunAsShell(t *testing.T) {
-	r := getRig(t)
-	base := r.busybox(t)
+	r := enginetest.Get(t)
+	base := r.Busybox(t)
 	recorder := "FROM " + base + "\n" +
 		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\nfor a in \"$@\"; do echo \"[$a]\"; done >> /args\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
 	var log syncBuffer
-	if _, err := r.engine.buildContainerfile(context.Background(), recorder, r.target.Host+"/recorder:1", nil, false, &log); err != nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), recorder, r.Target.Host+"/recorder:1", nil, false, &log); err != nil {
 		t.Fatalf("recorder image: %v\n%s", err, log.String())
 	}
-	if _, err := r.engine.Push(context.Background(), r.target.Host+"/recorder:1", r.target.Host+"/recorder:1", r.target, nil); err != nil {
+	if _, err := r.Engine.Push(context.Background(), r.Target.Host+"/recorder:1", r.Target.Host+"/recorder:1", r.Target, nil); err != nil {
 		t.Fatal(err)
 	}
 	var lines []string
-	for _, l := range hostileLines {
+	for _, l := range spectest.HostileLines {
 		if !strings.ContainsAny(l, "\n\r\x00#") && strings.TrimSpace(l) == l {
 			lines = append(lines, l)
 		}
 	}
-	cf := renderContainerfile(db.ImageSpec{Name: "hostile", BaseImage: r.target.Host + "/recorder:1", APT: lines})
-	if _, err := r.engine.buildContainerfile(context.Background(), cf, r.target.Host+"/hostile:1", nil, false, &log); err != nil {
+	cf := spec.Render(db.ImageSpec{Name: "hostile", BaseImage: r.Target.Host + "/recorder:1", APT: lines})
+	if _, err := r.Engine.BuildContainerfile(context.Background(), cf, r.Target.Host+"/hostile:1", nil, false, &log); err != nil {
 		t.Fatalf("hostile build: %v\n%s", err, log.String())
 	}
-	if _, err := r.engine.Push(context.Background(), r.target.Host+"/hostile:1", r.target.Host+"/hostile:1", r.target, nil); err != nil {
+	if _, err := r.Engine.Push(context.Background(), r.Target.Host+"/hostile:1", r.Target.Host+"/hostile:1", r.Target, nil); err != nil {
 		t.Fatal(err)
 	}
-	files := registryFiles(t, r.target.Host, "hostile", "1", "args", "pwned")
+	files := registryFiles(t, r.Target.Host, "hostile", "1", "args", "pwned")
 	if _, ok := files["pwned"]; ok {
 		t.Fatal("a hostile line ran as shell code: /pwned exists")
 	}
@@ -297,19 +207,19 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads Debian packages")
 	}
-	r := getRig(t)
-	base := r.debian(t)
+	r := enginetest.Get(t)
+	base := r.Debian(t)
 	spec := db.ImageSpec{Name: "debian-tools", BaseImage: base,
 		APT: []string{"jq", "python3-pip"},
 		// Satisfied by Debian's python3-setuptools: no index needed, but pip
 		// must run under PEP 668's externally-managed Python.
 		Pip: []string{"setuptools"}}
 	var log1 syncBuffer
-	res1, err := r.engine.Build(context.Background(), BuildRequest{Spec: spec, Tag: "1", Registry: r.target, Log: &log1})
+	res1, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: spec, Tag: "1", Registry: r.Target, Log: &log1})
 	if err != nil {
 		t.Fatalf("revision 1: %v\n%s", err, log1.String())
 	}
-	files := registryFiles(t, r.target.Host, "debian-tools", "1", "usr/bin/jq", "var/lib/dpkg/status")
+	files := registryFiles(t, r.Target.Host, "debian-tools", "1", "usr/bin/jq", "var/lib/dpkg/status")
 	if len(files["usr/bin/jq"]) == 0 {
 		t.Error("usr/bin/jq is not in the pushed image")
 	}
@@ -322,7 +232,7 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 
 	spec.Pip = []string{"wheel>=0.30"}
 	var log2 syncBuffer
-	res2, err := r.engine.Build(context.Background(), BuildRequest{Spec: spec, Tag: "2", Registry: r.target, Log: &log2})
+	res2, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: spec, Tag: "2", Registry: r.Target, Log: &log2})
 	if err != nil {
 		t.Fatalf("revision 2: %v\n%s", err, log2.String())
 	}
@@ -349,14 +259,14 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 // A build that fails while another runs cleans up its own containers only;
 // the running one is then cancelled, stops quickly and leaves nothing.
 func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
-	r := getRig(t)
-	base := r.busybox(t)
+	r := enginetest.Get(t)
+	base := r.Busybox(t)
 	cf := "FROM " + base + "\nRUN [\"/bin/sh\",\"-c\",\"echo started; sleep 120\"]\n"
 	ctx, cancel := context.WithCancelCause(context.Background())
 	var log syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.engine.buildContainerfile(ctx, cf, r.target.Host+"/sleepy:1", nil, true, &log)
+		_, err := r.Engine.BuildContainerfile(ctx, cf, r.Target.Host+"/sleepy:1", nil, true, &log)
 		done <- err
 	}()
 	deadline := time.Now().Add(60 * time.Second)
@@ -367,7 +277,7 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	running := func() []string {
-		ctrs, err := r.engine.store.Containers()
+		ctrs, err := r.Engine.Store().Containers()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +292,7 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 		t.Fatalf("containers while one build runs: %v", before)
 	}
 	failing := "FROM " + base + "\nRUN [\"/bin/sh\",\"-c\",\"exit 3\"]\n"
-	if _, err := r.engine.buildContainerfile(context.Background(), failing, r.target.Host+"/failing:1", nil, true, io.Discard); err == nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), failing, r.Target.Host+"/failing:1", nil, true, io.Discard); err == nil {
 		t.Fatal("the failing build succeeded")
 	}
 	if after := running(); len(after) != 1 || after[0] != before[0] {
@@ -396,13 +306,13 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 	cancel(errors.New("cancelled by test"))
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrCancelled) {
-			t.Fatalf("want ErrCancelled, got %v", err)
+		if !errors.Is(err, executor.ErrCancelled) {
+			t.Fatalf("want executor.ErrCancelled, got %v", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the cancelled build did not stop within 30s")
 	}
-	ctrs, err := r.engine.store.Containers()
+	ctrs, err := r.Engine.Store().Containers()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +320,7 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 		t.Errorf("%d build containers left behind", len(ctrs))
 	}
 	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	graph := r.engine.store.GraphRoot()
+	graph := r.Engine.Store().GraphRoot()
 	for _, l := range strings.Split(string(mounts), "\n") {
 		if strings.Contains(l, graph+"/overlay/") && strings.Contains(l, "/merged") {
 			t.Errorf("a layer is still mounted: %s", l)

@@ -1,6 +1,8 @@
-package builder
+package spec
 
 import (
+	"imagebuilder/builder/message"
+
 	"regexp"
 	"sort"
 	"strings"
@@ -359,11 +361,11 @@ func parseCondaBrackets(body string) ([]CondaKey, error) {
 	return keys, nil
 }
 
-func checkCondaLine(text string) Message {
+func checkCondaLine(text string) message.Message {
 	if _, err := ParseCondaSpec(text); err != nil {
-		return asMessage(err)
+		return message.Of(err)
 	}
-	return Message{}
+	return message.Message{}
 }
 
 func condaKey(text string) string {

@@ -1,4 +1,9 @@
-package builder
+// Package engine builds images in-process with the Buildah library and
+// pushes them: the first implementation of executor.Executor. It owns the
+// containers/storage store under the data directory, the build scratch
+// space, and what cancelled or killed builds leave behind (processes,
+// mounts, working containers). It knows nothing of HTTP or job statuses.
+package engine
 
 import (
 	"context"
@@ -26,6 +31,9 @@ import (
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -44,8 +52,8 @@ type Engine struct {
 	insecure map[string]bool
 }
 
-// EngineConfig says where the engine keeps its state.
-type EngineConfig struct {
+// Config says where the engine keeps its state.
+type Config struct {
 	// DataDir holds storage/ (images and layers), run/ and the engine's
 	// policy.json and registries.conf.
 	DataDir string
@@ -54,8 +62,8 @@ type EngineConfig struct {
 	InsecureRegistries []string
 }
 
-// NewEngine opens (or creates) the store under cfg.DataDir.
-func NewEngine(cfg EngineConfig) (*Engine, error) {
+// New opens (or creates) the store under cfg.DataDir.
+func New(cfg Config) (*Engine, error) {
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -109,6 +117,11 @@ func (e *Engine) Close() error {
 
 // Store exposes the image store for tests and base-image import.
 func (e *Engine) Store() storage.Store { return e.store }
+
+// PolicyPath and RegistriesConfPath are the engine's signature policy and
+// registries.conf, for a Buildah CLI that should behave the same (bench).
+func (e *Engine) PolicyPath() string         { return e.policyPath }
+func (e *Engine) RegistriesConfPath() string { return e.registriesPath }
 
 // SetInsecureRegistries replaces the hosts reached over HTTP / without TLS
 // verification and rewrites the engine's registries.conf.
@@ -171,24 +184,13 @@ func hostUlimits() ([]string, error) {
 	return out, nil
 }
 
-// Registry is where built images go.
-type Registry struct {
-	// Host is host[:port][/path-prefix], e.g. 127.0.0.1:5000 or
-	// registry.example.com/team.
-	Host     string
-	Username string
-	Password string
-	// Insecure allows plain HTTP and skips TLS verification.
-	Insecure bool
-}
-
 // BuildRequest is one build: the spec, where to push and how to log.
 type BuildRequest struct {
 	Spec db.ImageSpec
 	// Tag is the image tag to push, e.g. the revision "3".
 	Tag string
 	// Registry receives the image as <Host>/<Spec.Name>:<Tag>.
-	Registry Registry
+	Registry registry.Target
 	// PullSecret is a Docker config JSON (.dockerconfigjson) used to pull
 	// the base image; nil for none. It is never logged.
 	PullSecret []byte
@@ -214,14 +216,11 @@ type BuildResult struct {
 // Reference returns image@digest.
 func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
 
-// ErrCancelled is returned (wrapped) when the build's context was cancelled.
-var ErrCancelled = errors.New("build cancelled")
-
 // Build validates the spec, renders its Containerfile, builds it and pushes
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := Containerfile(req.Spec)
+	containerfile, err := spec.Containerfile(req.Spec)
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -233,7 +232,7 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 		return BuildResult{}, fmt.Errorf("image reference %q: %w", target, err)
 	}
 	fmt.Fprintf(req.Log, "Image Builder: building %s from %s\n", target, req.Spec.BaseImage)
-	id, err := e.buildContainerfile(ctx, containerfile, target, req.PullSecret, req.NoCache, req.Log)
+	id, err := e.BuildContainerfile(ctx, containerfile, target, req.PullSecret, req.NoCache, req.Log)
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -249,9 +248,10 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	return res, nil
 }
 
-// buildContainerfile runs one Containerfile and returns the image ID. The
-// result is tagged locally as target.
-func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target string, pullSecret []byte, noCache bool, log io.Writer) (string, error) {
+// BuildContainerfile runs one Containerfile and returns the image ID. The
+// result is tagged locally as target. Build is this plus validation and
+// the push; tests and benchmarks use it for Containerfiles of their own.
+func (e *Engine) BuildContainerfile(ctx context.Context, containerfile, target string, pullSecret []byte, noCache bool, log io.Writer) (string, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -286,9 +286,9 @@ func (e *Engine) buildContainerfile(ctx context.Context, containerfile, target s
 	if err != nil {
 		e.removeBuildContainers(opts.ContainerSuffix)
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("%w: %v", ErrCancelled, context.Cause(ctx))
+			return "", fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
 		}
-		return "", fmt.Errorf("build failed: %w", err)
+		return "", buildError(err)
 	}
 	return id, nil
 }
@@ -401,7 +401,7 @@ func (e *Engine) removeBuildContainers(match string) {
 
 // Push copies the local image (by ID or name) to target on reg and returns
 // what the registry holds.
-func (e *Engine) Push(ctx context.Context, image, target string, reg Registry, log io.Writer) (BuildResult, error) {
+func (e *Engine) Push(ctx context.Context, image, target string, reg registry.Target, log io.Writer) (BuildResult, error) {
 	dest, err := docker.ParseReference("//" + target)
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("push destination %q: %w", target, err)
@@ -418,7 +418,10 @@ func (e *Engine) Push(ctx context.Context, image, target string, reg Registry, l
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return BuildResult{}, fmt.Errorf("%w: %v", ErrCancelled, context.Cause(ctx))
+			return BuildResult{}, fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
+		}
+		if isAuthError(err) {
+			return BuildResult{}, &executor.AuthError{Push: true, Err: fmt.Errorf("push %s: %w", target, err)}
 		}
 		return BuildResult{}, fmt.Errorf("push %s: %w", target, err)
 	}
@@ -429,7 +432,7 @@ func (e *Engine) Push(ctx context.Context, image, target string, reg Registry, l
 	return BuildResult{Image: target, Digest: dig.String(), Size: size}, nil
 }
 
-func (e *Engine) pushContext(reg Registry) *types.SystemContext {
+func (e *Engine) pushContext(reg registry.Target) *types.SystemContext {
 	sys := e.systemContext()
 	host := reg.Host
 	if i := strings.IndexByte(host, '/'); i >= 0 {

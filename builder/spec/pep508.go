@@ -1,6 +1,8 @@
-package builder
+package spec
 
 import (
+	"imagebuilder/builder/message"
+
 	"regexp"
 	"strings"
 )
@@ -20,11 +22,11 @@ func ParsePipRequirement(text string) (PipRequirement, error) {
 	return p.requirement()
 }
 
-func checkPipLine(text string) Message {
+func checkPipLine(text string) message.Message {
 	if _, err := ParsePipRequirement(text); err != nil {
-		return asMessage(err)
+		return message.Of(err)
 	}
-	return Message{}
+	return message.Message{}
 }
 
 var pepNormalize = regexp.MustCompile(`[-_.]+`)

@@ -1,4 +1,4 @@
-package builder
+package spec
 
 import (
 	"encoding/json"
@@ -56,10 +56,13 @@ func Containerfile(spec db.ImageSpec) (string, error) {
 	if err := Validate(spec); err != nil {
 		return "", err
 	}
-	return renderContainerfile(spec), nil
+	return Render(spec), nil
 }
 
-func renderContainerfile(spec db.ImageSpec) string {
+// Render writes the Containerfile of spec without validating it (see
+// Containerfile); tests use it to show that even an unvalidated line
+// reaches its package manager as one argument.
+func Render(spec db.ImageSpec) string {
 	var b strings.Builder
 	b.WriteString("# Image Builder spec " + spec.Name + "\n")
 	b.WriteString("FROM " + spec.BaseImage + "\n")
@@ -97,4 +100,24 @@ func writeRun(b *strings.Builder, script, name string, args []string) {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false) // keep ">=" readable; JSON stays valid
 	_ = enc.Encode(argv)     // a []string always encodes; Encode adds "\n"
+}
+
+// stepMarkers are substrings of each step's fixed script, by step name
+// ($0 of its RUN: "conda-check", "apt", "conda", "pip").
+var stepMarkers = []struct{ marker, step string }{
+	{"will be installed with", "conda-check"},
+	{"apt-get update", "apt"},
+	{"install -y -n base", "conda"},
+	{"PIP_BREAK_SYSTEM_PACKAGES", "pip"},
+}
+
+// StepIn names the package manager step whose script text quotes (a
+// build tool's error quotes the RUN it ran), or "" for none.
+func StepIn(text string) string {
+	for _, m := range stepMarkers {
+		if strings.Contains(text, m.marker) {
+			return m.step
+		}
+	}
+	return ""
 }

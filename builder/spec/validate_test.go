@@ -1,4 +1,4 @@
-package builder
+package spec
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
 )
 
@@ -240,34 +241,8 @@ func TestValidateReportsEveryProblemWithListAndLine(t *testing.T) {
 	}
 }
 
-// hostileLines are lines that try to run shell code or smuggle options.
-var hostileLines = []string{
-	"curl; rm -rf /",
-	"curl && touch /pwned",
-	"curl || touch /pwned",
-	"$(touch /pwned)",
-	"`touch /pwned`",
-	"curl | sh",
-	"curl > /etc/passwd",
-	"'; touch /pwned; '",
-	`"; touch /pwned; "`,
-	"curl\ntouch /pwned",
-	"curl\rtouch",
-	"--allow-unauthenticated",
-	"-o APT::Get::AllowUnauthenticated=true",
-	"--index-url=http://evil/simple",
-	"-e git+https://evil/x",
-	"numpy --pre",
-	"${IFS}touch${IFS}/pwned",
-	"curl\x00",
-	"numpy==1.0 ; touch /pwned",
-	"x @ https://a/b;touch${IFS}/pwned",
-	"numpy[build=$(id)]",
-	"conda-forge::numpy`id`",
-}
-
 func TestHostileLinesAreRejectedByEveryList(t *testing.T) {
-	for _, line := range hostileLines {
+	for _, line := range spectest.HostileLines {
 		for _, list := range []string{ListAPT, ListConda, ListPip} {
 			spec := db.ImageSpec{Name: "x", BaseImage: "busybox"}
 			switch list {
@@ -290,13 +265,13 @@ func TestHostileLinesAreRejectedByEveryList(t *testing.T) {
 // exactly one argv entry: the rendered RUN is JSON exec form whose argument
 // list is the script, $0 and the packages unchanged.
 func TestRenderPassesEveryLineAsOneArgument(t *testing.T) {
-	lines := make([]string, 0, len(hostileLines))
-	for _, l := range hostileLines {
+	lines := make([]string, 0, len(spectest.HostileLines))
+	for _, l := range spectest.HostileLines {
 		if !strings.ContainsAny(l, "\n\r#") && strings.TrimSpace(l) == l {
 			lines = append(lines, l)
 		}
 	}
-	cf := renderContainerfile(db.ImageSpec{Name: "x", BaseImage: "busybox", APT: lines, Conda: lines, Pip: lines})
+	cf := Render(db.ImageSpec{Name: "x", BaseImage: "busybox", APT: lines, Conda: lines, Pip: lines})
 	runs := 0
 	for _, l := range strings.Split(cf, "\n") {
 		if !strings.HasPrefix(l, "RUN ") {

@@ -1,25 +1,24 @@
-package builder
+// Package settings owns what administrators configure for builds: the
+// push registry (stored, with the server's flags as the fallback) and the
+// pull secrets, sealed at rest with AES-256-GCM under a key in the data
+// directory. Secrets are write-only: no function returns them to a page.
+package settings
 
 import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"strings"
-	"syscall"
-	"time"
 
-	"go.podman.io/image/v5/docker"
-	"go.podman.io/image/v5/types"
-
+	"imagebuilder/builder/message"
+	"imagebuilder/builder/registry"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -132,21 +131,27 @@ const registrySettingKey = "registry"
 type Settings struct {
 	db       *db.DB
 	box      *SecretBox
-	engine   *Engine
-	fallback Registry // the embedded registry, or the one given by flags
+	engine   InsecureRegistries
+	fallback registry.Target // the embedded registry, or the one given by flags
 	// AllowLinkLocal lets the registry check reach link-local and cloud
 	// metadata addresses (--registry-allow-link-local).
 	AllowLinkLocal bool
 }
 
-// NewSettings ties the stored settings to their defaults. engine may be
-// nil (then registries.conf is not kept up to date).
-func NewSettings(store *db.DB, box *SecretBox, engine *Engine, fallback Registry) *Settings {
+// InsecureRegistries is told which registries are reached without TLS
+// verification (the build engine's registries.conf).
+type InsecureRegistries interface {
+	SetInsecureRegistries(hosts ...string) error
+}
+
+// New ties the stored settings to their defaults. engine may be nil (then
+// no registries.conf is kept up to date).
+func New(store *db.DB, box *SecretBox, engine InsecureRegistries, fallback registry.Target) *Settings {
 	return &Settings{db: store, box: box, engine: engine, fallback: fallback}
 }
 
 // Fallback is the registry used while none is saved in the portal.
-func (s *Settings) Fallback() Registry { return s.fallback }
+func (s *Settings) Fallback() registry.Target { return s.fallback }
 
 // RegistrySettings returns the stored settings, or the fallback's.
 func (s *Settings) RegistrySettings(ctx context.Context) (RegistrySettings, error) {
@@ -165,19 +170,19 @@ func (s *Settings) RegistrySettings(ctx context.Context) (RegistrySettings, erro
 }
 
 // Registry is where new builds push, with credentials.
-func (s *Settings) Registry(ctx context.Context) (Registry, error) {
+func (s *Settings) Registry(ctx context.Context) (registry.Target, error) {
 	rs, err := s.RegistrySettings(ctx)
 	if err != nil {
-		return Registry{}, err
+		return registry.Target{}, err
 	}
 	if !rs.External {
 		return s.fallback, nil
 	}
-	reg := Registry{Host: rs.Host, Username: rs.Username, Insecure: rs.Insecure}
+	reg := registry.Target{Host: rs.Host, Username: rs.Username, Insecure: rs.Insecure}
 	if rs.HasPassword() {
 		pw, err := s.box.Open(rs.Sealed)
 		if err != nil {
-			return Registry{}, err
+			return registry.Target{}, err
 		}
 		reg.Password = string(pw)
 	}
@@ -187,8 +192,8 @@ func (s *Settings) Registry(ctx context.Context) (Registry, error) {
 // SaveRegistry stores new settings. An empty password keeps the stored one.
 func (s *Settings) SaveRegistry(ctx context.Context, rs RegistrySettings, password string) error {
 	if rs.External {
-		if msg := CheckRegistryHost(rs.Host); !msg.IsZero() {
-			return FieldError{Field: "host", Message: msg}
+		if msg := registry.CheckHost(rs.Host); !msg.IsZero() {
+			return spec.FieldError{Field: "host", Message: msg}
 		}
 		old, err := s.RegistrySettings(ctx)
 		if err != nil {
@@ -223,30 +228,12 @@ func (s *Settings) SyncEngine(ctx context.Context) error {
 	}
 	hosts := []string{}
 	if s.fallback.Insecure {
-		hosts = append(hosts, hostOnly(s.fallback.Host))
+		hosts = append(hosts, registry.HostOnly(s.fallback.Host))
 	}
 	if rs, err := s.RegistrySettings(ctx); err == nil && rs.External && rs.Insecure {
-		hosts = append(hosts, hostOnly(rs.Host))
+		hosts = append(hosts, registry.HostOnly(rs.Host))
 	}
 	return s.engine.SetInsecureRegistries(hosts...)
-}
-
-func hostOnly(host string) string { return strings.SplitN(host, "/", 2)[0] }
-
-// CheckRegistryHost returns why host is not a usable host[:port][/prefix].
-func CheckRegistryHost(host string) Message {
-	switch {
-	case strings.TrimSpace(host) == "":
-		return msgf("the registry address is required, e.g. registry.example.com or registry.example.com:5000/team")
-	case strings.Contains(host, "://"):
-		return msgf("write the registry without a scheme (no https://), e.g. registry.example.com:5000")
-	case strings.ContainsAny(host, " \t\r\n"):
-		return msgf("the registry address must not contain spaces")
-	}
-	if !CheckImageReference(host + "/x:y").IsZero() {
-		return msgf("%q is not a registry address, e.g. registry.example.com:5000/team", host)
-	}
-	return Message{}
 }
 
 // PullSecret returns the Docker config JSON of a named secret.
@@ -260,27 +247,27 @@ func (s *Settings) PullSecret(ctx context.Context, name string) ([]byte, error) 
 
 // CheckPullSecret returns why name cannot be chosen as a pull secret (it
 // does not exist), or a zero Message; "" means none and is fine.
-func CheckPullSecret(ctx context.Context, store *db.DB, name string) (Message, error) {
+func CheckPullSecret(ctx context.Context, store *db.DB, name string) (message.Message, error) {
 	if name == "" {
-		return Message{}, nil
+		return message.Message{}, nil
 	}
 	_, err := store.GetPullSecret(ctx, name)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		return msgf("pull secret %q does not exist; add it under Pull secrets first, or choose another one", name), nil
 	case err != nil:
-		return Message{}, fmt.Errorf("look up pull secret %q: %w", name, err)
+		return message.Message{}, fmt.Errorf("look up pull secret %q: %w", name, err)
 	}
-	return Message{}, nil
+	return message.Message{}, nil
 }
 
 // SavePullSecret validates and stores a secret, sealed.
 func (s *Settings) SavePullSecret(ctx context.Context, name string, content []byte) error {
-	if msg := CheckName(name); !msg.IsZero() {
-		return FieldError{Field: "name", Message: msg}
+	if msg := spec.CheckName(name); !msg.IsZero() {
+		return spec.FieldError{Field: "name", Message: msg}
 	}
 	if err := CheckDockerConfig(content); err != nil {
-		return FieldError{Field: "content", Message: asMessage(err)}
+		return spec.FieldError{Field: "content", Message: message.Of(err)}
 	}
 	sealed, err := s.box.Seal(content)
 	if err != nil {
@@ -289,93 +276,5 @@ func (s *Settings) SavePullSecret(ctx context.Context, name string, content []by
 	return s.db.SavePullSecret(ctx, name, sealed)
 }
 
-// errForbiddenAddress is what the registry check's dialer answers for an
-// address it must not reach.
-var errForbiddenAddress = errors.New("link-local or cloud metadata address")
-
-// forbiddenRegistryIP reports whether ip is link-local (which holds the
-// cloud metadata services, e.g. 169.254.169.254) or another well-known
-// metadata address.
-func forbiddenRegistryIP(ip net.IP) bool {
-	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() {
-		return true
-	}
-	for _, m := range []string{"100.100.100.200", "fd00:ec2::254"} {
-		if ip.Equal(net.ParseIP(m)) {
-			return true
-		}
-	}
-	return false
-}
-
-// CheckRegistry tells what stops reg from taking pushes, in one of five
-// words: DNS, unreachable (or refused, for a link-local or cloud metadata
-// address, unless allowLinkLocal), TLS, "not a registry" or
-// authentication. nil means it answered and the credentials (if any) were
-// accepted. It never reports what else answered (no status line or body),
-// so it cannot be used to map internal services.
-func CheckRegistry(ctx context.Context, reg Registry, allowLinkLocal bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
-	defer cancel()
-	host := hostOnly(reg.Host)
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
-	}
-	if ip := net.ParseIP(strings.Trim(name, "[]")); ip == nil {
-		if _, err := net.DefaultResolver.LookupHost(ctx, name); err != nil {
-			return msgf("DNS: cannot resolve %q", name)
-		}
-	}
-	dialer := &net.Dialer{Timeout: 3 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-		h, _, _ := net.SplitHostPort(address)
-		if ip := net.ParseIP(h); ip != nil && !allowLinkLocal && forbiddenRegistryIP(ip) {
-			return errForbiddenAddress
-		}
-		return nil
-	}}
-	client := &http.Client{Timeout: 4 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	try := func(scheme string, skipVerify bool) (*http.Response, error) {
-		client.Transport = &http.Transport{DialContext: dialer.DialContext, Proxy: nil,
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: skipVerify}} //nolint:gosec // only when the admin asked for it
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+host+"/v2/", nil)
-		if err != nil {
-			return nil, err
-		}
-		return client.Do(req)
-	}
-	resp, err := try("https", reg.Insecure)
-	if err != nil && reg.Insecure && !errors.Is(err, errForbiddenAddress) {
-		resp, err = try("http", false)
-	}
-	if err != nil {
-		var certErr *tls.CertificateVerificationError
-		var recordErr tls.RecordHeaderError
-		switch {
-		case errors.Is(err, errForbiddenAddress):
-			return msgf("refused: %s is a link-local or cloud metadata address; start the server with --registry-allow-link-local to use a registry there", host)
-		case errors.As(err, &certErr):
-			return msgf("TLS: the certificate of %s is not trusted; enable skip-TLS-verify for a registry with a self-signed certificate", host)
-		case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-			return msgf("TLS: %s speaks plain HTTP; enable skip-TLS-verify (insecure) to use it", host)
-		}
-		return msgf("unreachable: cannot connect to %s", host)
-	}
-	resp.Body.Close()
-	if resp.Header.Get("Docker-Distribution-Api-Version") == "" {
-		return msgf("not a registry: %s does not answer like a container registry", host)
-	}
-	if resp.StatusCode == http.StatusUnauthorized || reg.Username != "" {
-		if reg.Username == "" {
-			return msgf("authentication: %s requires a user name and password", host)
-		}
-		sys := &types.SystemContext{AuthFilePath: os.DevNull}
-		if reg.Insecure {
-			sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
-		}
-		if err := docker.CheckAuth(ctx, sys, reg.Username, reg.Password, host); err != nil {
-			return msgf("authentication: %s refused the user name and password", host)
-		}
-	}
-	return nil
-}
+// msgf writes a message for people; see package message.
+func msgf(format string, args ...any) message.Message { return message.New(format, args...) }

@@ -1,4 +1,4 @@
-package builder
+package logs
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 var stampRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z `)
 
 func TestJobLogTimestampsLinesAndJoinsPartialWrites(t *testing.T) {
-	s, err := NewLogStore(t.TempDir())
+	s, err := NewStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestJobLogTimestampsLinesAndJoinsPartialWrites(t *testing.T) {
 }
 
 func TestTailReturnsLastLinesAndCursor(t *testing.T) {
-	s, _ := NewLogStore(t.TempDir())
+	s, _ := NewStore(t.TempDir())
 	l, _ := s.Open(7)
 	for i := 1; i <= 5000; i++ {
 		fmt.Fprintf(l, "line %d\n", i)
@@ -73,7 +73,7 @@ func TestTailReturnsLastLinesAndCursor(t *testing.T) {
 // A follower that starts mid-way, reconnects from its cursor, and sees the
 // end: no gaps, no duplicates.
 func TestFollowResumesFromCursorWithoutGapsOrDuplicates(t *testing.T) {
-	s, _ := NewLogStore(t.TempDir())
+	s, _ := NewStore(t.TempDir())
 	l, _ := s.Open(3)
 	const total = 3000
 	var wg sync.WaitGroup
@@ -127,7 +127,7 @@ func TestFollowResumesFromCursorWithoutGapsOrDuplicates(t *testing.T) {
 }
 
 func TestFollowWaitsForAPendingJobAndSlowFollowersNeverBlockTheWriter(t *testing.T) {
-	s, _ := NewLogStore(t.TempDir())
+	s, _ := NewStore(t.TempDir())
 	writerDone := make(chan struct{})
 	var over atomic.Bool
 	var polls atomic.Int32 // how often the follower asked whether the job is over

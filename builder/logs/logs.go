@@ -1,4 +1,8 @@
-package builder
+// Package logs owns the build job logs: one append-only file per job,
+// every line with a UTC timestamp, read backwards for the page's tail and
+// followed by byte offset for the live feed. It knows nothing of builds,
+// HTTP or the database.
+package logs
 
 import (
 	"bytes"
@@ -13,10 +17,10 @@ import (
 	"time"
 )
 
-// LogStore keeps one append-only log file per build job. Every line starts
+// Store keeps one append-only log file per build job. Every line starts
 // with a UTC timestamp. Readers address the file by byte offset, which is
 // also the cursor of the live feed.
-type LogStore struct {
+type Store struct {
 	dir string
 
 	mu   sync.Mutex
@@ -41,21 +45,21 @@ func (l *liveLog) notify() {
 	}
 }
 
-// NewLogStore uses dir for the log files.
-func NewLogStore(dir string) (*LogStore, error) {
+// NewStore uses dir for the log files.
+func NewStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &LogStore{dir: dir, live: map[int64]*liveLog{}}, nil
+	return &Store{dir: dir, live: map[int64]*liveLog{}}, nil
 }
 
 // Path is the file of a job's log.
-func (s *LogStore) Path(jobID int64) string {
+func (s *Store) Path(jobID int64) string {
 	return filepath.Join(s.dir, strconv.FormatInt(jobID, 10)+".log")
 }
 
 // Remove deletes a job's log file.
-func (s *LogStore) Remove(jobID int64) error {
+func (s *Store) Remove(jobID int64) error {
 	err := os.Remove(s.Path(jobID))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -69,7 +73,7 @@ func (s *LogStore) Remove(jobID int64) error {
 type JobLog struct {
 	f    *os.File
 	live *liveLog
-	s    *LogStore
+	s    *Store
 	id   int64
 	now  func() time.Time
 
@@ -102,7 +106,7 @@ const maxLine = 64 << 10
 
 // Open opens (appending to) a job's log for writing and makes it live:
 // followers wait for more until Close.
-func (s *LogStore) Open(jobID int64) (*JobLog, error) {
+func (s *Store) Open(jobID int64) (*JobLog, error) {
 	f, err := os.OpenFile(s.Path(jobID), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -121,7 +125,7 @@ func (s *LogStore) Open(jobID int64) (*JobLog, error) {
 
 // Append adds lines to a log that is not being written, e.g. a note after a
 // restart.
-func (s *LogStore) Append(jobID int64, format string, args ...any) error {
+func (s *Store) Append(jobID int64, format string, args ...any) error {
 	l, err := s.Open(jobID)
 	if err != nil {
 		return err
@@ -229,7 +233,7 @@ func (l *JobLog) Close() error {
 // reading backwards from the end so its cost does not grow with the file.
 // start is the offset of the first returned line and end the offset just
 // after the last one: the cursor to follow from.
-func (s *LogStore) Tail(jobID int64, n int) (lines []string, start, end int64, err error) {
+func (s *Store) Tail(jobID int64, n int) (lines []string, start, end int64, err error) {
 	f, err := os.Open(s.Path(jobID))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, 0, nil
@@ -284,7 +288,7 @@ func (s *LogStore) Tail(jobID int64, n int) (lines []string, start, end int64, e
 	return lines, start, end, nil
 }
 
-func (s *LogStore) liveLog(jobID int64) *liveLog {
+func (s *Store) liveLog(jobID int64) *liveLog {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live[jobID]
@@ -296,7 +300,7 @@ func (s *LogStore) liveLog(jobID int64) *liveLog {
 // means it is); Follow waits for a pending job's log to start. It returns
 // nil once the job is over and every line was emitted, or ctx's error. A
 // slow emit only delays this follower: the writer never waits for it.
-func (s *LogStore) Follow(ctx context.Context, jobID int64, from int64, finished func() bool, emit func(line []byte, next int64) error) error {
+func (s *Store) Follow(ctx context.Context, jobID int64, from int64, finished func() bool, emit func(line []byte, next int64) error) error {
 	var live *liveLog
 	wake := make(chan struct{}, 1)
 	defer func() {

@@ -1,8 +1,9 @@
-package builder
+package engine
 
 import (
 	"context"
 	"fmt"
+	"imagebuilder/builder/registry"
 	"io"
 	"strings"
 
@@ -20,7 +21,7 @@ type BaseImageConfig struct {
 // ImportRootfs turns a root filesystem tarball into an image tagged target
 // (host/name:tag), then pushes it to reg. It is how base images reach a
 // registry on a machine without access to Docker Hub.
-func (e *Engine) ImportRootfs(ctx context.Context, rootfsTar, target string, cfg BaseImageConfig, reg Registry, log io.Writer) (BuildResult, error) {
+func (e *Engine) ImportRootfs(ctx context.Context, rootfsTar, target string, cfg BaseImageConfig, reg registry.Target, log io.Writer) (BuildResult, error) {
 	if log == nil {
 		log = io.Discard
 	}

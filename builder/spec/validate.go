@@ -1,6 +1,8 @@
-package builder
+package spec
 
 import (
+	"imagebuilder/builder/message"
+
 	"fmt"
 	"regexp"
 	"strings"
@@ -38,7 +40,7 @@ const (
 type FieldError struct {
 	Field   string
 	Line    int
-	Message Message
+	Message message.Message
 }
 
 func (e FieldError) Error() string {
@@ -130,24 +132,24 @@ var nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|-+)[a-z0-9]+)*$`)
 // Message.
 // Seed rule: lowercase letters, numbers, '-' and '.' only; it must also be a
 // valid image repository name.
-func CheckName(name string) Message {
+func CheckName(name string) message.Message {
 	if p := NameProblems(name); len(p) > 0 {
 		return p[0]
 	}
-	return Message{}
+	return message.Message{}
 }
 
 // NameProblems lists every reason name is not an acceptable spec name:
 // an uppercase letter, each other character that is not allowed (each
 // once), then the rules on its ends and separators.
-func NameProblems(name string) []Message {
+func NameProblems(name string) []message.Message {
 	switch {
 	case name == "":
-		return []Message{msgf("name is required")}
+		return []message.Message{msgf("name is required")}
 	case len(name) > MaxNameLength:
-		return []Message{msgf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)}
+		return []message.Message{msgf("name is %d characters long; at most %d are allowed", len(name), MaxNameLength)}
 	}
-	var out []Message
+	var out []message.Message
 	upper := false
 	seen := map[rune]bool{}
 	for _, r := range name {
@@ -186,7 +188,7 @@ func NameProblems(name string) []Message {
 
 // CheckImageReference returns why ref is not a usable image reference, or a
 // zero Message.
-func CheckImageReference(ref string) Message {
+func CheckImageReference(ref string) message.Message {
 	if strings.TrimSpace(ref) == "" {
 		return msgf("base image is required")
 	}
@@ -196,12 +198,12 @@ func CheckImageReference(ref string) Message {
 	if _, err := reference.ParseNormalizedNamed(ref); err != nil {
 		return msgf("%q is not a valid image reference (%s); expected e.g. registry.example.com/team/image:tag", ref, err.Error())
 	}
-	return Message{}
+	return message.Message{}
 }
 
 // lineChecker validates one trimmed package line and returns what is wrong
 // with it, or a zero Message.
-type lineChecker func(text string) Message
+type lineChecker func(text string) message.Message
 
 // keyFunc gives the identity of a valid line for duplicate detection.
 type keyFunc func(text string) string
@@ -247,7 +249,7 @@ func checkList(list string, lines []string, check lineChecker, key keyFunc) []Fi
 
 // commonLineProblem catches what no package manager line may hold, with
 // messages that explain the rule rather than the grammar.
-func commonLineProblem(list, text string) Message {
+func commonLineProblem(list, text string) message.Message {
 	for _, r := range text {
 		if r < 0x20 || r == 0x7f {
 			return msgf("control character %q is not allowed", r)
@@ -263,7 +265,7 @@ func commonLineProblem(list, text string) Message {
 		}
 		return msgf("options such as %q are not allowed; list one package per line instead", word)
 	}
-	return Message{}
+	return message.Message{}
 }
 
 // --- APT -------------------------------------------------------------------
@@ -275,7 +277,7 @@ var (
 	debRelease = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+_-]*$`)
 )
 
-func checkAPTLine(text string) Message {
+func checkAPTLine(text string) message.Message {
 	if strings.ContainsAny(text, " \t") {
 		return msgf("%q holds more than one word; put one package on each line", text)
 	}
@@ -312,10 +314,10 @@ func checkAPTLine(text string) Message {
 			return msgf("%q is not a valid release name", r)
 		}
 	}
-	return Message{}
+	return message.Message{}
 }
 
-func checkDebName(name string) Message {
+func checkDebName(name string) message.Message {
 	switch {
 	case name == "":
 		return msgf("a package name is required")
@@ -326,7 +328,7 @@ func checkDebName(name string) Message {
 	case !debName.MatchString(name):
 		return msgf("%q is not a valid Debian package name (lowercase letters, digits, '+', '-' and '.', starting with a letter or digit)", name)
 	}
-	return Message{}
+	return message.Message{}
 }
 
 func aptKey(text string) string {

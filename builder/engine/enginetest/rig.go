@@ -1,0 +1,136 @@
+// Package enginetest is the build tests' rig: one in-process engine and one
+// embedded registry shared by a test binary, with the base images that
+// `make setup` made, imported once. Production code must not import it.
+package enginetest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"imagebuilder/builder/engine"
+	"imagebuilder/builder/registry"
+)
+
+// Rig is one engine and one embedded registry.
+type Rig struct {
+	Dir    string
+	Engine *engine.Engine
+	Server *registry.Registry
+	// Target is the embedded registry as builds push to it.
+	Target registry.Target
+
+	mu    sync.Mutex
+	bases map[string]string
+}
+
+var (
+	once   sync.Once
+	shared *Rig
+	err    error
+)
+
+// Get returns the test binary's rig, opening it on first use.
+func Get(t testing.TB) *Rig {
+	t.Helper()
+	once.Do(func() {
+		var dir string
+		if dir, err = os.MkdirTemp("", "imagebuilder-builder-test-"); err != nil {
+			return
+		}
+		var srv *registry.Registry
+		if srv, err = registry.Start(context.Background(), registry.Config{Dir: filepath.Join(dir, "registry"), Addr: "127.0.0.1:0"}); err != nil {
+			return
+		}
+		var eng *engine.Engine
+		if eng, err = engine.New(engine.Config{DataDir: dir, InsecureRegistries: []string{srv.Host()}}); err != nil {
+			return
+		}
+		shared = &Rig{Dir: dir, Engine: eng, Server: srv, Target: registry.Target{Host: srv.Host(), Insecure: true}, bases: map[string]string{}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shared
+}
+
+// Close shuts the shared rig down, if one was opened: the engine (which
+// unmounts its layers), the registry, and its directory, so a test run
+// leaves no mount or temporary directory behind. Call it from TestMain.
+func Close() error {
+	if shared == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(shared.Engine.Close(), shared.Server.Close(ctx), os.RemoveAll(shared.Dir))
+}
+
+// baseCacheDir is where make setup leaves the rootfs tarballs: .cache/base
+// at the top of the module.
+func baseCacheDir() string {
+	if d := os.Getenv("IMAGEBUILDER_BASE_CACHE"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", ".cache", "base")
+}
+
+// Base imports a cached rootfs once and returns its reference.
+func (r *Rig) Base(t testing.TB, file, image, cmd string) string {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ref, ok := r.bases[image]; ok {
+		return ref
+	}
+	path := filepath.Join(baseCacheDir(), file)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("base rootfs %s is missing: run `make setup` first (%v)", path, err)
+	}
+	res, err := r.Engine.ImportRootfs(context.Background(), path, r.Target.Host+"/"+image,
+		engine.BaseImageConfig{Cmd: []string{cmd}, Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+		r.Target, nil)
+	if err != nil {
+		t.Fatalf("import %s: %v", file, err)
+	}
+	r.bases[image] = res.Image
+	return res.Image
+}
+
+// Busybox is the one-binary busybox base image.
+func (r *Rig) Busybox(t testing.TB) string {
+	return r.Base(t, "busybox.tar", "library/busybox:latest", "/bin/sh")
+}
+
+// Debian is the debootstrap Debian bookworm base image.
+func (r *Rig) Debian(t testing.TB) string {
+	return r.Base(t, "debian-bookworm.tar", "library/debian:bookworm", "/bin/bash")
+}
+
+// Derived builds containerfile (FROM one of the rig's bases) once as
+// target, pushes it, and returns target.
+func (r *Rig) Derived(t testing.TB, containerfile, target string) string {
+	t.Helper()
+	r.mu.Lock()
+	ref, ok := r.bases[target]
+	r.mu.Unlock()
+	if ok {
+		return ref
+	}
+	if _, err := r.Engine.BuildContainerfile(context.Background(), containerfile, target, nil, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Engine.Push(context.Background(), target, target, r.Target, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.bases[target] = target
+	r.mu.Unlock()
+	return target
+}

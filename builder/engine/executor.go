@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/docker/distribution/registry/api/errcode"
+	"go.podman.io/image/v5/docker"
+
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/spec"
+	"imagebuilder/db"
+)
+
+var _ executor.Executor = (*Engine)(nil)
+
+// Run builds a job's snapshot in this process; see executor.Executor.
+func (e *Engine) Run(ctx context.Context, req executor.Request, log io.Writer) (executor.Outcome, error) {
+	res, err := e.Build(ctx, BuildRequest{Spec: req.Job.Snapshot, Tag: req.Tag, Registry: req.Registry,
+		PullSecret: req.PullSecret, Log: log, NoCache: req.NoCache})
+	if err != nil {
+		return executor.Outcome{}, err
+	}
+	return executor.Outcome{Image: res.Image, Digest: res.Digest, Size: res.Size}, nil
+}
+
+// ReasonInterrupted is why a build of an earlier process is gone: an
+// in-process build dies with its process.
+const ReasonInterrupted = "interrupted by server restart"
+
+// Recover ends what builds of an earlier process left (processes, mounts,
+// scratch files, working containers): none of them can still run, since
+// they ran in that process.
+func (e *Engine) Recover(_ context.Context, building []db.Job) ([]executor.Recovery, error) {
+	if err := e.RemoveLeftovers(); err != nil {
+		return nil, fmt.Errorf("remove what earlier builds left: %w", err)
+	}
+	out := make([]executor.Recovery, len(building))
+	for i, j := range building {
+		out[i] = executor.Recovery{JobID: j.ID, Reason: ReasonInterrupted}
+	}
+	return out, nil
+}
+
+// Attach is never called for this executor: Recover finds nothing running.
+func (e *Engine) Attach(context.Context, db.Job, io.Writer) (executor.Outcome, error) {
+	return executor.Outcome{}, errors.New("an in-process build cannot outlive its process")
+}
+
+var exitStatus = regexp.MustCompile(`exit status (\d+)`)
+
+// buildError types what Buildah returned for a failed build, so callers
+// branch on types: a refused pull of the base image, or a step that exited
+// with a status (and which package manager's step it was).
+func buildError(err error) error {
+	if isAuthError(err) {
+		return &executor.AuthError{Err: fmt.Errorf("build: %w", err)}
+	}
+	if m := exitStatus.FindAllStringSubmatch(err.Error(), -1); m != nil {
+		status, _ := strconv.Atoi(m[len(m)-1][1])
+		return &executor.StepError{Step: spec.StepIn(err.Error()), Status: status, Err: fmt.Errorf("build: %w", err)}
+	}
+	return fmt.Errorf("build: %w", err)
+}
+
+// isAuthError reports a registry's refusal for lack of credentials. The
+// types come first; some Buildah paths flatten the error to text, which is
+// read here, at the library's edge, and nowhere else.
+func isAuthError(err error) bool {
+	var unauthorized docker.ErrUnauthorizedForCredentials
+	if errors.As(err, &unauthorized) {
+		return true
+	}
+	var code errcode.Error
+	if errors.As(err, &code) && (code.Code == errcode.ErrorCodeUnauthorized || code.Code == errcode.ErrorCodeDenied) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "authentication required") || strings.Contains(msg, "unauthorized")
+}

@@ -1,0 +1,109 @@
+// Package executor is the seam between the job queue and whatever runs a
+// build: the in-process Buildah engine (package engine) or a cluster. The
+// queue, restart recovery and failure classification talk only to the
+// Executor interface and the typed errors here; an executor never touches
+// the database or the job's status. This package imports no executor.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+// Request is one build: a job's snapshot and where it goes.
+type Request struct {
+	// Job is the job being built; Job.Snapshot is the spec to build.
+	Job db.Job
+	// Tag is the image tag to push, e.g. the revision "3".
+	Tag string
+	// Registry receives the image as <Host>/<Snapshot.Name>:<Tag>.
+	Registry registry.Target
+	// PullSecret is a Docker config JSON (.dockerconfigjson) used to pull
+	// the base image; nil for none. It is never logged.
+	PullSecret []byte
+	// NoCache rebuilds every step.
+	NoCache bool
+}
+
+// Outcome is what a successful build pushed.
+type Outcome struct {
+	// Image is the pushed reference, <registry>/<name>:<tag>.
+	Image string
+	// Digest is the manifest digest in the registry.
+	Digest string
+	// Size is the compressed size: manifest, config and layers.
+	Size int64
+}
+
+// Executor runs builds.
+type Executor interface {
+	// Run builds req and pushes the result, writing the build's output to
+	// log as it comes. Cancelling ctx stops the build (with ErrCancelled
+	// in the error chain) and removes what it was using. A failure is
+	// described by the typed errors of this package where they apply.
+	Run(ctx context.Context, req Request, log io.Writer) (Outcome, error)
+	// Recover runs once at start-up, before any Run, with the jobs an
+	// earlier process left Building. It removes what those builds left
+	// behind and says, for each job, whether its build still runs
+	// (Running: the queue then calls Attach) or is gone (Reason says why).
+	Recover(ctx context.Context, building []db.Job) ([]Recovery, error)
+	// Attach follows a build that Recover found running, as Run would have.
+	Attach(ctx context.Context, job db.Job, log io.Writer) (Outcome, error)
+}
+
+// Recovery is what Recover found of one job's build.
+type Recovery struct {
+	JobID   int64
+	Running bool
+	// Reason is why a build that is not running is gone.
+	Reason string
+}
+
+// ErrCancelled is in the error chain of a build stopped by its context.
+var ErrCancelled = errors.New("build cancelled")
+
+// Steps of a build, as StepError names them.
+const (
+	StepCondaCheck = "conda-check"
+	StepAPT        = "apt"
+	StepConda      = "conda"
+	StepPip        = "pip"
+)
+
+// StepError is a build step that exited with a failure status.
+type StepError struct {
+	// Step is one of the Step constants, or "" for a step that is not a
+	// package manager's.
+	Step string
+	// Status is the exit status.
+	Status int
+	Err    error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step %q exited with status %d: %v", e.Step, e.Status, e.Err)
+}
+func (e *StepError) Unwrap() error { return e.Err }
+
+// AuthError is a registry refusing a pull or a push for lack of (valid)
+// credentials.
+type AuthError struct {
+	// Push is true for the push of the result, false for the pull of the
+	// base image.
+	Push bool
+	Err  error
+}
+
+func (e *AuthError) Error() string {
+	op := "pull"
+	if e.Push {
+		op = "push"
+	}
+	return fmt.Sprintf("%s refused: authentication required: %v", op, e.Err)
+}
+func (e *AuthError) Unwrap() error { return e.Err }

@@ -1,0 +1,46 @@
+// Package message is the text Image Builder writes for people: an English
+// format and its arguments. A user interface translates the format (it is
+// the message's identity) and keeps the arguments, so the packages that
+// write messages stay free of presentation while every message can be
+// shown in the reader's language. It imports nothing of the project.
+package message
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Message is a text meant for people. Every Format is written as a
+// literal in a msgf call of the package that writes it, so tools can list
+// them all (see handlers' translation test).
+type Message struct {
+	Format string
+	Args   []any
+}
+
+// New is the message format with args.
+func New(format string, args ...any) Message { return Message{Format: format, Args: args} }
+
+// IsZero reports whether m holds no message (the value meaning "no problem").
+func (m Message) IsZero() bool { return m.Format == "" }
+
+// String is the message in English.
+func (m Message) String() string {
+	if len(m.Args) == 0 {
+		return m.Format
+	}
+	return fmt.Sprintf(m.Format, m.Args...)
+}
+
+// Error lets a Message travel as an error; errors.As recovers it.
+func (m Message) Error() string { return m.String() }
+
+// Of returns the Message err carries, or err's own text (which a user
+// interface cannot translate).
+func Of(err error) Message {
+	var m Message
+	if errors.As(err, &m) {
+		return m
+	}
+	return Message{Format: err.Error()}
+}

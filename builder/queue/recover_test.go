@@ -1,0 +1,106 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+// stubExecutor stands in for an executor whose builds outlive the portal
+// (a cluster's): the in-process engine never reports a running build, so
+// the queue's re-attach path needs one. It says the first job still runs
+// and the second is gone.
+type stubExecutor struct {
+	attached chan int64
+}
+
+func (s *stubExecutor) Run(context.Context, executor.Request, io.Writer) (executor.Outcome, error) {
+	return executor.Outcome{}, fmt.Errorf("not used")
+}
+
+func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor.Recovery, error) {
+	out := []executor.Recovery{{JobID: building[0].ID, Running: true}}
+	for _, j := range building[1:] {
+		out = append(out, executor.Recovery{JobID: j.ID, Reason: "the build pod is gone"})
+	}
+	return out, nil
+}
+
+func (s *stubExecutor) Attach(_ context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+	fmt.Fprintln(log, "still building after the restart")
+	s.attached <- job.ID
+	return executor.Outcome{Image: "reg/" + job.SpecName + ":1", Digest: "sha256:aa", Size: 1}, nil
+}
+
+// At start-up the queue asks the executor about the jobs left Building: a
+// build that still runs is followed to its end and recorded; a gone one
+// fails with the executor's reason, written at the end of its log.
+func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, name := range []string{"alive", "gone"} {
+		if _, _, err := store.CreateSpec(ctx, db.ImageSpec{Name: name, BaseImage: "reg/base:1"}, "reg"); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := store.ClaimNextJob(ctx); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	logStore, _ := logs.NewStore(filepath.Join(dir, "logs"))
+	stub := &stubExecutor{attached: make(chan int64, 1)}
+	q := New(store, stub, logStore, Config{Registry: func(context.Context) (registry.Target, error) { return registry.Target{Host: "reg"}, nil }})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	alive, _ := store.ListJobs(ctx, "alive")
+	gone, _ := store.ListJobs(ctx, "gone")
+	select {
+	case id := <-stub.attached:
+		if id != alive[0].ID {
+			t.Fatalf("attached to job %d", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the running build was not followed again")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, _ := store.GetJob(ctx, alive[0].ID)
+		if j.Status == db.StatusSucceeded {
+			if j.Image != "reg/alive:1" {
+				t.Fatalf("re-attached job: %+v", j)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("re-attached job is %s", j.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g, _ := store.GetJob(ctx, gone[0].ID)
+	if g.Status != db.StatusFailed || g.Error != "the build pod is gone" {
+		t.Fatalf("gone job: %+v", g)
+	}
+	lines, _, _, _ := logStore.Tail(gone[0].ID, 1)
+	if len(lines) != 1 || !strings.HasSuffix(lines[0], "revision 1 failed: the build pod is gone") {
+		t.Fatalf("gone job's last log line: %q", lines)
+	}
+	lines, _, _, _ = logStore.Tail(alive[0].ID, 3)
+	if !strings.Contains(strings.Join(lines, "\n"), "still building after the restart") {
+		t.Fatalf("re-attached log: %q", lines)
+	}
+}
