@@ -27,4 +27,3 @@ var HostileLines = []string{
 	"numpy[build=$(id)]",
 	"conda-forge::numpy`id`",
 }
-
