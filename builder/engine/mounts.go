@@ -94,13 +94,13 @@ func unmountWhere(match func(mountEntry) bool) ([]string, error) {
 	return points, errors.Join(errs...)
 }
 
-// usesLower reports whether an overlay mount has dir (or something below
-// it) among its lower directories.
-func usesLower(m mountEntry, dir string) bool {
+// usesLower reports whether an overlay mount has a lower directory for
+// which match is true.
+func usesLower(m mountEntry, match func(lower string) bool) bool {
 	for _, opt := range strings.Split(m.Options, ",") {
 		if lowers, ok := strings.CutPrefix(opt, "lowerdir="); ok {
 			for _, l := range strings.Split(lowers, ":") {
-				if within(l, dir) {
+				if match(l) {
 					return true
 				}
 			}
@@ -109,13 +109,16 @@ func usesLower(m mountEntry, dir string) bool {
 	return false
 }
 
+// below is a lower-directory match for dir and what is below it.
+func below(dir string) func(string) bool { return func(p string) bool { return within(p, dir) } }
+
 // releaseBuildScratch undoes what one build left in the scratch directory:
 // the overlay Buildah mounts over the build's context directory work (it
 // stays after a cancelled build) and the buildah-context directory under
 // it.
 func (e *Engine) releaseBuildScratch(work string) error {
 	points, err := unmountWhere(func(m mountEntry) bool {
-		return usesLower(m, work) || within(m.Point, work)
+		return usesLower(m, below(work)) || within(m.Point, work)
 	})
 	errs := []error{err}
 	for _, p := range points {
@@ -144,7 +147,8 @@ func isBuildScratch(name string) bool {
 func (e *Engine) RemoveLeftovers() error {
 	e.killContainerProcesses(buildContainerMark)
 	_, err := unmountWhere(func(m mountEntry) bool {
-		return within(m.Point, e.scratchDir) || usesLower(m, e.scratchDir) || usesLower(m, filepath.Join(e.runDir, "build-"))
+		return within(m.Point, e.scratchDir) || usesLower(m, below(e.scratchDir)) ||
+			usesLower(m, func(l string) bool { return strings.HasPrefix(l, filepath.Join(e.runDir, "build-")) })
 	})
 	errs := []error{err}
 	if entries, err := os.ReadDir(e.scratchDir); err == nil {

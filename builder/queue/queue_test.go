@@ -180,7 +180,7 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 	// Revision 3 runs next; cancel it while pending or building.
 	waitJob(t, store, j3.ID, db.StatusBuilding)
 	if got, _ := q.Cancel(ctx, j3.ID, ""); got.Status != db.StatusCancelled {
-		t.Fatalf("revision 3: %s", got.Status)
+		t.Fatalf("revision 3: %s %q\n%s", got.Status, got.Error, logTextOrEmpty(q, j3.ID))
 	}
 	ctrs, _ := r.Engine.Store().Containers()
 	for _, c := range ctrs {
