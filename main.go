@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -60,6 +61,7 @@ type Config struct {
 	AdminPassword    string
 	TrustedProxies   string
 	AllowLinkLocal   bool
+	LogFormat        string
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -75,6 +77,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "administrator created (or whose password is reset) at start when --admin-password is set")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for the sign-in rate limit)")
 	fs.BoolVar(&c.AllowLinkLocal, "registry-allow-link-local", false, "let the registry Test connection reach link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "server log format: text or json (log/slog)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -322,6 +325,15 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	var logger *slog.Logger
+	switch cfg.LogFormat {
+	case "text":
+		logger = slog.New(slog.NewTextHandler(logw, nil))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(logw, nil))
+	default:
+		return fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
+	}
 	proxies, err := handlers.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		return err
@@ -366,13 +378,14 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		Timeout:    cfg.BuildTimeout,
 		Registry:   conf.Registry,
 		PullSecret: conf.PullSecret,
+		Log:        logger,
 	})
 	if err := jobs.Start(ctx); err != nil {
 		return err
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
-		SessionKeys: keys, Done: ctx.Done(), Log: logw, TrustedProxies: proxies})
-	fmt.Fprintf(logw, "imagebuilder: portal http://%s (registry %s, data %s)\n", ln.Addr(), target.Host, cfg.DataDir)
+		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies})
+	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", "in-process")
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	select {
@@ -382,7 +395,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	// SIGTERM: stop serving, stop taking jobs, cancel and record running
 	// builds; deferred closes then shut the image store down.
-	fmt.Fprintln(logw, "imagebuilder: shutting down")
+	logger.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return errors.Join(app.ShutdownWithContext(shutdown), jobs.Stop(shutdown))

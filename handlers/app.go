@@ -8,8 +8,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -41,8 +40,8 @@ type Deps struct {
 	SessionKeys []byte
 	// Done closes when the server shuts down; live feeds end then.
 	Done <-chan struct{}
-	// Log receives request errors.
-	Log io.Writer
+	// Log receives request errors; nil discards them.
+	Log *slog.Logger
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed (see ParseTrustedProxies); empty: none.
 	TrustedProxies []netip.Prefix
@@ -57,7 +56,7 @@ type handler struct {
 // New builds the Fiber app with every route.
 func New(d Deps) *fiber.App {
 	if d.Log == nil {
-		d.Log = io.Discard
+		d.Log = slog.New(slog.DiscardHandler)
 	}
 	if d.Done == nil {
 		d.Done = make(chan struct{})
@@ -217,7 +216,7 @@ func (h *handler) errorPage(c *fiber.Ctx, err error) error {
 	case errors.As(err, &de) && errors.Is(err, db.ErrConflict):
 		status = fiber.StatusConflict
 	default:
-		fmt.Fprintf(h.Log, "imagebuilder: %s %s: %v\n", c.Method(), c.Path(), err)
+		h.Log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
 	l := h.layout(c, "", "builder")
 	key := "err.generic"

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +34,8 @@ type Config struct {
 	Registry func(ctx context.Context) (registry.Target, error)
 	// PullSecret returns the Docker config JSON of a named pull secret.
 	PullSecret func(ctx context.Context, name string) ([]byte, error)
+	// Log gets a line per job state change; nil discards them.
+	Log *slog.Logger
 }
 
 // Reasons recorded on jobs.
@@ -79,6 +82,9 @@ func New(store *db.DB, exec executor.Executor, logStore *logs.Store, cfg Config)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = time.Hour
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Queue{db: store, exec: exec, logs: logStore, cfg: cfg,
 		wake: make(chan struct{}, 1), running: map[int64]*runningJob{}}
 }
@@ -120,6 +126,7 @@ func (q *Queue) Start(ctx context.Context) error {
 		if _, err := q.db.FinishJob(ctx, j.ID, db.JobOutcome{Status: db.StatusFailed, Error: r.Reason}); err != nil {
 			return fmt.Errorf("recover job %d: %w", j.ID, err)
 		}
+		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", db.StatusFailed, "reason", r.Reason)
 		_ = q.logs.Append(j.ID, "Image Builder: revision %d failed: %s", j.Revision, r.Reason)
 	}
 	for i := 0; i < q.cfg.Workers; i++ {
@@ -201,6 +208,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Error: "cannot write the job log: " + err.Error()})
 		return
 	}
+	q.cfg.Log.Info("job building", "job", job.ID, "spec", job.SpecName, "revision", job.Revision, "reattached", attach != nil)
 	if attach != nil {
 		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
 		timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
@@ -334,6 +342,15 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, recordErr := q.db.FinishJob(ctx, job.ID, out)
+	attrs := []any{"job", job.ID, "spec", job.SpecName, "revision", job.Revision, "status", out.Status}
+	if out.Error != "" {
+		attrs = append(attrs, "reason", out.Error)
+	}
+	if recordErr != nil {
+		q.cfg.Log.Error("job outcome not recorded", append(attrs, "err", recordErr)...)
+	} else {
+		q.cfg.Log.Info("job finished", attrs...)
+	}
 	if log == nil {
 		return
 	}
