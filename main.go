@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"go.podman.io/buildah"
 
 	"imagebuilder/builder/engine"
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
@@ -62,6 +64,27 @@ type Config struct {
 	TrustedProxies   string
 	AllowLinkLocal   bool
 	LogFormat        string
+	MinFreeSpace     byteSize
+}
+
+// byteSize is a flag of bytes with an optional binary unit: 2GiB, 512MiB,
+// 1024.
+type byteSize uint64
+
+func (b *byteSize) String() string { return executor.HumanBytes(uint64(*b)) }
+
+func (b *byteSize) Set(v string) error {
+	v = strings.TrimSpace(v)
+	num := strings.TrimRightFunc(v, func(r rune) bool { return r < '0' || r > '9' })
+	units := map[string]uint64{"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
+		"G": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TiB": 1 << 40}
+	mult, ok := units[strings.TrimSpace(v[len(num):])]
+	n, err := strconv.ParseUint(num, 10, 64)
+	if !ok || err != nil || num == "" {
+		return fmt.Errorf("%q is not a size such as 2GiB, 512MiB or 1024", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -78,6 +101,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For names the client (for the sign-in rate limit)")
 	fs.BoolVar(&c.AllowLinkLocal, "registry-allow-link-local", false, "let the registry Test connection reach link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "server log format: text or json (log/slog)")
+	c.MinFreeSpace = 2 << 30
+	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -216,7 +241,7 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 	if rt.target.Insecure {
 		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
 	}
-	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure})
+	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure, MinFreeSpace: uint64(cfg.MinFreeSpace)})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -384,7 +409,8 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
-		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies})
+		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
+		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace)})
 	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", "in-process")
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()

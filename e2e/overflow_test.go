@@ -142,6 +142,7 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		visit("/settings/registry", "registry")
 		visit("/account", "account")
 		visit("/settings/audit", "audit")
+		visit("/settings/storage", "storage")
 		visit("/jobs/999999", "not-found")
 	}
 }

@@ -42,6 +42,10 @@ type Deps struct {
 	Done <-chan struct{}
 	// Log receives request errors; nil discards them.
 	Log *slog.Logger
+	// DataDir is the data directory, whose free space the Storage page
+	// shows next to MinFreeSpace, the floor below which builds wait.
+	DataDir      string
+	MinFreeSpace uint64
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed (see ParseTrustedProxies); empty: none.
 	TrustedProxies []netip.Prefix
@@ -102,6 +106,7 @@ func New(d Deps) *fiber.App {
 	app.Post("/jobs/:id/retry", h.retryJob)
 	app.Post("/jobs/:id/rebuild", h.rebuildJob)
 	app.Get("/settings/audit", h.auditLog)
+	app.Get("/settings/storage", h.storage)
 
 	app.Get("/images", h.listImages)
 	app.Post("/images", h.saveImage)

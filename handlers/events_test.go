@@ -28,7 +28,9 @@ func (instantExecutor) Run(_ context.Context, req executor.Request, log io.Write
 	}
 	return executor.Outcome{Image: "reg/" + req.Job.SpecName + ":" + req.Tag, Digest: "sha256:ab", Size: 1}, nil
 }
-func (instantExecutor) Recover(context.Context, []db.Job) ([]executor.Recovery, error) { return nil, nil }
+func (instantExecutor) Recover(context.Context, []db.Job) ([]executor.Recovery, error) {
+	return nil, nil
+}
 func (instantExecutor) Attach(context.Context, db.Job, io.Writer) (executor.Outcome, error) {
 	return executor.Outcome{}, nil
 }

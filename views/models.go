@@ -355,3 +355,11 @@ type AuditPage struct {
 	Page    int
 	HasNext bool
 }
+
+// StoragePage is the data directory's free space.
+type StoragePage struct {
+	Layout
+	DataDir, Free, Total, MinFree string
+	// Low is true when builds are refused for lack of space.
+	Low bool
+}

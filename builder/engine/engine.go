@@ -41,6 +41,8 @@ import (
 // to a registry. One Engine owns one containers/storage store; several
 // builds may run on it at once.
 type Engine struct {
+	dataDir        string
+	minFree        uint64
 	store          storage.Store
 	runDir         string
 	scratchDir     string
@@ -60,6 +62,9 @@ type Config struct {
 	// InsecureRegistries are host[:port] reached over plain HTTP or without
 	// TLS verification, for pulls and pushes (the embedded registry is one).
 	InsecureRegistries []string
+	// MinFreeSpace is the free space the data directory needs for a build
+	// to start (0: no check).
+	MinFreeSpace uint64
 }
 
 // New opens (or creates) the store under cfg.DataDir.
@@ -69,6 +74,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
+		dataDir:        dir,
+		minFree:        cfg.MinFreeSpace,
 		runDir:         filepath.Join(dir, "run"),
 		scratchDir:     filepath.Join(dir, "tmp"),
 		policyPath:     filepath.Join(dir, "policy.json"),

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/docker/distribution/registry/api/errcode"
 	"go.podman.io/image/v5/docker"
@@ -19,11 +22,25 @@ import (
 
 var _ executor.Executor = (*Engine)(nil)
 
-// Run builds a job's snapshot in this process; see executor.Executor.
+// Run builds a job's snapshot in this process; see executor.Executor. It
+// refuses to start when the data directory has less than MinFreeSpace free.
 func (e *Engine) Run(ctx context.Context, req executor.Request, log io.Writer) (executor.Outcome, error) {
+	if e.minFree > 0 {
+		if free, _, err := FreeSpace(e.dataDir); err == nil && free < e.minFree {
+			return executor.Outcome{}, &executor.DiskFullError{Path: e.dataDir, Free: free, Need: e.minFree}
+		}
+	}
+	// A package manager that fails for a full disk says so in its output
+	// and then exits with a status that does not.
+	watch := &noSpaceWatch{w: log}
 	res, err := e.Build(ctx, BuildRequest{Spec: req.Job.Snapshot, Tag: req.Tag, Registry: req.Registry,
-		PullSecret: req.PullSecret, Log: log, NoCache: req.NoCache})
+		PullSecret: req.PullSecret, Log: watch, NoCache: req.NoCache})
 	if err != nil {
+		var step *executor.StepError
+		if errors.Is(err, syscall.ENOSPC) || strings.Contains(strings.ToLower(err.Error()), "no space left on device") ||
+			(errors.As(err, &step) && watch.seen.Load()) {
+			return executor.Outcome{}, &executor.DiskFullError{Path: e.dataDir, Err: err}
+		}
 		return executor.Outcome{}, err
 	}
 	return executor.Outcome{Image: res.Image, Digest: res.Digest, Size: res.Size}, nil
@@ -82,4 +99,27 @@ func isAuthError(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "authentication required") || strings.Contains(msg, "unauthorized")
+}
+
+// FreeSpace is the free and total bytes of the file system holding path.
+func FreeSpace(path string) (free, total uint64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0, 0, fmt.Errorf("free space of %s: %w", path, err)
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+}
+
+// noSpaceWatch passes a build's output on and notes whether it said that
+// the disk is full.
+type noSpaceWatch struct {
+	w    io.Writer
+	seen atomic.Bool
+}
+
+func (n *noSpaceWatch) Write(p []byte) (int, error) {
+	if !n.seen.Load() && bytes.Contains(p, []byte("No space left on device")) {
+		n.seen.Store(true)
+	}
+	return n.w.Write(p)
 }

@@ -107,3 +107,35 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("%s refused: authentication required: %v", op, e.Err)
 }
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// DiskFullError is a build that ran out of disk, or was not started
+// because too little was free.
+type DiskFullError struct {
+	// Path is the directory whose file system is full.
+	Path string
+	// Free and Need are set when the build was refused before it started.
+	Free, Need uint64
+	Err        error
+}
+
+func (e *DiskFullError) Error() string {
+	if e.Need > 0 {
+		return fmt.Sprintf("disk full: only %s free in %s; a build needs at least %s (--min-free-space)", HumanBytes(e.Free), e.Path, HumanBytes(e.Need))
+	}
+	return fmt.Sprintf("disk full: no space left in %s", e.Path)
+}
+func (e *DiskFullError) Unwrap() error { return e.Err }
+
+// HumanBytes writes n in binary units, e.g. 1.5 GiB.
+func HumanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -80,6 +80,7 @@ type JobLog struct {
 	mu      sync.Mutex
 	partial []byte
 	err     error
+	onError func(error)
 	recent  [16]string // the last lines written, without timestamps
 	nrecent int
 }
@@ -138,13 +139,28 @@ func (l *JobLog) stamp() []byte {
 	return l.now().UTC().AppendFormat(nil, "2006-01-02T15:04:05.000Z ")
 }
 
-// Write implements io.Writer.
+// OnError sets what happens when the log cannot be written (a full disk):
+// f is called once, with the error, which names the file.
+func (l *JobLog) OnError(f func(error)) {
+	l.mu.Lock()
+	l.onError = f
+	l.mu.Unlock()
+}
+
+// Err is why the log could not be written, or nil.
+func (l *JobLog) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Write implements io.Writer. Output the file cannot take (a full disk) is
+// dropped without an error, so a build does not die of a broken pipe; the
+// owner learns of it through OnError and Err. Later lines are tried again:
+// once space is freed, the log's last line can still say what happened.
 func (l *JobLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.err != nil {
-		return 0, l.err
-	}
 	var out []byte
 	rest := p
 	for len(rest) > 0 {
@@ -168,23 +184,37 @@ func (l *JobLog) Write(p []byte) (int, error) {
 		rest = rest[i+1:]
 	}
 	if len(out) > 0 {
-		if err := l.flush(out); err != nil {
-			return 0, err
-		}
+		_ = l.flush(out)
 	}
 	return len(p), nil
 }
 
 func (l *JobLog) flush(out []byte) error {
-	if _, err := l.f.Write(out); err != nil {
-		l.err = fmt.Errorf("write job log %d: %w", l.id, err)
-		return l.err
+	if n, err := l.f.Write(out); err != nil {
+		// Keep the file made of whole lines: cut what part was written.
+		if n > 0 {
+			_ = l.f.Truncate(l.sizeLocked())
+		}
+		if l.err == nil {
+			l.err = err // an *os.PathError: it names the file
+			if l.onError != nil {
+				l.onError(err)
+			}
+		}
+		return err
 	}
 	l.live.mu.Lock()
 	l.live.size += int64(len(out))
 	l.live.notify()
 	l.live.mu.Unlock()
 	return nil
+}
+
+// sizeLocked is the size of the log's whole lines.
+func (l *JobLog) sizeLocked() int64 {
+	l.live.mu.Lock()
+	defer l.live.mu.Unlock()
+	return l.live.size
 }
 
 // lastCarriageSegment keeps what a terminal would show of a line that
@@ -210,7 +240,7 @@ func (l *JobLog) Printf(format string, args ...any) {
 func (l *JobLog) Close() error {
 	l.mu.Lock()
 	var err error
-	if len(l.partial) > 0 && l.err == nil {
+	if len(l.partial) > 0 {
 		err = l.flush(append(append(l.stamp(), l.partial...), '\n'))
 		l.partial = nil
 	}

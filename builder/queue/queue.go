@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"imagebuilder/builder/executor"
@@ -73,6 +74,20 @@ type runningJob struct {
 type cancelReason struct{ reason, by string }
 
 func (c cancelReason) Error() string { return c.reason }
+
+// logFailure is the cause given to a build's context when its log cannot
+// be written: the build stops, since nobody could read what it did.
+type logFailure struct{ err error }
+
+func (l logFailure) Error() string { return l.reason() }
+
+// reason says "disk full" when that is why.
+func (l logFailure) reason() string {
+	if errors.Is(l.err, syscall.ENOSPC) {
+		return "disk full: the job log cannot be written: " + l.err.Error()
+	}
+	return "the job log cannot be written: " + l.err.Error()
+}
 
 // New wires the queue; Start runs it.
 func New(store *db.DB, exec executor.Executor, logStore *logs.Store, cfg Config) *Queue {
@@ -205,9 +220,10 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 
 	log, err := q.logs.Open(job.ID)
 	if err != nil {
-		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Error: "cannot write the job log: " + err.Error()})
+		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Error: logFailure{err}.reason()})
 		return
 	}
+	log.OnError(func(err error) { cancel(logFailure{err}) })
 	q.cfg.Log.Info("job building", "job", job.ID, "spec", job.SpecName, "revision", job.Revision, "reattached", attach != nil)
 	if attach != nil {
 		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
@@ -258,6 +274,10 @@ func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error
 		return db.JobOutcome{Status: db.StatusSucceeded, Image: res.Image, Digest: res.Digest, Size: res.Size}
 	}
 	var reason cancelReason
+	var lost logFailure
+	if errors.As(context.Cause(timeout), &lost) {
+		return db.JobOutcome{Status: db.StatusFailed, Error: lost.reason()}
+	}
 	if errors.As(context.Cause(timeout), &reason) {
 		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by}
 	}
@@ -297,7 +317,10 @@ func failureReason(err error, lastLines []string) string {
 	var verr spec.ValidationError
 	var auth *executor.AuthError
 	var step *executor.StepError
+	var full *executor.DiskFullError
 	switch {
+	case errors.As(err, &full):
+		return full.Error()
 	case errors.As(err, &verr):
 		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
 	case errors.As(err, &auth) && auth.Push:
