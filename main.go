@@ -65,6 +65,8 @@ type Config struct {
 	AllowLinkLocal   bool
 	LogFormat        string
 	MinFreeSpace     byteSize
+	RegistryTimeout  time.Duration
+	SilenceTimeout   time.Duration
 }
 
 // byteSize is a flag of bytes with an optional binary unit: 2GiB, 512MiB,
@@ -103,6 +105,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "server log format: text or json (log/slog)")
 	c.MinFreeSpace = 2 << 30
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
+	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
+	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -241,7 +245,8 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 	if rt.target.Insecure {
 		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
 	}
-	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure, MinFreeSpace: uint64(cfg.MinFreeSpace)})
+	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure, MinFreeSpace: uint64(cfg.MinFreeSpace),
+		RegistryTimeout: cfg.RegistryTimeout})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -399,11 +404,12 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	jobs := queue.New(store, rt.engine, logStore, queue.Config{
-		Workers:    cfg.Workers,
-		Timeout:    cfg.BuildTimeout,
-		Registry:   conf.Registry,
-		PullSecret: conf.PullSecret,
-		Log:        logger,
+		Workers:        cfg.Workers,
+		Timeout:        cfg.BuildTimeout,
+		Registry:       conf.Registry,
+		PullSecret:     conf.PullSecret,
+		Log:            logger,
+		SilenceTimeout: cfg.SilenceTimeout,
 	})
 	if err := jobs.Start(ctx); err != nil {
 		return err

@@ -43,6 +43,7 @@ import (
 type Engine struct {
 	dataDir        string
 	minFree        uint64
+	regTimeout     time.Duration
 	store          storage.Store
 	runDir         string
 	scratchDir     string
@@ -65,6 +66,9 @@ type Config struct {
 	// MinFreeSpace is the free space the data directory needs for a build
 	// to start (0: no check).
 	MinFreeSpace uint64
+	// RegistryTimeout is how long a registry may take to answer before a
+	// pull or push is given up (default 15 s).
+	RegistryTimeout time.Duration
 }
 
 // New opens (or creates) the store under cfg.DataDir.
@@ -76,6 +80,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		dataDir:        dir,
 		minFree:        cfg.MinFreeSpace,
+		regTimeout:     cfg.RegistryTimeout,
 		runDir:         filepath.Join(dir, "run"),
 		scratchDir:     filepath.Join(dir, "tmp"),
 		policyPath:     filepath.Join(dir, "policy.json"),
@@ -101,6 +106,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if err := e.SetInsecureRegistries(cfg.InsecureRegistries...); err != nil {
 		return nil, err
+	}
+	if e.regTimeout <= 0 {
+		e.regTimeout = 15 * time.Second
 	}
 	if e.ulimits, err = hostUlimits(); err != nil {
 		return nil, err
@@ -239,11 +247,21 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 		return BuildResult{}, fmt.Errorf("image reference %q: %w", target, err)
 	}
 	fmt.Fprintf(req.Log, "Image Builder: building %s from %s\n", target, req.Spec.BaseImage)
+	if named, err := reference.ParseNormalizedNamed(req.Spec.BaseImage); err == nil {
+		host := reference.Domain(named)
+		if err := registry.Probe(ctx, host, e.isInsecure(host), e.regTimeout); err != nil {
+			return BuildResult{}, &executor.RegistryTimeoutError{Host: host, Timeout: e.regTimeout, Err: err}
+		}
+	}
 	id, err := e.BuildContainerfile(ctx, containerfile, target, req.PullSecret, req.NoCache, req.Log)
 	if err != nil {
 		return BuildResult{}, err
 	}
 	fmt.Fprintf(req.Log, "Image Builder: pushing %s\n", target)
+	pushHost := registry.HostOnly(req.Registry.Host)
+	if err := registry.Probe(ctx, pushHost, req.Registry.Insecure || e.isInsecure(pushHost), e.regTimeout); err != nil {
+		return BuildResult{}, &executor.RegistryTimeoutError{Host: pushHost, Push: true, Timeout: e.regTimeout, Err: err}
+	}
 	res, err := e.Push(ctx, id, target, req.Registry, req.Log)
 	if err != nil {
 		return BuildResult{}, err

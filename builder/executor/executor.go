@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
@@ -139,3 +140,20 @@ func HumanBytes(n uint64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// RegistryTimeoutError is a registry that did not answer in time, before a
+// pull of the base image or the push of the result.
+type RegistryTimeoutError struct {
+	Host    string
+	Push    bool
+	Timeout time.Duration
+	Err     error
+}
+
+func (e *RegistryTimeoutError) Error() string {
+	if e.Push {
+		return fmt.Sprintf("the registry %s did not answer within %s (pushing the image)", e.Host, e.Timeout)
+	}
+	return fmt.Sprintf("the registry %s did not answer within %s (pulling the base image)", e.Host, e.Timeout)
+}
+func (e *RegistryTimeoutError) Unwrap() error { return e.Err }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,12 +78,13 @@ type JobLog struct {
 	id   int64
 	now  func() time.Time
 
-	mu      sync.Mutex
-	partial []byte
-	err     error
-	onError func(error)
-	recent  [16]string // the last lines written, without timestamps
-	nrecent int
+	mu        sync.Mutex
+	partial   []byte
+	err       error
+	onError   func(error)
+	lastWrite atomic.Int64 // unix nanoseconds of the last Write
+	recent    [16]string   // the last lines written, without timestamps
+	nrecent   int
 }
 
 // LastLines returns up to the last 16 lines written, oldest first.
@@ -121,7 +123,9 @@ func (s *Store) Open(jobID int64) (*JobLog, error) {
 	s.mu.Lock()
 	s.live[jobID] = live
 	s.mu.Unlock()
-	return &JobLog{f: f, live: live, s: s, id: jobID, now: time.Now}, nil
+	l := &JobLog{f: f, live: live, s: s, id: jobID, now: time.Now}
+	l.lastWrite.Store(time.Now().UnixNano())
+	return l, nil
 }
 
 // Append adds lines to a log that is not being written, e.g. a note after a
@@ -147,6 +151,12 @@ func (l *JobLog) OnError(f func(error)) {
 	l.mu.Unlock()
 }
 
+// Idle is how long ago the log was last written to (since it was opened,
+// when never).
+func (l *JobLog) Idle() time.Duration {
+	return time.Since(time.Unix(0, l.lastWrite.Load()))
+}
+
 // Err is why the log could not be written, or nil.
 func (l *JobLog) Err() error {
 	l.mu.Lock()
@@ -159,6 +169,7 @@ func (l *JobLog) Err() error {
 // owner learns of it through OnError and Err. Later lines are tried again:
 // once space is freed, the log's last line can still say what happened.
 func (l *JobLog) Write(p []byte) (int, error) {
+	l.lastWrite.Store(time.Now().UnixNano())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []byte

@@ -37,6 +37,9 @@ type Config struct {
 	PullSecret func(ctx context.Context, name string) ([]byte, error)
 	// Log gets a line per job state change; nil discards them.
 	Log *slog.Logger
+	// SilenceTimeout fails a build whose output stays silent this long
+	// (0: never).
+	SilenceTimeout time.Duration
 }
 
 // Reasons recorded on jobs.
@@ -74,6 +77,35 @@ type runningJob struct {
 type cancelReason struct{ reason, by string }
 
 func (c cancelReason) Error() string { return c.reason }
+
+// silence is the cause given to a build's context when it printed nothing
+// for too long.
+type silence struct{ d time.Duration }
+
+func (s silence) Error() string {
+	return fmt.Sprintf("no output for %s: the build looked hung and was stopped (--build-silence-timeout)", s.d)
+}
+
+// watchSilence cancels a build whose log stays silent longer than the
+// queue's SilenceTimeout, until ctx ends.
+func (q *Queue) watchSilence(ctx context.Context, log *logs.JobLog, cancel context.CancelCauseFunc) {
+	if q.cfg.SilenceTimeout <= 0 {
+		return
+	}
+	tick := time.NewTicker(min(time.Second, q.cfg.SilenceTimeout/4))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if log.Idle() > q.cfg.SilenceTimeout {
+				cancel(silence{q.cfg.SilenceTimeout})
+				return
+			}
+		}
+	}
+}
 
 // logFailure is the cause given to a build's context when its log cannot
 // be written: the build stops, since nobody could read what it did.
@@ -224,6 +256,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 		return
 	}
 	log.OnError(func(err error) { cancel(logFailure{err}) })
+	go q.watchSilence(ctx, log, cancel)
 	q.cfg.Log.Info("job building", "job", job.ID, "spec", job.SpecName, "revision", job.Revision, "reattached", attach != nil)
 	if attach != nil {
 		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
@@ -275,8 +308,12 @@ func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error
 	}
 	var reason cancelReason
 	var lost logFailure
-	if errors.As(context.Cause(timeout), &lost) {
+	var quiet silence
+	switch cause := context.Cause(timeout); {
+	case errors.As(cause, &lost):
 		return db.JobOutcome{Status: db.StatusFailed, Error: lost.reason()}
+	case errors.As(cause, &quiet):
+		return db.JobOutcome{Status: db.StatusFailed, Error: quiet.Error()}
 	}
 	if errors.As(context.Cause(timeout), &reason) {
 		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by}
@@ -318,9 +355,12 @@ func failureReason(err error, lastLines []string) string {
 	var auth *executor.AuthError
 	var step *executor.StepError
 	var full *executor.DiskFullError
+	var silent *executor.RegistryTimeoutError
 	switch {
 	case errors.As(err, &full):
 		return full.Error()
+	case errors.As(err, &silent):
+		return silent.Error()
 	case errors.As(err, &verr):
 		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
 	case errors.As(err, &auth) && auth.Push:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -77,7 +78,7 @@ func forbiddenRegistryIP(ip net.IP) bool {
 // accepted. It never reports what else answered (no status line or body),
 // so it cannot be used to map internal services.
 func Check(ctx context.Context, reg Target, allowLinkLocal bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 6*time.Second)
 	defer cancel()
 	host := HostOnly(reg.Host)
 	name := host
@@ -96,7 +97,7 @@ func Check(ctx context.Context, reg Target, allowLinkLocal bool) error {
 		}
 		return nil
 	}}
-	client := &http.Client{Timeout: 4 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	try := func(scheme string, skipVerify bool) (*http.Response, error) {
 		client.Transport = &http.Transport{DialContext: dialer.DialContext, Proxy: nil,
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: skipVerify}} //nolint:gosec // only when the admin asked for it
@@ -168,4 +169,38 @@ func Answers(ctx context.Context, reg Target) bool {
 		}
 	}
 	return false
+}
+
+// ErrSilent is a registry that took the connection and did not answer, or
+// could not be connected to, in time.
+var ErrSilent = errors.New("the registry did not answer")
+
+// Probe asks host (host[:port]) for its API root and waits at most timeout
+// for the answer's headers. Any answer, even an error status, or a refused
+// connection (which fails at once, and is left for the pull or push to
+// report) is not a hang; only silence past timeout returns ErrSilent.
+func Probe(ctx context.Context, host string, insecure bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	schemes := []string{"https"}
+	if insecure {
+		schemes = []string{"http", "https"}
+	}
+	client := http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: insecure}}, //nolint:gosec // as configured for this registry
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, s := range schemes {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s+"://"+host+"/v2/", nil)
+		if err != nil {
+			return nil
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w within %s", host, ErrSilent, timeout)
+		}
+	}
+	return nil
 }
