@@ -96,3 +96,32 @@ func TestGracefulShutdownRecordsRunningBuildAsCancelled(t *testing.T) {
 		t.Fatalf("a clean stop left mounts under the data directory:\n%s", strings.Join(left, "\n"))
 	}
 }
+
+// Killed while committing a large layer: the restart leaves no process of
+// the old build and, after a clean stop, nothing mounted under the data
+// directory.
+func TestKilledDuringCommitLeavesNothingAfterRestart(t *testing.T) {
+	in := newInstance(t)
+	big := in.importBase(busyboxWithAptGet(t, "echo writing a large layer\ndd if=/dev/urandom of=/big bs=1M count=400 2>/dev/null\necho layer written\n"), "library/big:1", "Big")
+	srv := in.serve()
+	store := in.store()
+	if resp := srv.postForm("/specs", url.Values{"name": {"big"}, "baseImage": {big}, "apt": {"jq"}}); resp.StatusCode != 303 {
+		t.Fatalf("create: %s", resp.Status)
+	}
+	jobs, _ := store.ListJobs(t.Context(), "big")
+	waitLog(t, in.logPath(jobs[0].ID), "COMMIT", 2*time.Minute)
+	srv.kill()
+
+	restarted := in.serve()
+	got := waitJob(t, store, jobs[0].ID, 30*time.Second, db.StatusFailed)
+	if got.Error != "interrupted by server restart" {
+		t.Fatalf("interrupted job: %+v", got)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "dd if=/dev/urandom").Output(); len(out) > 0 {
+		t.Errorf("processes of the killed build still run: %s", out)
+	}
+	restarted.stop()
+	if left := mountsUnder(t, in.dir); len(left) > 0 {
+		t.Fatalf("mounts left under the data directory:\n%s", strings.Join(left, "\n"))
+	}
+}

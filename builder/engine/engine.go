@@ -41,6 +41,7 @@ import (
 // to a registry. One Engine owns one containers/storage store; several
 // builds may run on it at once.
 type Engine struct {
+	lock           *os.File // the data directory's engine lock, held shared
 	dataDir        string
 	minFree        uint64
 	regTimeout     time.Duration
@@ -113,6 +114,9 @@ func New(cfg Config) (*Engine, error) {
 	if e.ulimits, err = hostUlimits(); err != nil {
 		return nil, err
 	}
+	if err := e.lockAndSweep(); err != nil {
+		return nil, err
+	}
 	e.store, err = storage.GetStore(storage.StoreOptions{
 		GraphRoot:       filepath.Join(dir, "storage"),
 		RunRoot:         filepath.Join(dir, "run", "storage"),
@@ -124,9 +128,13 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close shuts the store down, unmounting its layers.
+// Close shuts the store down, unmounting its layers, and lets go of the
+// data directory's lock.
 func (e *Engine) Close() error {
 	_, err := e.store.Shutdown(false)
+	if e.lock != nil {
+		err = errors.Join(err, e.lock.Close())
+	}
 	return err
 }
 

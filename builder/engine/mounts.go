@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -165,4 +166,74 @@ func (e *Engine) RemoveLeftovers() error {
 	}
 	e.removeBuildContainers(buildContainerMark)
 	return errors.Join(errs...)
+}
+
+// lockAndSweep takes the data directory's engine lock. When no other
+// process holds it, nothing under the data directory can be in use: what
+// a killed process left is swept first (its build processes ended, its
+// mounts, the store's run state as a reboot would reset it). Then the lock
+// is held shared for the engine's life, so other processes (a CLI import
+// beside the server) may open the directory but not sweep it.
+func (e *Engine) lockAndSweep() error {
+	f, err := os.OpenFile(filepath.Join(e.runDir, "engine.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the engine lock: %w", err)
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		errs := []error{killProcessesUnder(e.dataDir)}
+		_, err := unmountWhere(func(m mountEntry) bool {
+			return within(m.Point, e.dataDir) || usesLower(m, below(e.dataDir))
+		})
+		errs = append(errs, err, os.RemoveAll(filepath.Join(e.runDir, "storage")))
+		if err := errors.Join(errs...); err != nil {
+			f.Close()
+			return fmt.Errorf("sweep what an earlier process left in %s: %w", e.dataDir, err)
+		}
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH); err != nil {
+		f.Close()
+		return fmt.Errorf("take the engine lock: %w", err)
+	}
+	e.lock = f
+	return nil
+}
+
+// killProcessesUnder ends every process (but this one) whose root is an
+// overlay built from layers under dir: build steps of a process that was
+// killed, which outlive it. It waits up to two seconds for them to go.
+func killProcessesUnder(dir string) error {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return err
+	}
+	var killed []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", p.Name(), "mountinfo"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 || f[4] != "/" {
+				continue
+			}
+			if strings.Contains(line, "upperdir="+dir+"/") || strings.Contains(line, "lowerdir="+dir+"/") {
+				if unix.Kill(pid, unix.SIGKILL) == nil {
+					killed = append(killed, pid)
+				}
+			}
+			break
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for _, pid := range killed {
+		for unix.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
 }

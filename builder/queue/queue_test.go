@@ -198,6 +198,10 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 	if jt.Status != db.StatusFailed || jt.Error != "build timed out after 3s" {
 		t.Fatalf("timed out job: %+v", jt)
 	}
+	// The cancelled and the timed-out builds left nothing behind.
+	if left := r.Leftovers(t); len(left) > 0 {
+		t.Errorf("builds left:\n%s", strings.Join(left, "\n"))
+	}
 }
 
 func logTextOrEmpty(q *Queue, id int64) string {

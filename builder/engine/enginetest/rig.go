@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,4 +134,31 @@ func (r *Rig) Derived(t testing.TB, containerfile, target string) string {
 	r.bases[target] = target
 	r.mu.Unlock()
 	return target
+}
+
+// Leftovers lists what builds left in the rig's data directory: mounts
+// other than the open store's own, Buildah scratch entries, and build
+// context directories. A finished, failed, cancelled or timed-out build
+// leaves none.
+func (r *Rig) Leftovers(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasPrefix(f[4], r.Dir+"/") || f[4] == filepath.Join(r.Dir, "storage", "overlay") {
+			continue
+		}
+		out = append(out, "mount "+f[4])
+	}
+	scratch, _ := filepath.Glob(filepath.Join(r.Dir, "tmp", "buildah*"))
+	copies, _ := filepath.Glob(filepath.Join(r.Dir, "tmp", "container_images_*"))
+	works, _ := filepath.Glob(filepath.Join(r.Dir, "run", "build-*"))
+	for _, p := range append(append(scratch, copies...), works...) {
+		out = append(out, "file "+p)
+	}
+	return out
 }
