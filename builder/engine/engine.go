@@ -277,7 +277,7 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	res.ImageID = id
 	res.Duration = time.Since(start)
 	fmt.Fprintf(req.Log, "Image Builder: pushed %s@%s (%s compressed) in %s\n",
-		res.Image, res.Digest, humanSize(res.Size), res.Duration.Round(time.Millisecond))
+		res.Image, res.Digest, executor.HumanBytes(uint64(res.Size)), res.Duration.Round(time.Millisecond))
 	return res, nil
 }
 
@@ -504,19 +504,6 @@ func (e *Engine) remoteSize(ctx context.Context, target string, sys *types.Syste
 		size += l.Size
 	}
 	return size, nil
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // hostNetwork satisfies buildah's network interface. Builds share the host

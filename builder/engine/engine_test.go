@@ -7,17 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sirupsen/logrus"
-	"go.podman.io/buildah"
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
@@ -27,20 +22,7 @@ import (
 	"imagebuilder/db"
 )
 
-func TestMain(m *testing.M) {
-	if buildah.InitReexec() {
-		return
-	}
-	logrus.SetLevel(logrus.WarnLevel)
-	code := m.Run()
-	if err := enginetest.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "close the test rig:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { enginetest.Main(m) }
 
 // syncBuffer is a log writer safe for the build's concurrent writers.
 type syncBuffer struct {

@@ -17,6 +17,8 @@ import (
 // mountEntry is one line of /proc/self/mountinfo.
 type mountEntry struct {
 	Point   string // where it is mounted
+	Root    string // what of its file system is mounted there ("/" unless a bind)
+	Type    string // the file system type, e.g. overlay
 	Options string // the file system's own options (lowerdir=…, upperdir=…)
 }
 
@@ -36,10 +38,10 @@ func mounts() ([]mountEntry, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		e := mountEntry{Point: unescapeMount(fields[4])}
+		e := mountEntry{Point: unescapeMount(fields[4]), Root: unescapeMount(fields[3])}
 		for i := 5; i < len(fields); i++ {
 			if fields[i] == "-" && i+3 < len(fields) {
-				e.Options = unescapeMount(fields[i+3])
+				e.Type, e.Options = fields[i+1], unescapeMount(fields[i+3])
 				break
 			}
 		}
@@ -181,9 +183,7 @@ func (e *Engine) lockAndSweep() error {
 	}
 	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 		errs := []error{killProcessesUnder(e.dataDir)}
-		_, err := unmountWhere(func(m mountEntry) bool {
-			return within(m.Point, e.dataDir) || usesLower(m, below(e.dataDir))
-		})
+		_, err := unmountWhere(e.leftByBuilds)
 		errs = append(errs, err, os.RemoveAll(filepath.Join(e.runDir, "storage")))
 		if err := errors.Join(errs...); err != nil {
 			f.Close()
@@ -196,6 +196,26 @@ func (e *Engine) lockAndSweep() error {
 	}
 	e.lock = f
 	return nil
+}
+
+// leftByBuilds reports whether a mount is one that builds and the image
+// store make: an overlay over layers in the data directory, the store's
+// bind of its overlay directory, or anything strictly inside the scratch
+// and run directories. An administrator's own mounts (the data directory
+// itself, or a disk for its logs) are never among them.
+func (e *Engine) leftByBuilds(m mountEntry) bool {
+	switch {
+	case m.Type == "overlay" && (within(m.Point, e.dataDir) || usesLower(m, below(e.dataDir))):
+		return true
+	case m.Point == filepath.Join(e.dataDir, "storage", "overlay") && m.Root != "/":
+		return true
+	}
+	for _, d := range []string{e.scratchDir, e.runDir} {
+		if m.Point != d && within(m.Point, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // killProcessesUnder ends every process (but this one) whose root is an

@@ -15,9 +15,6 @@ import (
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
-
-	"github.com/sirupsen/logrus"
-	"go.podman.io/buildah"
 )
 
 // slowAptBase is a busybox image whose apt-get sleeps for a minute: a build
@@ -264,17 +261,4 @@ func TestQueueConcurrentEditsThroughTheQueue(t *testing.T) {
 	}
 }
 
-func TestMain(m *testing.M) {
-	if buildah.InitReexec() {
-		return
-	}
-	logrus.SetLevel(logrus.WarnLevel)
-	code := m.Run()
-	if err := enginetest.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "close the test rig:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { enginetest.Main(m) }

@@ -6,6 +6,7 @@ package enginetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +17,9 @@ import (
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/registry"
+
+	"github.com/sirupsen/logrus"
+	"go.podman.io/buildah"
 )
 
 // Rig is one engine and one embedded registry.
@@ -161,4 +165,22 @@ func (r *Rig) Leftovers(t testing.TB) []string {
 		out = append(out, "file "+p)
 	}
 	return out
+}
+
+// Main is the TestMain of a package whose tests build: the re-exec hook
+// that chroot isolation needs, quiet library logs, then the tests, then
+// the rig closed, so no mount or directory outlives the run.
+func Main(m *testing.M) {
+	if buildah.InitReexec() {
+		return
+	}
+	logrus.SetLevel(logrus.WarnLevel)
+	code := m.Run()
+	if err := Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "close the test rig:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
