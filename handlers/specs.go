@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"imagebuilder/builder/queue"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/views"
@@ -177,7 +178,7 @@ func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err
 		}
 	case errors.Is(err, db.ErrConflict):
 		form.Errors[spec.FieldName] = append(form.Errors[spec.FieldName], say(l.Loc, err))
-	case strings.HasPrefix(err.Error(), "image registry not found"):
+	case errors.Is(err, queue.ErrNoRegistry):
 		form.Errors["form"] = append(form.Errors["form"], err.Error())
 	default:
 		return err

@@ -42,6 +42,10 @@ type Config struct {
 	SilenceTimeout time.Duration
 }
 
+// ErrNoRegistry is in the chain of an error that stops a job for want of
+// a registry to push to.
+var ErrNoRegistry = errors.New("image registry not found")
+
 // Reasons recorded on jobs.
 const (
 	ReasonShutdown  = "cancelled: the server shut down"
@@ -328,11 +332,11 @@ func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error
 // the current credentials when it is still the configured one.
 func (q *Queue) registryFor(ctx context.Context, job db.Job) (registry.Target, error) {
 	if q.cfg.Registry == nil {
-		return registry.Target{}, errors.New("image registry not found: no registry is configured")
+		return registry.Target{}, fmt.Errorf("%w: no registry is configured", ErrNoRegistry)
 	}
 	reg, err := q.cfg.Registry(ctx)
 	if err != nil {
-		return registry.Target{}, fmt.Errorf("image registry not found: %w", err)
+		return registry.Target{}, fmt.Errorf("%w: %w", ErrNoRegistry, err)
 	}
 	if job.Registry != "" && job.Registry != reg.Host {
 		return registry.Target{Host: job.Registry, Insecure: reg.Insecure}, nil
@@ -470,7 +474,7 @@ func (q *Queue) currentHost(ctx context.Context) (string, error) {
 	}
 	reg, err := q.cfg.Registry(ctx)
 	if err != nil {
-		return "", fmt.Errorf("image registry not found: %w", err)
+		return "", fmt.Errorf("%w: %w", ErrNoRegistry, err)
 	}
 	return reg.Host, nil
 }
