@@ -276,16 +276,30 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 }
 
 func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) db.JobOutcome {
+	req, err := q.request(ctx, job, log)
+	if err != nil {
+		// Also when ctx ended meanwhile: a cancel right after the start
+		// is a cancel, not a failure of the lookups it interrupted.
+		return q.outcome(ctx, executor.Outcome{}, err, log)
+	}
+	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
+	defer cancel()
+	res, err := q.exec.Run(timeout, req, log)
+	return q.outcome(timeout, res, err, log)
+}
+
+// request gathers what a job's build needs: where it pushes and the pull
+// secret of its base image (the spec's, else its Image Management entry's).
+func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (executor.Request, error) {
 	reg, err := q.registryFor(ctx, job)
 	if err != nil {
-		return db.JobOutcome{Status: db.StatusFailed, Error: err.Error()}
+		return executor.Request{}, err
 	}
-	var secret []byte
+	req := executor.Request{Job: job, Tag: job.Tag(), Registry: reg}
 	name := job.Snapshot.PullSecret
 	if name == "" {
-		// The Image Management entry of the base image may name one.
 		if name, err = q.db.BaseImagePullSecret(ctx, job.Snapshot.BaseImage); err != nil {
-			return db.JobOutcome{Status: db.StatusFailed, Error: err.Error()}
+			return executor.Request{}, err
 		}
 		if name != "" {
 			log.Printf("Image Builder: using pull secret %q of the base image's Image Management entry", name)
@@ -293,16 +307,13 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) db.JobO
 	}
 	if name != "" {
 		if q.cfg.PullSecret == nil {
-			return db.JobOutcome{Status: db.StatusFailed, Error: fmt.Sprintf("pull secret %q is not available", name)}
+			return executor.Request{}, fmt.Errorf("pull secret %q is not available", name)
 		}
-		if secret, err = q.cfg.PullSecret(ctx, name); err != nil {
-			return db.JobOutcome{Status: db.StatusFailed, Error: fmt.Sprintf("pull secret %q: %v", name, err)}
+		if req.PullSecret, err = q.cfg.PullSecret(ctx, name); err != nil {
+			return executor.Request{}, fmt.Errorf("pull secret %q: %w", name, err)
 		}
 	}
-	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
-	defer cancel()
-	res, err := q.exec.Run(timeout, executor.Request{Job: job, Tag: job.Tag(), Registry: reg, PullSecret: secret}, log)
-	return q.outcome(timeout, res, err, log)
+	return req, nil
 }
 
 // outcome turns what the executor returned into how the job ended.
@@ -310,20 +321,19 @@ func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error
 	if err == nil {
 		return db.JobOutcome{Status: db.StatusSucceeded, Image: res.Image, Digest: res.Digest, Size: res.Size}
 	}
+	// Why the context ended comes first: the error is then only its echo.
 	var reason cancelReason
 	var lost logFailure
 	var quiet silence
 	switch cause := context.Cause(timeout); {
+	case errors.As(cause, &reason):
+		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by}
 	case errors.As(cause, &lost):
 		return db.JobOutcome{Status: db.StatusFailed, Error: lost.reason()}
 	case errors.As(cause, &quiet):
 		return db.JobOutcome{Status: db.StatusFailed, Error: quiet.Error()}
-	}
-	if errors.As(context.Cause(timeout), &reason) {
-		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by}
-	}
-	if timeout.Err() != nil {
-		return db.JobOutcome{Status: db.StatusFailed, Error: context.Cause(timeout).Error()}
+	case timeout.Err() != nil:
+		return db.JobOutcome{Status: db.StatusFailed, Error: cause.Error()}
 	}
 	return db.JobOutcome{Status: db.StatusFailed, Error: failureReason(err, log.LastLines())}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ func (s *stubExecutor) Run(context.Context, executor.Request, io.Writer) (execut
 }
 
 func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor.Recovery, error) {
+	if len(building) == 0 {
+		return nil, nil
+	}
 	out := []executor.Recovery{{JobID: building[0].ID, Running: true}}
 	for _, j := range building[1:] {
 		out = append(out, executor.Recovery{JobID: j.ID, Reason: "the build pod is gone"})
@@ -102,5 +106,49 @@ func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
 	lines, _, _, _ = logStore.Tail(alive[0].ID, 3)
 	if !strings.Contains(strings.Join(lines, "\n"), "still building after the restart") {
 		t.Fatalf("re-attached log: %q", lines)
+	}
+}
+
+// A job cancelled while its worker is still looking up what the build
+// needs (registry, pull secret) is recorded as cancelled, with who did it,
+// not as failed with "context canceled".
+func TestCancelDuringTheLookupsBeforeTheBuildIsACancel(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	logStore, _ := logs.NewStore(filepath.Join(dir, "logs"))
+	looking := make(chan struct{}, 1)
+	var calls atomic.Int32
+	q := New(store, &stubExecutor{attached: make(chan int64, 1)}, logStore, Config{Registry: func(ctx context.Context) (registry.Target, error) {
+		if calls.Add(1) == 1 {
+			return registry.Target{Host: "reg"}, nil // the save's own lookup
+		}
+		looking <- struct{}{}
+		<-ctx.Done() // the worker's lookup: slow, interrupted by the cancel
+		return registry.Target{}, ctx.Err()
+	}})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	_, job, err := q.Create(ctx, db.ImageSpec{Name: "early", BaseImage: "reg/base:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-looking:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never looked up the registry")
+	}
+	got, err := q.Cancel(db.WithActor(ctx, "alice"), job.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != db.StatusCancelled || got.Error != ReasonCancelled || got.CancelledBy != "alice" {
+		t.Fatalf("cancelled during the lookups: %s %q by %q", got.Status, got.Error, got.CancelledBy)
 	}
 }
