@@ -582,29 +582,6 @@ func (d *DB) enqueueAgain(ctx context.Context, id int64, registry, action string
 	return job, tx.Commit()
 }
 
-// FailInterruptedJobs marks every Building job as Failed with reason; they
-// were left by a process that died. It returns them.
-func (d *DB) FailInterruptedJobs(ctx context.Context, reason string) ([]Job, error) {
-	tx, err := d.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	jobs, err := d.queryJobs(ctx, tx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.status = ? ORDER BY j.id`, StatusBuilding)
-	if err != nil {
-		return nil, err
-	}
-	now := ms(d.now())
-	for i := range jobs {
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ? WHERE id = ?`,
-			StatusFailed, reason, now, now, jobs[i].ID); err != nil {
-			return nil, err
-		}
-		jobs[i].Status, jobs[i].Error = StatusFailed, reason
-	}
-	return jobs, tx.Commit()
-}
-
 // --- Settings --------------------------------------------------------------
 
 // GetSetting returns a setting's value; ok is false when it is not set.
