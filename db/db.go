@@ -223,9 +223,10 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 		return Job{}, err
 	}
 	id, _ := res.LastInsertId()
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, reason = ?, reason_args = ?
 		WHERE spec_id = ? AND status = ? AND id < ?`,
-		StatusCancelled, fmt.Sprintf("superseded by revision %d", rev), ms(now), ms(now), specID, StatusPending, id); err != nil {
+		StatusCancelled, fmt.Sprintf("superseded by revision %d", rev), ms(now), ms(now),
+		ReasonSuperseded, encodeList([]string{fmt.Sprint(rev)}), specID, StatusPending, id); err != nil {
 		return Job{}, err
 	}
 	return Job{ID: id, SpecID: specID, SpecName: snapshot.Name, Revision: rev, Snapshot: snapshot, Status: StatusPending,
@@ -369,20 +370,22 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 // --- Jobs ------------------------------------------------------------------
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
-	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by`
+	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
+	j.reason, j.reason_args`
 
 type scanner interface{ Scan(...any) error }
 
 func scanJob(r scanner) (Job, error) {
 	var j Job
-	var snap, status string
+	var snap, status, reasonArgs string
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
+	j.ReasonArgs = decodeList(reasonArgs)
 	j.Status = Status(status)
 	j.QueuedAt, j.UpdatedAt = time.UnixMilli(queued), time.UnixMilli(updated)
 	j.StartedAt, j.FinishedAt = fromMS(started), fromMS(finished)
@@ -466,13 +469,18 @@ type JobOutcome struct {
 	Error  string
 	// CancelledBy is the administrator who cancelled the job, if one did.
 	CancelledBy string
+	// Reason and ReasonArgs say why it failed or was cancelled (a Reason*
+	// code); Error says it in English.
+	Reason     string
+	ReasonArgs []string
 }
 
 // FinishJob records the end of a job, if its current status allows it.
 func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, error) {
 	return d.transition(ctx, id, out.Status, func(tx *sql.Tx, now int64, j Job) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, image = ?, digest = ?, size = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ? WHERE id = ?`,
-			out.Status, out.Image, out.Digest, out.Size, out.Error, now, now, out.CancelledBy, id)
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, image = ?, digest = ?, size = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ?,
+			reason = ?, reason_args = ? WHERE id = ?`,
+			out.Status, out.Image, out.Digest, out.Size, out.Error, now, now, out.CancelledBy, out.Reason, encodeList(out.ReasonArgs), id)
 		if err != nil || out.Status != StatusCancelled {
 			return err
 		}
@@ -480,12 +488,13 @@ func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, erro
 	})
 }
 
-// CancelPendingJob cancels a job that has not started; a job that has
-// started is a conflict (its worker must stop it).
-func (d *DB) CancelPendingJob(ctx context.Context, id int64, reason string) (Job, error) {
+// CancelPendingJob cancels a job that has not started, for reason (in
+// English) with its reason code; a job that has started is a conflict (its
+// worker must stop it).
+func (d *DB) CancelPendingJob(ctx context.Context, id int64, reason, code string) (Job, error) {
 	return d.transition(ctx, id, StatusCancelled, func(tx *sql.Tx, now int64, j Job) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ? WHERE id = ? AND status = ?`,
-			StatusCancelled, reason, now, now, ActorOf(ctx), id, StatusPending)
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ?, reason = ? WHERE id = ? AND status = ?`,
+			StatusCancelled, reason, now, now, ActorOf(ctx), code, id, StatusPending)
 		if err != nil {
 			return err
 		}

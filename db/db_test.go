@@ -122,7 +122,7 @@ func TestRetryCancelAndInterrupted(t *testing.T) {
 	if _, err := d.RetryJob(ctx, j1.ID, "reg"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("retry of a pending job: %v", err)
 	}
-	if _, err := d.CancelPendingJob(ctx, j1.ID, "cancelled by admin"); err != nil {
+	if _, err := d.CancelPendingJob(ctx, j1.ID, "cancelled by admin", ReasonCancelled); err != nil {
 		t.Fatal(err)
 	}
 	j2, err := d.RetryJob(ctx, j1.ID, "reg2")

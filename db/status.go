@@ -94,10 +94,14 @@ type Job struct {
 	// rebuild made this job ("" for none); CancelledBy who cancelled it.
 	RequestedBy string
 	CancelledBy string
-	QueuedAt    time.Time
-	StartedAt   time.Time
-	FinishedAt  time.Time
-	UpdatedAt   time.Time
+	// Reason and ReasonArgs say why it failed or was cancelled (a Reason*
+	// code; "" for rows older than the codes, which have only Error).
+	Reason     string
+	ReasonArgs []string
+	QueuedAt   time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	UpdatedAt  time.Time
 }
 
 // Tag is the image tag of the job's revision.

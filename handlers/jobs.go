@@ -38,7 +38,7 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 	l := h.layout(c, "", "builder")
 	l.Title = l.Loc.T("job.title", j.SpecName, j.Revision)
 	v := views.JobView{
-		Layout: l, ID: j.ID, SpecName: j.SpecName, Revision: j.Revision, Status: string(j.Status), Error: j.Error,
+		Layout: l, ID: j.ID, SpecName: j.SpecName, Revision: j.Revision, Status: string(j.Status), Error: j.Error, Reason: j.Reason, ReasonArgs: j.ReasonArgs,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 		Image: j.Image, Digest: j.Digest, Size: j.Size, RetryOf: j.RetryOf,
 		SnapshotBase: j.Snapshot.BaseImage, SnapshotPullSecret: j.Snapshot.PullSecret,

@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"imagebuilder/db"
 	"imagebuilder/views"
 )
 
@@ -118,5 +121,52 @@ func TestValidationErrorsInTraditionalChinese(t *testing.T) {
 	_, doc = cl.post("/specs", url.Values{"name": {"ok"}, "baseImage": {"busybox"}, "conda": {"numpy[foo=bar]"}})
 	if got := doc.Find(`[data-testid="conda-errors"]`).Text(); !strings.Contains(got, `Line 1: unknown key "foo" in [ ]`) {
 		t.Errorf("English conda error %q", got)
+	}
+}
+
+// Every reason code a job can end with has a wording and a hint in both
+// languages.
+func TestEveryReasonCodeIsTranslatedWithAHint(t *testing.T) {
+	for _, code := range db.ReasonCodes {
+		for _, lang := range []string{views.LangEN, views.LangZH} {
+			for _, key := range []string{"reason." + code, "hint." + code} {
+				if !views.Has(lang, key) {
+					t.Errorf("%s has no %q", lang, key)
+				}
+			}
+		}
+	}
+}
+
+// A failure reason is shown in the page's language, with what to do, from
+// the job's reason code; the English text stays in the store for the log
+// and the command line.
+func TestJobPageShowsTheReasonInThePagesLanguage(t *testing.T) {
+	app, store := testApp(t)
+	cl := signedIn(t, app)
+	cl.post("/specs", url.Values{"name": {"reasons"}, "baseImage": {"127.0.0.1:5000/library/busybox:latest"}})
+	cl.post("/specs/reasons", url.Values{"baseImage": {"127.0.0.1:5000/library/busybox:latest"}, "apt": {"jq"}})
+	jobs, _ := store.ListJobs(t.Context(), "reasons")
+	cl.post(fmt.Sprintf("/jobs/%d/cancel", jobs[0].ID), nil)
+	for _, tc := range []struct {
+		job              int64
+		lang, want, hint string
+	}{
+		{jobs[1].ID, "zh-TW", "已由版號 2 取代", "不需處理"},
+		{jobs[0].ID, "zh-TW", "已由管理者取消", "請重試"},
+		{jobs[0].ID, "en", "cancelled by an administrator", "Retry it"},
+	} {
+		req := httptest.NewRequest("GET", fmt.Sprintf("/jobs/%d", tc.job), nil)
+		req.Header.Set("Accept-Language", tc.lang)
+		_, doc := cl.do(req)
+		if got := doc.Find(`[data-testid="job-error"]`).Text(); got != tc.want {
+			t.Errorf("job %d in %s: reason %q, want %q", tc.job, tc.lang, got, tc.want)
+		}
+		if got := doc.Find(`[data-testid="job-hint"]`).Text(); !strings.Contains(got, tc.hint) {
+			t.Errorf("job %d in %s: hint %q", tc.job, tc.lang, got)
+		}
+	}
+	if j, _ := store.GetJob(t.Context(), jobs[0].ID); j.Error != "cancelled by an administrator" || j.Reason != db.ReasonCancelled {
+		t.Fatalf("stored: %q %q", j.Error, j.Reason)
 	}
 }

@@ -2,6 +2,7 @@ package views
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -77,3 +78,44 @@ func statusFilterKey(s string) string {
 	}
 	return "status." + s
 }
+
+// reasonText is why a job failed or was cancelled, in the reader's
+// language: from its reason code and arguments, or its English text when it
+// has no code (older jobs) or the arguments do not fit.
+func reasonText(loc Loc, code string, args []string, english string) string {
+	key := "reason." + code
+	if code == "" || !Has(LangEN, key) {
+		return english
+	}
+	if code == "step-failed" && len(args) == 3 {
+		step := "step." + args[0]
+		if args[0] == "" || !Has(LangEN, step) {
+			step = "step.other"
+		}
+		text := loc.T(key, loc.T(step), args[1])
+		if args[2] != "" {
+			return text + ": " + args[2]
+		}
+		return text + loc.T("reason.step-failed.nolog")
+	}
+	if len(verbsIn(loc.T(key))) != len(args) {
+		return english
+	}
+	vals := make([]any, len(args))
+	for i, a := range args {
+		vals[i] = a
+	}
+	return loc.T(key, vals...)
+}
+
+// reasonHint is what to do about a reason, or "".
+func reasonHint(loc Loc, code string) string {
+	if code == "" || !Has(LangEN, "hint."+code) {
+		return ""
+	}
+	return loc.T("hint." + code)
+}
+
+var fmtVerbs = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
+
+func verbsIn(format string) []string { return fmtVerbs.FindAllString(format, -1) }

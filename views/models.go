@@ -175,11 +175,14 @@ func (v JobsTab) Active() bool {
 // JobView is the page of one build job.
 type JobView struct {
 	Layout
-	ID         int64
-	SpecName   string
-	Revision   int
-	Status     string
-	Error      string
+	ID       int64
+	SpecName string
+	Revision int
+	Status   string
+	Error    string
+	// Reason and ReasonArgs say why in any language (Error in English).
+	Reason     string
+	ReasonArgs []string
 	QueuedAt   time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time

@@ -59,7 +59,7 @@ func (e *Engine) Recover(_ context.Context, building []db.Job) ([]executor.Recov
 	}
 	out := make([]executor.Recovery, len(building))
 	for i, j := range building {
-		out[i] = executor.Recovery{JobID: j.ID, Reason: ReasonInterrupted}
+		out[i] = executor.Recovery{JobID: j.ID, Reason: ReasonInterrupted, Code: db.ReasonInterrupted}
 	}
 	return out, nil
 }

@@ -61,8 +61,10 @@ type Executor interface {
 type Recovery struct {
 	JobID   int64
 	Running bool
-	// Reason is why a build that is not running is gone.
+	// Reason is why a build that is not running is gone, in English, and
+	// Code the same as a db.Reason* code.
 	Reason string
+	Code   string
 }
 
 // ErrCancelled is in the error chain of a build stopped by its context.

@@ -42,6 +42,9 @@ type Config struct {
 	SilenceTimeout time.Duration
 }
 
+// reasonCodes are the codes of the cancel reasons.
+var reasonCodes = map[string]string{ReasonShutdown: db.ReasonShutdown, ReasonCancelled: db.ReasonCancelled, ReasonDeleted: db.ReasonSpecDeleted}
+
 // ErrNoRegistry is in the chain of an error that stops a job for want of
 // a registry to push to.
 var ErrNoRegistry = errors.New("image registry not found")
@@ -115,15 +118,23 @@ func (q *Queue) watchSilence(ctx context.Context, log *logs.JobLog, cancel conte
 // be written: the build stops, since nobody could read what it did.
 type logFailure struct{ err error }
 
-func (l logFailure) Error() string { return l.reason() }
+func (l logFailure) Error() string { return l.outcome().Error }
 
-// reason says "disk full" when that is why.
-func (l logFailure) reason() string {
+// outcome says "disk full" when that is why.
+func (l logFailure) outcome() db.JobOutcome {
 	if errors.Is(l.err, syscall.ENOSPC) {
-		return "disk full: the job log cannot be written: " + l.err.Error()
+		return db.JobOutcome{Status: db.StatusFailed, Error: "disk full: the job log cannot be written: " + l.err.Error(),
+			Reason: db.ReasonDiskFullLog, ReasonArgs: []string{l.err.Error()}}
 	}
-	return "the job log cannot be written: " + l.err.Error()
+	return db.JobOutcome{Status: db.StatusFailed, Error: "the job log cannot be written: " + l.err.Error(),
+		Reason: db.ReasonLogUnwritable, ReasonArgs: []string{l.err.Error()}}
 }
+
+// timedOut is the cause given to a build's context past the queue's
+// Timeout.
+type timedOut struct{ d time.Duration }
+
+func (t timedOut) Error() string { return fmt.Sprintf("build timed out after %s", t.d) }
 
 // New wires the queue; Start runs it.
 func New(store *db.DB, exec executor.Executor, logStore *logs.Store, cfg Config) *Queue {
@@ -174,7 +185,7 @@ func (q *Queue) Start(ctx context.Context) error {
 			}()
 			continue
 		}
-		if _, err := q.db.FinishJob(ctx, j.ID, db.JobOutcome{Status: db.StatusFailed, Error: r.Reason}); err != nil {
+		if _, err := q.db.FinishJob(ctx, j.ID, db.JobOutcome{Status: db.StatusFailed, Error: r.Reason, Reason: r.Code}); err != nil {
 			return fmt.Errorf("recover job %d: %w", j.ID, err)
 		}
 		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", db.StatusFailed, "reason", r.Reason)
@@ -256,7 +267,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 
 	log, err := q.logs.Open(job.ID)
 	if err != nil {
-		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Error: logFailure{err}.reason()})
+		q.finish(job, nil, logFailure{err}.outcome())
 		return
 	}
 	log.OnError(func(err error) { cancel(logFailure{err}) })
@@ -264,7 +275,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 	q.cfg.Log.Info("job building", "job", job.ID, "spec", job.SpecName, "revision", job.Revision, "reattached", attach != nil)
 	if attach != nil {
 		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
-		timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
+		timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
 		defer cancel()
 		res, err := attach(timeout, job, log)
 		q.finish(job, log, q.outcome(timeout, res, err, log))
@@ -282,7 +293,7 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) db.JobO
 		// is a cancel, not a failure of the lookups it interrupted.
 		return q.outcome(ctx, executor.Outcome{}, err, log)
 	}
-	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, fmt.Errorf("build timed out after %s", q.cfg.Timeout))
+	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
 	defer cancel()
 	res, err := q.exec.Run(timeout, req, log)
 	return q.outcome(timeout, res, err, log)
@@ -327,15 +338,17 @@ func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error
 	var quiet silence
 	switch cause := context.Cause(timeout); {
 	case errors.As(cause, &reason):
-		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by}
+		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by, Reason: reasonCodes[reason.reason]}
 	case errors.As(cause, &lost):
-		return db.JobOutcome{Status: db.StatusFailed, Error: lost.reason()}
+		return lost.outcome()
 	case errors.As(cause, &quiet):
-		return db.JobOutcome{Status: db.StatusFailed, Error: quiet.Error()}
+		return db.JobOutcome{Status: db.StatusFailed, Error: quiet.Error(), Reason: db.ReasonSilent, ReasonArgs: []string{quiet.d.String()}}
+	case errors.As(cause, &timedOut{}):
+		return db.JobOutcome{Status: db.StatusFailed, Error: cause.Error(), Reason: db.ReasonTimeout, ReasonArgs: []string{q.cfg.Timeout.String()}}
 	case timeout.Err() != nil:
 		return db.JobOutcome{Status: db.StatusFailed, Error: cause.Error()}
 	}
-	return db.JobOutcome{Status: db.StatusFailed, Error: failureReason(err, log.LastLines())}
+	return failureReason(err, log.LastLines())
 }
 
 // registryFor is where a job pushes: the registry recorded on the job, with
@@ -364,35 +377,48 @@ var stepNames = map[string]string{
 
 // failureReason turns an executor error into one line for the job list,
 // quoting the most telling line of the step's output when there is one.
-func failureReason(err error, lastLines []string) string {
+func failureReason(err error, lastLines []string) db.JobOutcome {
+	failed := func(text, code string, args ...string) db.JobOutcome {
+		return db.JobOutcome{Status: db.StatusFailed, Error: text, Reason: code, ReasonArgs: args}
+	}
 	var verr spec.ValidationError
 	var auth *executor.AuthError
 	var step *executor.StepError
 	var full *executor.DiskFullError
 	var silent *executor.RegistryTimeoutError
 	switch {
+	case errors.As(err, &full) && full.Need > 0:
+		return failed(full.Error(), db.ReasonDiskSpaceLow, executor.HumanBytes(full.Free), full.Path, executor.HumanBytes(full.Need))
 	case errors.As(err, &full):
-		return full.Error()
+		return failed(full.Error(), db.ReasonDiskFull, full.Path)
+	case errors.As(err, &silent) && silent.Push:
+		return failed(silent.Error(), db.ReasonRegistrySilentOut, silent.Host, silent.Timeout.String())
 	case errors.As(err, &silent):
-		return silent.Error()
+		return failed(silent.Error(), db.ReasonRegistrySilent, silent.Host, silent.Timeout.String())
 	case errors.As(err, &verr):
-		return "invalid spec: " + strings.ReplaceAll(verr.Error(), "\n", "; ")
+		problems := strings.ReplaceAll(verr.Error(), "\n", "; ")
+		return failed("invalid spec: "+problems, db.ReasonInvalidSpec, problems)
 	case errors.As(err, &auth) && auth.Push:
-		return "the registry refused the push: authentication required; check the registry user name and password in Registry settings"
+		return failed("the registry refused the push: authentication required; check the registry user name and password in Registry settings", db.ReasonPushAuth)
 	case errors.As(err, &auth):
-		return "pulling the base image was refused: authentication required; choose a pull secret for its registry (in the spec or its Image Management entry)"
+		return failed("pulling the base image was refused: authentication required; choose a pull secret for its registry (in the spec or its Image Management entry)", db.ReasonPullAuth)
 	case errors.As(err, &step):
 		name := stepNames[step.Step]
 		if name == "" {
 			name = "a build step"
 		}
 		reason := fmt.Sprintf("%s failed (exit status %d)", name, step.Status)
-		if hint := telling(lastLines); hint != "" {
-			return reason + ": " + hint
+		hint := telling(lastLines)
+		if hint != "" {
+			reason += ": " + hint
+		} else {
+			reason += "; the log shows why"
 		}
-		return reason + "; the log shows why"
+		return failed(reason, db.ReasonStepFailed, step.Step, fmt.Sprint(step.Status), hint)
+	case errors.Is(err, ErrNoRegistry):
+		return failed(err.Error(), db.ReasonNoRegistry, strings.TrimPrefix(err.Error(), ErrNoRegistry.Error()+": "))
 	}
-	return err.Error()
+	return failed(err.Error(), "")
 }
 
 // telling picks the last output line that reads like an error message.
@@ -518,7 +544,7 @@ func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job,
 	if reason == "" {
 		reason = ReasonCancelled
 	}
-	j, err := q.db.CancelPendingJob(ctx, jobID, reason)
+	j, err := q.db.CancelPendingJob(ctx, jobID, reason, reasonCodes[reason])
 	if err == nil || !errors.Is(err, db.ErrConflict) {
 		return j, err
 	}

@@ -1,0 +1,32 @@
+package db
+
+// Reason codes: why a job failed or was cancelled. A page shows each in
+// its reader's language with a hint for the fix; Job.Error keeps the same
+// reason in English. The arguments each takes are listed.
+const (
+	ReasonInterrupted       = "interrupted"          // the server was killed during the build
+	ReasonShutdown          = "shutdown"             // the server stopped during the build
+	ReasonCancelled         = "cancelled"            // an administrator cancelled it
+	ReasonSpecDeleted       = "spec-deleted"         // its spec was deleted
+	ReasonSuperseded        = "superseded"           // revision
+	ReasonTimeout           = "timeout"              // duration
+	ReasonSilent            = "silent-build"         // duration
+	ReasonLogUnwritable     = "log-unwritable"       // error
+	ReasonDiskFullLog       = "disk-full-log"        // error (names the file)
+	ReasonDiskFull          = "disk-full"            // directory
+	ReasonDiskSpaceLow      = "disk-space-low"       // free, directory, needed
+	ReasonRegistrySilent    = "registry-silent-pull" // host, duration
+	ReasonRegistrySilentOut = "registry-silent-push" // host, duration
+	ReasonPullAuth          = "pull-auth"            //
+	ReasonPushAuth          = "push-auth"            //
+	ReasonStepFailed        = "step-failed"          // step (apt, conda-check, conda, pip or ""), exit status, telling line or ""
+	ReasonInvalidSpec       = "invalid-spec"         // problems
+	ReasonNoRegistry        = "no-registry"          // error
+)
+
+// ReasonCodes lists every reason code, for the tests that check each is
+// translated.
+var ReasonCodes = []string{ReasonInterrupted, ReasonShutdown, ReasonCancelled, ReasonSpecDeleted, ReasonSuperseded,
+	ReasonTimeout, ReasonSilent, ReasonLogUnwritable, ReasonDiskFullLog, ReasonDiskFull, ReasonDiskSpaceLow,
+	ReasonRegistrySilent, ReasonRegistrySilentOut, ReasonPullAuth, ReasonPushAuth, ReasonStepFailed,
+	ReasonInvalidSpec, ReasonNoRegistry}
