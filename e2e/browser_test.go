@@ -161,6 +161,15 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, byTestID(page, "name").Fill("data-tools"))
 	must(t, byTestID(page, "base-image").Fill(debian))
 	must(t, byTestID(page, "apt").Fill("jq"))
+	// The Containerfile preview shows what Confirm will build, and follows
+	// what is typed.
+	must(t, byTestID(page, "preview").Locator("summary").Click())
+	previewFile := byTestID(page, "preview-file")
+	must(t, expect.Locator(previewFile).ToContainText(`"apt","jq"]`))
+	must(t, byTestID(page, "apt").Fill("jq\ncurl"))
+	must(t, expect.Locator(previewFile).ToContainText(`"apt","jq","curl"]`))
+	must(t, byTestID(page, "apt").Fill("jq"))
+	must(t, expect.Locator(previewFile).ToContainText(`"apt","jq"]`))
 	shot.take("create-filled")
 	must(t, byTestID(page, "confirm").Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))

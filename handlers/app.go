@@ -93,6 +93,7 @@ func New(d Deps) *fiber.App {
 	app.Get("/specs/new", h.newSpec)
 	app.Post("/specs", h.createSpec)
 	app.Post("/specs/check-name", h.checkName)
+	app.Post("/specs/preview", h.preview)
 	app.Get("/specs/:name", h.editSpec)
 	app.Post("/specs/:name", h.updateSpec)
 	app.Get("/specs/:name/jobs", h.specJobs)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -335,5 +336,33 @@ func TestAuditNamesTheAdministratorOfEveryAction(t *testing.T) {
 	_, doc = cl.get("/settings/audit?spec=built")
 	if n := doc.Find(`[data-testid="audit-row"]`).Length(); n != 2 {
 		t.Fatalf("filtered by spec: %d rows", n)
+	}
+}
+
+// The form's Containerfile preview shows exactly what Confirm builds, or
+// the problems in the page's language; it stores nothing.
+func TestContainerfilePreview(t *testing.T) {
+	app, store := testApp(t)
+	cl := signedIn(t, app)
+	preview := func(lang string, v url.Values) *goquery.Document {
+		req := form("POST", "/specs/preview", v)
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set("X-Csrf-Token", cl.csrf)
+		req.Header.Set("Accept-Language", lang)
+		_, doc := cl.do(req)
+		return doc
+	}
+	doc := preview("en", url.Values{"name": {"tools"}, "baseImage": {"127.0.0.1:5000/library/debian:bookworm"}, "apt": {"jq\ncurl"}, "pip": {"requests>=2.31"}})
+	got := doc.Find(`[data-testid="preview-file"]`).Text()
+	want, _ := spec.Containerfile(db.ImageSpec{Name: "tools", BaseImage: "127.0.0.1:5000/library/debian:bookworm", APT: []string{"jq", "curl"}, Pip: []string{"requests>=2.31"}})
+	if got != want {
+		t.Fatalf("preview:\n%s\nwant\n%s", got, want)
+	}
+	doc = preview("zh-TW", url.Values{"name": {"tools"}, "baseImage": {""}, "apt": {"Bad Package"}})
+	if got := doc.Find("li").Text(); !strings.Contains(got, "請填寫 base image") || !strings.Contains(got, "APT: 第 1 行") {
+		t.Fatalf("zh-TW problems: %q", got)
+	}
+	if specs, _ := store.ListSpecs(t.Context()); len(specs) != 0 {
+		t.Fatal("the preview stored a spec")
 	}
 }

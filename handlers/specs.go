@@ -202,6 +202,38 @@ func fieldMessage(loc views.Loc, e spec.FieldError) string {
 	return say(loc, e.Message)
 }
 
+// fieldLabels are the label keys of the spec form's fields.
+var fieldLabels = map[string]string{spec.FieldName: "form.name", spec.FieldBaseImage: "form.base",
+	spec.FieldPullSecret: "form.pullsecret", spec.ListAPT: "form.apt", spec.ListConda: "form.conda", spec.ListPip: "form.pip"}
+
+// preview answers the form's live Containerfile preview: what Confirm
+// would build, or every problem that stops it, in the page's language.
+// It stores nothing.
+func (h *handler) preview(c *fiber.Ctx) error {
+	in, _ := specFromForm(c)
+	if in.Name == "" {
+		in.Name = utils.CopyString(c.Params("name", "preview"))
+	}
+	loc := locOf(c)
+	var problems []string
+	cf, err := spec.Containerfile(in)
+	var verr spec.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		for _, e := range verr {
+			if len(problems) == maxErrorsPerField {
+				problems = append(problems, loc.T("form.errors.more", len(verr)-maxErrorsPerField))
+				break
+			}
+			problems = append(problems, loc.T(fieldLabels[e.Field])+": "+fieldMessage(loc, e))
+		}
+	case err != nil:
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return views.Preview(loc, cf, problems).Render(c.UserContext(), c)
+}
+
 // checkName answers the form's live name check.
 func (h *handler) checkName(c *fiber.Ctx) error {
 	name := strings.TrimSpace(c.FormValue("name"))
