@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"imagebuilder/builder/logs"
 	"imagebuilder/db"
 	"imagebuilder/views"
 )
@@ -168,5 +169,36 @@ func TestJobPageShowsTheReasonInThePagesLanguage(t *testing.T) {
 	}
 	if j, _ := store.GetJob(t.Context(), jobs[0].ID); j.Error != "cancelled by an administrator" || j.Reason != db.ReasonCancelled {
 		t.Fatalf("stored: %q %q", j.Error, j.Reason)
+	}
+}
+
+// The line a step failure quotes is highlighted in the log tail and linked
+// from the reason; the log's text is otherwise unchanged.
+func TestJobPageHighlightsTheDiagnosedLogLine(t *testing.T) {
+	var logStore *logs.Store
+	app, store := newTestApp(t, true, func(d *Deps) { logStore = d.Logs })
+	cl := signedIn(t, app)
+	cl.post("/specs", url.Values{"name": {"diagnosed"}, "baseImage": {"127.0.0.1:5000/library/busybox:latest"}, "apt": {"nope"}})
+	jobs, _ := store.ListJobs(t.Context(), "diagnosed")
+	job, _, _ := store.ClaimNextJob(t.Context())
+	l, _ := logStore.Open(job.ID)
+	fmt.Fprint(l, "Reading package lists...\nE: Unable to locate package nope\nsome trailing output\n")
+	l.Close()
+	store.FinishJob(t.Context(), jobs[0].ID, db.JobOutcome{Status: db.StatusFailed, Error: "the APT step failed (exit status 100): E: Unable to locate package nope",
+		Reason: db.ReasonStepFailed, ReasonArgs: []string{"apt", "100", "E: Unable to locate package nope"}})
+	_, doc := cl.get(fmt.Sprintf("/jobs/%d", jobs[0].ID))
+	mark := doc.Find(`pre#log mark#diagnosis`)
+	if !strings.HasSuffix(mark.Text(), " E: Unable to locate package nope") {
+		t.Fatalf("highlighted: %q", mark.Text())
+	}
+	if href, _ := doc.Find(`[data-testid="diagnosis-link"]`).Attr("href"); href != "#diagnosis" {
+		t.Fatalf("link %q", href)
+	}
+	lines, _, _, _ := logStore.Tail(jobs[0].ID, 2000)
+	if got := doc.Find("pre#log").Text(); got != strings.Join(lines, "\n") {
+		t.Fatalf("the log text changed:\n%q\nwant\n%q", got, strings.Join(lines, "\n"))
+	}
+	if got := doc.Find(`[data-testid="job-error"]`).Text(); got != "the APT step failed (exit status 100): E: Unable to locate package nope" {
+		t.Fatalf("reason %q", got)
 	}
 }

@@ -94,7 +94,7 @@ func reasonText(loc Loc, code string, args []string, english string) string {
 		}
 		text := loc.T(key, loc.T(step), args[1])
 		if args[2] != "" {
-			return text + ": " + args[2]
+			return text + loc.T("reason.quote") + args[2]
 		}
 		return text + loc.T("reason.step-failed.nolog")
 	}
@@ -119,3 +119,19 @@ func reasonHint(loc Loc, code string) string {
 var fmtVerbs = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
 
 func verbsIn(format string) []string { return fmtVerbs.FindAllString(format, -1) }
+
+// linesBefore and linesAfter are the log text around line i, with the
+// newlines that join them to it.
+func linesBefore(lines []string, i int) string {
+	if i == 0 {
+		return ""
+	}
+	return joinLines(lines[:i]) + "\n"
+}
+
+func linesAfter(lines []string, i int) string {
+	if i == len(lines)-1 {
+		return ""
+	}
+	return "\n" + joinLines(lines[i+1:])
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -206,6 +207,24 @@ type JobView struct {
 	// RequestedBy and CancelledBy name administrators ("" for none).
 	RequestedBy string
 	CancelledBy string
+}
+
+// DiagnosisIndex is the index in Lines of the log line the failure reason
+// quotes (the step's telling line), or -1.
+func (v JobView) DiagnosisIndex() int {
+	if v.Reason != "step-failed" || len(v.ReasonArgs) != 3 || v.ReasonArgs[2] == "" {
+		return -1
+	}
+	quoted := v.ReasonArgs[2]
+	for i := len(v.Lines) - 1; i >= 0; i-- {
+		// A line is "<timestamp> <text>"; the reason quotes the text.
+		_, text, _ := strings.Cut(v.Lines[i], " ")
+		text = strings.TrimSpace(text)
+		if text == quoted || strings.TrimPrefix(text, "Image Builder: ") == quoted {
+			return i
+		}
+	}
+	return -1
 }
 
 // Live reports whether the log may still grow.
