@@ -307,3 +307,36 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 		t.Errorf("builds left:\n%s", strings.Join(left, "\n"))
 	}
 }
+
+// Conda lines reach conda as one argument each, after the Conda check
+// found it, with "install -y -n base" and a clean-up. No conda binary or
+// channel can be reached here, so the base image's conda is a stand-in
+// that records its arguments.
+func TestCondaLinesReachCondaAsArguments(t *testing.T) {
+	r := enginetest.Get(t)
+	stand := "FROM " + r.Busybox(t) + "\n" +
+		`RUN ["/bin/sh","-c","mkdir -p /opt/conda/bin && printf '#!/bin/sh\\necho conda $1 >> /conda-calls\\nfor a in \"$@\"; do echo \"[$a]\"; done >> /conda-args\\n' > /opt/conda/bin/conda && chmod +x /opt/conda/bin/conda && ln -s /opt/conda/bin/conda /bin/conda"]` + "\n"
+	base := r.Derived(t, stand, r.Target.Host+"/library/fake-conda:1")
+	lines := []string{"conda-forge::numpy==1.17*", "scipy[version='>=1.9',build=py311*]", "defaults/linux-64::pandas 2.2 py311_0"}
+	var log syncBuffer
+	res, err := r.Engine.Build(context.Background(), engine.BuildRequest{
+		Spec: db.ImageSpec{Name: "conda-demo", BaseImage: base, Conda: lines}, Tag: "1", Registry: r.Target, Log: &log})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "Image Builder: Conda packages will be installed with conda") {
+		t.Errorf("the Conda check did not find conda:\n%s", log.String())
+	}
+	files := registryFiles(t, r.Target.Host, "conda-demo", "1", "conda-args", "conda-calls")
+	want := "[install]\n[-y]\n[-n]\n[base]\n"
+	for _, l := range lines {
+		want += "[" + l + "]\n"
+	}
+	want += "[clean]\n[-a]\n[-y]\n"
+	if got := string(files["conda-args"]); got != want {
+		t.Fatalf("conda received\n%s\nwant\n%s", got, want)
+	}
+	if res.Digest == "" {
+		t.Fatal("no digest")
+	}
+}
