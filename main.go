@@ -416,7 +416,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
-		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace)})
+		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine})
 	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", "in-process")
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()

@@ -627,3 +627,41 @@ func TestSignInNextNeitherInjectsNorLeavesTheOrigin(t *testing.T) {
 		}
 	}
 }
+
+// Before Confirm, the form checks the base image against the package lists
+// and warns next to the field concerned; "Add python3-pip to APT" fixes the
+// missing pip on a Debian base in one click.
+func TestFormWarnsAboutTheBaseImageBeforeConfirm(t *testing.T) {
+	in := newInstance(t)
+	debian := in.importBase(baseTar(t, "debian-bookworm.tar"), "library/debian:bookworm", "Debian")
+	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
+	srv := in.serve()
+	page := newPage(t, "en-US")
+	shot := &shots{t: t, page: page}
+	signIn(t, page, srv, "/specs/new")
+	must(t, byTestID(page, "name").Fill("checked"))
+	must(t, byTestID(page, "pip").Fill("requests>=2.31"))
+	must(t, byTestID(page, "conda").Fill("numpy"))
+	must(t, byTestID(page, "base-image").Fill(busybox))
+	must(t, byTestID(page, "base-image").Press("Tab"))
+	must(t, expect.Locator(byTestID(page, "conda-warnings")).ToContainText("has no conda, mamba or micromamba"))
+	must(t, expect.Locator(byTestID(page, "pip-warnings")).ToContainText("has no pip"))
+	must(t, expect.Locator(byTestID(page, "add-python3-pip")).ToHaveCount(0)) // no apt-get to add it with
+	shot.take("warnings-busybox")
+
+	must(t, byTestID(page, "conda").Fill(""))
+	must(t, byTestID(page, "base-image").Fill(debian))
+	must(t, byTestID(page, "base-image").Press("Tab"))
+	must(t, expect.Locator(byTestID(page, "base-info")).ToContainText("Debian GNU/Linux 12 (bookworm)"))
+	must(t, expect.Locator(byTestID(page, "conda-warnings")).ToBeEmpty())
+	must(t, expect.Locator(byTestID(page, "add-python3-pip")).ToBeVisible())
+	shot.take("warnings-debian")
+	must(t, byTestID(page, "add-python3-pip").Click())
+	must(t, expect.Locator(byTestID(page, "apt")).ToHaveValue("python3-pip"))
+	must(t, expect.Locator(byTestID(page, "pip-warnings")).ToBeEmpty())
+
+	must(t, byTestID(page, "base-image").Fill(in.regAddr+"/library/no-such-image:1"))
+	must(t, byTestID(page, "base-image").Press("Tab"))
+	must(t, expect.Locator(byTestID(page, "baseImage-warnings")).ToContainText("does not exist in its registry"))
+	shot.take("warnings-missing")
+}

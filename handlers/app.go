@@ -42,6 +42,9 @@ type Deps struct {
 	Done <-chan struct{}
 	// Log receives request errors; nil discards them.
 	Log *slog.Logger
+	// Inspector says what a base image offers, for the form's checks; nil
+	// turns them off.
+	Inspector BaseInspector
 	// DataDir is the data directory, whose free space the Storage page
 	// shows next to MinFreeSpace, the floor below which builds wait.
 	DataDir      string
@@ -94,6 +97,7 @@ func New(d Deps) *fiber.App {
 	app.Post("/specs", h.createSpec)
 	app.Post("/specs/check-name", h.checkName)
 	app.Post("/specs/preview", h.preview)
+	app.Post("/specs/check-base", h.checkBase)
 	app.Get("/specs/:name", h.editSpec)
 	app.Post("/specs/:name", h.updateSpec)
 	app.Get("/specs/:name/jobs", h.specJobs)

@@ -53,6 +53,17 @@
       }
       return;
     }
+    var adder = e.target.closest("[data-add-line]");
+    if (adder) {
+      // One-click fix: add a line to a package list, then let the checks run.
+      var list = document.getElementById(adder.dataset.addLine);
+      if (list) {
+        list.value = list.value.replace(/\s*$/, "") + (list.value.trim() ? "\n" : "") + adder.dataset.line;
+        list.dispatchEvent(new Event("input", { bubbles: true }));
+        list.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      return;
+    }
     var closer = e.target.closest("[data-close-dialog]");
     if (closer) {
       closer.closest("dialog").close();

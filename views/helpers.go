@@ -135,3 +135,10 @@ func linesAfter(lines []string, i int) string {
 	}
 	return "\n" + joinLines(lines[i+1:])
 }
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}

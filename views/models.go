@@ -385,3 +385,30 @@ type StoragePage struct {
 	// Low is true when builds are refused for lack of space.
 	Low bool
 }
+
+// BaseInfo is what the chosen base image offers.
+type BaseInfo struct {
+	OS, Arch, User string
+	Tools          map[string]bool
+}
+
+// BaseCheck is the answer of the form's live base-image checks: warnings
+// by field (baseImage, apt, conda, pip), what the image offers, and
+// whether to offer adding python3-pip to the APT list.
+type BaseCheck struct {
+	Loc      Loc
+	Warnings map[string][]string
+	Info     BaseInfo
+	OfferPip bool
+}
+
+// ToolList names the tools the image has, in a fixed order.
+func (b BaseInfo) ToolList() string {
+	var have []string
+	for _, t := range []string{"apt-get", "python3", "pip", "conda"} {
+		if b.Tools[t] {
+			have = append(have, t)
+		}
+	}
+	return strings.Join(have, ", ")
+}

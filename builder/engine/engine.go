@@ -41,6 +41,7 @@ import (
 // to a registry. One Engine owns one containers/storage store; several
 // builds may run on it at once.
 type Engine struct {
+	inspected      inspectCache
 	lock           *os.File // the data directory's engine lock, held shared
 	dataDir        string
 	minFree        uint64

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"imagebuilder/builder/executor"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/docker/distribution/registry/api/errcode"
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/buildah"
+	"go.podman.io/buildah/define"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/types"
+)
+
+// BaseInfo is what a base image offers a build.
+type BaseInfo struct {
+	// Digest is the manifest digest the reference resolved to.
+	Digest string
+	// OS is PRETTY_NAME of /etc/os-release ("" when it has none).
+	OS   string
+	Arch string
+	// User is the image's default user ("" for root).
+	User string
+	// Tools are which package tools it has, by name: apt-get, python3,
+	// pip (pip3, pip or python3 -m pip), conda (conda, mamba or
+	// micromamba).
+	Tools map[string]bool
+}
+
+// ErrBaseNotFound is a base image its registry does not have.
+var ErrBaseNotFound = errors.New("the base image does not exist in its registry")
+
+// inspectCache keeps BaseInfo by digest: an image is inspected once.
+type inspectCache struct {
+	mu sync.Mutex
+	m  map[string]BaseInfo
+}
+
+// toolPaths are where a tool may live in an image.
+var toolPaths = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/opt/conda/bin"}
+
+// InspectBase resolves a base image reference (pulling with pullSecret,
+// a Docker config JSON, when given) and says what it offers. An image
+// that cannot be pulled gives an *executor.AuthError for refused
+// credentials, or the registry's error.
+func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte) (BaseInfo, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+	}
+	sys := e.systemContext()
+	if len(pullSecret) > 0 {
+		work, err := os.MkdirTemp(e.runDir, "inspect-")
+		if err != nil {
+			return BaseInfo{}, err
+		}
+		defer os.RemoveAll(work)
+		sys.AuthFilePath = filepath.Join(work, "auth.json")
+		if err := os.WriteFile(sys.AuthFilePath, pullSecret, 0o600); err != nil {
+			return BaseInfo{}, err
+		}
+	}
+	dref, err := docker.NewReference(reference.TagNameOnly(named))
+	if err != nil {
+		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+	}
+	if host := reference.Domain(named); e.isInsecure(host) {
+		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
+	}
+	dig, err := manifestDigest(ctx, dref, sys)
+	if err != nil {
+		var code errcode.Error
+		switch {
+		case isAuthError(err):
+			return BaseInfo{}, authRefused(err)
+		case errors.As(err, &code) && (code.Code.Descriptor().Value == "MANIFEST_UNKNOWN" || code.Code.Descriptor().Value == "NAME_UNKNOWN"):
+			return BaseInfo{}, fmt.Errorf("%w: %s", ErrBaseNotFound, ref)
+		}
+		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+	}
+	e.inspected.mu.Lock()
+	info, ok := e.inspected.m[dig.String()]
+	e.inspected.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	opts := e.builderOptions(reference.TagNameOnly(named).String(), sys)
+	opts.PullPolicy = define.PullIfMissing
+	opts.ContainerSuffix = buildContainerMark + "inspect"
+	b, err := buildah.NewBuilder(ctx, e.store, opts)
+	if err != nil {
+		if isAuthError(err) {
+			return BaseInfo{}, authRefused(err)
+		}
+		return BaseInfo{}, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer func() { _ = b.Delete() }()
+	root, err := b.Mount("")
+	if err != nil {
+		return BaseInfo{}, fmt.Errorf("mount %s: %w", ref, err)
+	}
+	defer func() { _ = b.Unmount() }()
+	info = BaseInfo{Digest: dig.String(), OS: prettyName(root), Arch: b.Architecture(), User: b.User(), Tools: map[string]bool{}}
+	has := func(name string) bool {
+		for _, d := range toolPaths {
+			if _, err := os.Lstat(filepath.Join(root, d, name)); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	info.Tools["apt-get"] = has("apt-get")
+	info.Tools["python3"] = has("python3")
+	info.Tools["pip"] = has("pip3") || has("pip") || hasPythonModule(root, "pip")
+	info.Tools["conda"] = has("conda") || has("mamba") || has("micromamba")
+	e.inspected.mu.Lock()
+	if e.inspected.m == nil {
+		e.inspected.m = map[string]BaseInfo{}
+	}
+	e.inspected.m[dig.String()] = info
+	e.inspected.mu.Unlock()
+	return info, nil
+}
+
+func authRefused(err error) error {
+	return &executor.AuthError{Err: fmt.Errorf("inspect the base image: %w", err)}
+}
+
+// prettyName reads PRETTY_NAME from the image's os-release.
+func prettyName(root string) string {
+	for _, p := range []string{"etc/os-release", "usr/lib/os-release"} {
+		f, err := os.Open(filepath.Join(root, p))
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+				return strings.Trim(v, `"'`)
+			}
+		}
+	}
+	return ""
+}
+
+// hasPythonModule reports whether a python3 dist-packages or site-packages
+// directory of the image holds module.
+func hasPythonModule(root, module string) bool {
+	for _, pattern := range []string{"usr/lib/python3*/dist-packages", "usr/lib/python3/dist-packages", "usr/local/lib/python3*/site-packages", "usr/lib/python3*/site-packages"} {
+		dirs, _ := filepath.Glob(filepath.Join(root, pattern))
+		for _, d := range dirs {
+			if _, err := os.Stat(filepath.Join(d, module)); err == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// manifestDigest fetches the manifest (a GET, whose errors carry the
+// registry's error code, unlike a HEAD's) and returns its digest.
+func manifestDigest(ctx context.Context, ref types.ImageReference, sys *types.SystemContext) (digest.Digest, error) {
+	src, err := ref.NewImageSource(ctx, sys)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	raw, _, err := src.GetManifest(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	return manifest.Digest(raw)
+}
