@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 	}
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build imagebuilder: %v\n%s", err, out)
+		os.RemoveAll(tmp)
 		os.Exit(1)
 	}
 	// Browsers and the binary leave temporary files: keep them in the run.
