@@ -22,6 +22,18 @@ const (
 	ReasonStepFailed        = "step-failed"          // step (apt, conda-check, conda, pip or ""), exit status, telling line or ""
 	ReasonInvalidSpec       = "invalid-spec"         // problems
 	ReasonNoRegistry        = "no-registry"          // error
+	// Failures a package tool described; the tool's line comes last among
+	// the arguments, for the page to highlight.
+	ReasonAPTNotFound   = "apt-package-not-found"  // package
+	ReasonAPTVersion    = "apt-version-not-found"  // package, version
+	ReasonAPTMissing    = "apt-missing"            //
+	ReasonPipNoMatch    = "pip-no-match"           // requirement
+	ReasonPipConflict   = "pip-conflict"           // the conflicting requirements
+	ReasonPipManaged    = "pip-externally-managed" //
+	ReasonPipMissing    = "pip-missing"            //
+	ReasonCondaMissing  = "conda-missing"          //
+	ReasonCondaNotFound = "conda-not-found"        // the tool's line
+	ReasonCondaUnsat    = "conda-unsatisfiable"    // the tool's line
 )
 
 // ReasonCodes lists every reason code, for the tests that check each is
@@ -29,4 +41,5 @@ const (
 var ReasonCodes = []string{ReasonInterrupted, ReasonShutdown, ReasonCancelled, ReasonSpecDeleted, ReasonSuperseded,
 	ReasonTimeout, ReasonSilent, ReasonLogUnwritable, ReasonDiskFullLog, ReasonDiskFull, ReasonDiskSpaceLow,
 	ReasonRegistrySilent, ReasonRegistrySilentOut, ReasonPullAuth, ReasonPushAuth, ReasonStepFailed,
-	ReasonInvalidSpec, ReasonNoRegistry}
+	ReasonInvalidSpec, ReasonNoRegistry, ReasonAPTNotFound, ReasonAPTVersion, ReasonAPTMissing, ReasonPipNoMatch,
+	ReasonPipConflict, ReasonPipManaged, ReasonPipMissing, ReasonCondaMissing, ReasonCondaNotFound, ReasonCondaUnsat}

@@ -98,6 +98,9 @@ func reasonText(loc Loc, code string, args []string, english string) string {
 		}
 		return text + loc.T("reason.step-failed.nolog")
 	}
+	if diagnosed[code] && len(args) > 0 {
+		args = args[:len(args)-1] // the tool's line, shown highlighted in the log
+	}
 	if len(verbsIn(loc.T(key))) != len(args) {
 		return english
 	}
@@ -141,4 +144,21 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// diagnosed are the reason codes that name what a package tool's line
+// said; that line is their last argument.
+var diagnosed = map[string]bool{"apt-package-not-found": true, "apt-version-not-found": true, "apt-missing": true,
+	"pip-no-match": true, "pip-conflict": true, "pip-externally-managed": true, "pip-missing": true,
+	"conda-missing": true, "conda-not-found": true, "conda-unsatisfiable": true}
+
+// quotedLine is the tool's line a reason quotes, or "".
+func quotedLine(code string, args []string) string {
+	switch {
+	case code == "step-failed" && len(args) == 3:
+		return args[2]
+	case diagnosed[code] && len(args) > 0:
+		return args[len(args)-1]
+	}
+	return ""
 }

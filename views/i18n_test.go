@@ -51,3 +51,21 @@ func TestEveryPageStringIsTranslated(t *testing.T) {
 		}
 	}
 }
+
+// A diagnosed reason is worded from its arguments without the tool's
+// line, which is highlighted in the log instead.
+func TestDiagnosedReasonWordingAndQuotedLine(t *testing.T) {
+	args := []string{"jq", "0.0-x", "E: Version '0.0-x' for 'jq' was not found"}
+	zh := Loc{Lang: LangZH}
+	if got := reasonText(zh, "apt-version-not-found", args, "english"); got != "找不到 APT 套件「jq」的版本「0.0-x」" {
+		t.Fatalf("zh-TW: %q", got)
+	}
+	v := JobView{Reason: "apt-version-not-found", ReasonArgs: args,
+		Lines: []string{"2026-11-23T10:00:00.000Z Reading package lists...", "2026-11-23T10:00:01.000Z E: Version '0.0-x' for 'jq' was not found", "2026-11-23T10:00:01.100Z Image Builder: revision 1 failed"}}
+	if i := v.DiagnosisIndex(); i != 1 {
+		t.Fatalf("highlighted line %d", i)
+	}
+	if got := reasonText(Loc{Lang: LangEN}, "no-such-code", nil, "english"); got != "english" {
+		t.Fatalf("unknown code: %q", got)
+	}
+}

@@ -212,10 +212,10 @@ type JobView struct {
 // DiagnosisIndex is the index in Lines of the log line the failure reason
 // quotes (the step's telling line), or -1.
 func (v JobView) DiagnosisIndex() int {
-	if v.Reason != "step-failed" || len(v.ReasonArgs) != 3 || v.ReasonArgs[2] == "" {
+	quoted := quotedLine(v.Reason, v.ReasonArgs)
+	if quoted == "" {
 		return -1
 	}
-	quoted := v.ReasonArgs[2]
 	for i := len(v.Lines) - 1; i >= 0; i-- {
 		// A line is "<timestamp> <text>"; the reason quotes the text.
 		_, text, _ := strings.Cut(v.Lines[i], " ")

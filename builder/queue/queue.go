@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -414,11 +415,56 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 		} else {
 			reason += "; the log shows why"
 		}
+		if code, args := diagnose(hint); code != "" {
+			out := failed(reason, code, args...)
+			out.ReasonArgs = append(out.ReasonArgs, hint) // the quoted line, last, for the page to highlight
+			return out
+		}
 		return failed(reason, db.ReasonStepFailed, step.Step, fmt.Sprint(step.Status), hint)
 	case errors.Is(err, ErrNoRegistry):
 		return failed(err.Error(), db.ReasonNoRegistry, strings.TrimPrefix(err.Error(), ErrNoRegistry.Error()+": "))
 	}
 	return failed(err.Error(), "")
+}
+
+// diagnoses name what a package tool's error line says went wrong. The
+// patterns read the tools' own messages (apt-get, pip, conda, and the
+// fixed scripts' "Image Builder:" lines); the first group, when any, is
+// the argument.
+var diagnoses = []struct {
+	re   *regexp.Regexp
+	code string
+}{
+	{regexp.MustCompile(`^E: Unable to locate package (\S+)`), db.ReasonAPTNotFound},
+	{regexp.MustCompile(`^E: Package '([^']+)' has no installation candidate`), db.ReasonAPTNotFound},
+	{regexp.MustCompile(`^E: Version '([^']+)' for '([^']+)' was not found`), db.ReasonAPTVersion},
+	{regexp.MustCompile(`^the base image has no apt-get`), db.ReasonAPTMissing},
+	{regexp.MustCompile(`^ERROR: No matching distribution found for (.+)$`), db.ReasonPipNoMatch},
+	{regexp.MustCompile(`^ERROR: Cannot install (.+) because these package versions have conflicting dependencies`), db.ReasonPipConflict},
+	{regexp.MustCompile(`^ERROR: ResolutionImpossible`), db.ReasonPipConflict},
+	{regexp.MustCompile(`^error: externally-managed-environment`), db.ReasonPipManaged},
+	{regexp.MustCompile(`^the base image has no pip`), db.ReasonPipMissing},
+	{regexp.MustCompile(`^the base image has no conda, mamba or micromamba`), db.ReasonCondaMissing},
+	{regexp.MustCompile(`^(PackagesNotFoundError.*)$`), db.ReasonCondaNotFound},
+	{regexp.MustCompile(`^((?:UnsatisfiableError|LibMambaUnsatisfiableError|Could not solve for environment specs).*)$`), db.ReasonCondaUnsat},
+}
+
+// diagnose names the failure a tool's error line describes, with its
+// arguments, or returns "".
+func diagnose(line string) (string, []string) {
+	for _, d := range diagnoses {
+		if m := d.re.FindStringSubmatch(line); m != nil {
+			args := m[1:]
+			if d.code == db.ReasonAPTVersion {
+				args = []string{m[2], m[1]} // package, then version
+			}
+			if d.code == db.ReasonPipConflict && len(args) == 0 {
+				args = []string{line}
+			}
+			return d.code, args
+		}
+	}
+	return "", nil
 }
 
 // telling picks the last output line that reads like an error message.
@@ -430,7 +476,10 @@ func telling(lines []string) string {
 			strings.HasPrefix(l, "E: "),
 			strings.HasPrefix(l, "ERROR: "),
 			strings.HasPrefix(l, "error: "),
-			strings.HasPrefix(l, "PackagesNotFoundError"):
+			strings.HasPrefix(l, "PackagesNotFoundError"),
+			strings.HasPrefix(l, "UnsatisfiableError"),
+			strings.HasPrefix(l, "LibMambaUnsatisfiableError"),
+			strings.HasPrefix(l, "Could not solve for environment specs"):
 			return strings.TrimPrefix(l, "Image Builder: ")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
@@ -150,5 +151,55 @@ func TestCancelDuringTheLookupsBeforeTheBuildIsACancel(t *testing.T) {
 	}
 	if got.Status != db.StatusCancelled || got.Error != ReasonCancelled || got.CancelledBy != "alice" {
 		t.Fatalf("cancelled during the lookups: %s %q by %q", got.Status, got.Error, got.CancelledBy)
+	}
+}
+
+// What each package tool's error line is diagnosed as. pip and conda
+// cannot run here (no index, no channel), so their lines are the tools'
+// own wording, quoted.
+func TestDiagnoseNamesTheFailureAndItsPackage(t *testing.T) {
+	for line, want := range map[string]string{
+		"E: Unable to locate package nope":                                                                      "apt-package-not-found [nope]",
+		"E: Package 'python' has no installation candidate":                                                     "apt-package-not-found [python]",
+		"E: Version '0.0-x' for 'jq' was not found":                                                             "apt-version-not-found [jq 0.0-x]",
+		"the base image has no apt-get, so APT packages cannot be installed; …":                                 "apt-missing []",
+		"ERROR: No matching distribution found for requests==99.0":                                              "pip-no-match [requests==99.0]",
+		"ERROR: Cannot install a==1.0 and b==2.0 because these package versions have conflicting dependencies.": "pip-conflict [a==1.0 and b==2.0]",
+		"ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/":                                      "pip-conflict [ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/]",
+		"error: externally-managed-environment":                                                                 "pip-externally-managed []",
+		"PackagesNotFoundError: The following packages are not available from current channels:":                "conda-not-found [PackagesNotFoundError: The following packages are not available from current channels:]",
+		"Could not solve for environment specs":                                                                 "conda-unsatisfiable [Could not solve for environment specs]",
+		"E: Some index files failed to download":                                                                " []",
+	} {
+		code, args := diagnose(line)
+		if got := fmt.Sprintf("%s %v", code, args); got != want {
+			t.Errorf("%q: %s, want %s", line, got, want)
+		}
+	}
+}
+
+// Real failing builds say which package failed and how: an APT package
+// that does not exist, a version that does not exist, a base without
+// apt-get. The reason's last argument is the tool's line.
+func TestFailedAPTBuildsNameThePackage(t *testing.T) {
+	r := enginetest.Get(t)
+	q, store := newTestQueue(t, r, 5*time.Minute)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, base, line, code string
+		args                   []string
+	}{
+		{"apt-missing-pkg", r.Debian(t), "no-such-package-xyz", db.ReasonAPTNotFound, []string{"no-such-package-xyz"}},
+		{"apt-bad-version", r.Debian(t), "jq=0.0.0-nope", db.ReasonAPTVersion, []string{"jq", "0.0.0-nope"}},
+		{"apt-no-apt", r.Busybox(t), "jq", db.ReasonAPTMissing, nil},
+	} {
+		_, job, err := q.Create(ctx, db.ImageSpec{Name: tc.name, BaseImage: tc.base, APT: []string{tc.line}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
+		if j.Reason != tc.code || len(j.ReasonArgs) != len(tc.args)+1 || fmt.Sprint(j.ReasonArgs[:len(tc.args)]) != fmt.Sprint(tc.args) {
+			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
+		}
 	}
 }
