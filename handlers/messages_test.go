@@ -43,46 +43,44 @@ func TestEveryBuilderAndStoreMessageIsTranslated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	{
-		for _, path := range files {
-			if strings.HasSuffix(path, "_test.go") {
-				continue
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return true
 			}
-			f, err := parser.ParseFile(fset, path, nil, 0)
+			fn, ok := call.Fun.(*ast.Ident)
+			if !ok || !makers[fn.Name] {
+				return true
+			}
+			lit, ok := call.Args[0].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				t.Errorf("%s: %s needs a literal format", fset.Position(call.Pos()), fn.Name)
+				return true
+			}
+			format, err := strconv.Unquote(lit.Value)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				call, ok := n.(*ast.CallExpr)
-				if !ok || len(call.Args) == 0 {
-					return true
-				}
-				fn, ok := call.Fun.(*ast.Ident)
-				if !ok || !makers[fn.Name] {
-					return true
-				}
-				lit, ok := call.Args[0].(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					t.Errorf("%s: %s needs a literal format", fset.Position(call.Pos()), fn.Name)
-					return true
-				}
-				format, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				found++
-				zh := views.Loc{Lang: views.LangZH}.Msg(format)
-				switch {
-				case !views.Translates(views.LangZH, format):
-					t.Errorf("%s: no zh-TW wording for %q", fset.Position(call.Pos()), format)
-				case len(verbs.FindAllString(zh, -1)) != len(verbs.FindAllString(format, -1)):
-					t.Errorf("%q and its zh-TW wording %q take different arguments", format, zh)
-				case len(call.Args)-1 != len(verbs.FindAllString(format, -1)):
-					t.Errorf("%s: %q is given %d arguments", fset.Position(call.Pos()), format, len(call.Args)-1)
-				}
-				return true
-			})
-		}
+			found++
+			zh := views.Loc{Lang: views.LangZH}.Msg(format)
+			switch {
+			case !views.Translates(views.LangZH, format):
+				t.Errorf("%s: no zh-TW wording for %q", fset.Position(call.Pos()), format)
+			case len(verbs.FindAllString(zh, -1)) != len(verbs.FindAllString(format, -1)):
+				t.Errorf("%q and its zh-TW wording %q take different arguments", format, zh)
+			case len(call.Args)-1 != len(verbs.FindAllString(format, -1)):
+				t.Errorf("%s: %q is given %d arguments", fset.Position(call.Pos()), format, len(call.Args)-1)
+			}
+			return true
+		})
 	}
 	if found < 100 {
 		t.Fatalf("found only %d message formats; is the scan still looking at the right calls?", found)

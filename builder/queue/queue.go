@@ -276,8 +276,8 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 	q.cfg.Log.Info("job building", "job", job.ID, "spec", job.SpecName, "revision", job.Revision, "reattached", attach != nil)
 	if attach != nil {
 		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
-		timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
-		defer cancel()
+		timeout, stopTimer := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
+		defer stopTimer()
 		res, err := attach(timeout, job, log)
 		q.finish(job, log, q.outcome(timeout, res, err, log))
 		return

@@ -26,16 +26,26 @@ func slowAptBase(t *testing.T, r *enginetest.Rig) string {
 	return r.Derived(t, cf, r.Target.Host+"/library/slow-apt:1")
 }
 
+// openStores opens a database and a log store in a temporary directory,
+// closed when the test ends.
+func openStores(t *testing.T) (*db.DB, *logs.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	logStore, err := logs.NewStore(filepath.Join(dir, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, logStore
+}
+
 func newTestQueue(t *testing.T, r *enginetest.Rig, timeout time.Duration) (*Queue, *db.DB) {
 	t.Helper()
-	store, err := db.Open(filepath.Join(t.TempDir(), "imagebuilder.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logStore, err := logs.NewStore(filepath.Join(t.TempDir(), "logs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, logStore := openStores(t)
 	q := New(store, r.Engine, logStore, Config{
 		Workers:  1,
 		Timeout:  timeout,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
-	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
 )
@@ -51,12 +49,7 @@ func (s *stubExecutor) Attach(_ context.Context, job db.Job, log io.Writer) (exe
 // fails with the executor's reason, written at the end of its log.
 func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store, logStore := openStores(t)
 	for _, name := range []string{"alive", "gone"} {
 		if _, _, err := store.CreateSpec(ctx, db.ImageSpec{Name: name, BaseImage: "reg/base:1"}, "reg"); err != nil {
 			t.Fatal(err)
@@ -65,7 +58,6 @@ func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
 			t.Fatal(ok, err)
 		}
 	}
-	logStore, _ := logs.NewStore(filepath.Join(dir, "logs"))
 	stub := &stubExecutor{attached: make(chan int64, 1)}
 	q := New(store, stub, logStore, Config{Registry: func(context.Context) (registry.Target, error) { return registry.Target{Host: "reg"}, nil }})
 	if err := q.Start(ctx); err != nil {
@@ -115,13 +107,7 @@ func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
 // not as failed with "context canceled".
 func TestCancelDuringTheLookupsBeforeTheBuildIsACancel(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	logStore, _ := logs.NewStore(filepath.Join(dir, "logs"))
+	store, logStore := openStores(t)
 	looking := make(chan struct{}, 1)
 	var calls atomic.Int32
 	q := New(store, &stubExecutor{attached: make(chan int64, 1)}, logStore, Config{Registry: func(ctx context.Context) (registry.Target, error) {
