@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -288,6 +289,37 @@ func mountsUnder(t testing.TB, dir string) []string {
 	for _, line := range strings.Split(string(raw), "\n") {
 		if strings.Contains(line, dir+"/") || strings.Contains(line, dir+" ") {
 			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// buildProcessesUnder lists the processes (pid and command) whose root is
+// an overlay built from layers under dir: the build steps of a server on
+// that data directory. Processes of other tests running beside this one
+// have their own data directories.
+func buildProcessesUnder(t testing.TB, dir string) []string {
+	t.Helper()
+	procs, _ := os.ReadDir("/proc")
+	var out []string
+	for _, p := range procs {
+		if _, err := strconv.Atoi(p.Name()); err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", p.Name(), "mountinfo"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 || f[4] != "/" {
+				continue
+			}
+			if strings.Contains(line, "dir="+dir+"/") {
+				cmd, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+				out = append(out, p.Name()+" "+strings.ReplaceAll(string(cmd), "\x00", " "))
+			}
+			break
 		}
 	}
 	return out

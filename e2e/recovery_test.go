@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -62,8 +61,8 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 	}
 	// The restart ended the killed build's processes and released its
 	// mounts; a clean stop leaves nothing either.
-	if out, _ := exec.Command("pgrep", "-f", "apt-get is slow today|sleep 300").Output(); len(out) > 0 {
-		t.Errorf("processes of the killed build still run: %s", out)
+	if left := buildProcessesUnder(t, in.dir); len(left) > 0 {
+		t.Errorf("processes of the killed build still run:\n%s", strings.Join(left, "\n"))
 	}
 	restarted.stop()
 	if left := mountsUnder(t, in.dir); len(left) > 0 {
@@ -117,8 +116,8 @@ func TestKilledDuringCommitLeavesNothingAfterRestart(t *testing.T) {
 	if got.Error != "interrupted by server restart" {
 		t.Fatalf("interrupted job: %+v", got)
 	}
-	if out, _ := exec.Command("pgrep", "-f", "dd if=/dev/urandom").Output(); len(out) > 0 {
-		t.Errorf("processes of the killed build still run: %s", out)
+	if left := buildProcessesUnder(t, in.dir); len(left) > 0 {
+		t.Errorf("processes of the killed build still run:\n%s", strings.Join(left, "\n"))
 	}
 	restarted.stop()
 	if left := mountsUnder(t, in.dir); len(left) > 0 {
