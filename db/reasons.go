@@ -22,6 +22,13 @@ const (
 	ReasonStepFailed        = "step-failed"          // step (apt, conda-check, conda, pip or ""), exit status, telling line or ""
 	ReasonInvalidSpec       = "invalid-spec"         // problems
 	ReasonNoRegistry        = "no-registry"          // error
+	ReasonOutOfMemory       = "out-of-memory"        // the memory limit, or ""
+	// A cluster's reasons (the Kubernetes executor); each takes the
+	// cluster's own words.
+	ReasonWorkerImage = "worker-image" // detail
+	ReasonEvicted     = "evicted"      // detail
+	ReasonNodeLost    = "node-lost"    // detail
+	ReasonPodGone     = "pod-gone"     // detail
 	// Failures a package tool described; the tool's line comes last among
 	// the arguments, for the page to highlight.
 	ReasonAPTNotFound   = "apt-package-not-found"  // package
@@ -41,5 +48,6 @@ const (
 var ReasonCodes = []string{ReasonInterrupted, ReasonShutdown, ReasonCancelled, ReasonSpecDeleted, ReasonSuperseded,
 	ReasonTimeout, ReasonSilent, ReasonLogUnwritable, ReasonDiskFullLog, ReasonDiskFull, ReasonDiskSpaceLow,
 	ReasonRegistrySilent, ReasonRegistrySilentOut, ReasonPullAuth, ReasonPushAuth, ReasonStepFailed,
-	ReasonInvalidSpec, ReasonNoRegistry, ReasonAPTNotFound, ReasonAPTVersion, ReasonAPTMissing, ReasonPipNoMatch,
+	ReasonInvalidSpec, ReasonNoRegistry, ReasonOutOfMemory, ReasonWorkerImage, ReasonEvicted, ReasonNodeLost, ReasonPodGone,
+	ReasonAPTNotFound, ReasonAPTVersion, ReasonAPTMissing, ReasonPipNoMatch,
 	ReasonPipConflict, ReasonPipManaged, ReasonPipMissing, ReasonCondaMissing, ReasonCondaNotFound, ReasonCondaUnsat}

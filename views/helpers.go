@@ -98,6 +98,12 @@ func reasonText(loc Loc, code string, args []string, english string) string {
 		}
 		return text + loc.T("reason.step-failed.nolog")
 	}
+	if code == "out-of-memory" && len(args) == 1 {
+		if args[0] == "" {
+			return loc.T(key, "")
+		}
+		return loc.T(key, loc.T("reason.out-of-memory.limit", args[0]))
+	}
 	if diagnosed[code] && len(args) > 0 {
 		args = args[:len(args)-1] // the tool's line, shown highlighted in the log
 	}

@@ -159,3 +159,41 @@ func (e *RegistryTimeoutError) Error() string {
 	return fmt.Sprintf("the registry %s did not answer within %s (pulling the base image)", e.Host, e.Timeout)
 }
 func (e *RegistryTimeoutError) Unwrap() error { return e.Err }
+
+// OutOfMemoryError is a build killed for going over its memory limit.
+type OutOfMemoryError struct {
+	// Limit is the limit it went over, e.g. "512Mi", or "" when unknown.
+	Limit string
+	Err   error
+}
+
+func (e *OutOfMemoryError) Error() string {
+	if e.Limit != "" {
+		return fmt.Sprintf("out of memory: the build went over its memory limit of %s", e.Limit)
+	}
+	return "out of memory: the build went over its memory limit"
+}
+func (e *OutOfMemoryError) Unwrap() error { return e.Err }
+
+// DeadlineError is a build that a cluster stopped at its deadline (the
+// build timeout).
+type DeadlineError struct {
+	Timeout time.Duration
+}
+
+func (e *DeadlineError) Error() string {
+	return fmt.Sprintf("build timed out after %s", e.Timeout)
+}
+
+// ClusterError is a build that a cluster could not start or ended for a
+// reason of its own, not of the build: Code is a db.Reason* code
+// (worker image missing, evicted, node lost, pod gone) and Detail the
+// cluster's own words.
+type ClusterError struct {
+	Code   string
+	Detail string
+}
+
+func (e *ClusterError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Code, e.Detail)
+}

@@ -387,7 +387,16 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 	var step *executor.StepError
 	var full *executor.DiskFullError
 	var silent *executor.RegistryTimeoutError
+	var oom *executor.OutOfMemoryError
+	var deadline *executor.DeadlineError
+	var cluster *executor.ClusterError
 	switch {
+	case errors.As(err, &oom):
+		return failed(oom.Error(), db.ReasonOutOfMemory, oom.Limit)
+	case errors.As(err, &deadline):
+		return failed(deadline.Error(), db.ReasonTimeout, deadline.Timeout.String())
+	case errors.As(err, &cluster):
+		return failed(reasonEnglish[cluster.Code]+": "+cluster.Detail, cluster.Code, cluster.Detail)
 	case errors.As(err, &full) && full.Need > 0:
 		return failed(full.Error(), db.ReasonDiskSpaceLow, executor.HumanBytes(full.Free), full.Path, executor.HumanBytes(full.Need))
 	case errors.As(err, &full):
@@ -425,6 +434,14 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 		return failed(err.Error(), db.ReasonNoRegistry, strings.TrimPrefix(err.Error(), ErrNoRegistry.Error()+": "))
 	}
 	return failed(err.Error(), "")
+}
+
+// reasonEnglish starts the English reason of a cluster's failure.
+var reasonEnglish = map[string]string{
+	db.ReasonWorkerImage: "the build pod could not start",
+	db.ReasonEvicted:     "Kubernetes evicted the build pod",
+	db.ReasonNodeLost:    "the build pod's node was lost",
+	db.ReasonPodGone:     "the build's Kubernetes Job is gone",
 }
 
 // diagnoses name what a package tool's error line says went wrong. The

@@ -1,0 +1,92 @@
+package kube
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// ParseNodeSelector reads "key=value,key2=value2".
+func ParseNodeSelector(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok {
+			return nil, fmt.Errorf("node selector %q: write key=value", kv)
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("node selector key %q: %s", k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return nil, fmt.Errorf("node selector value %q: %s", v, strings.Join(errs, "; "))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// ParseTolerations reads "key=value:Effect,key:Effect,key", where a key
+// without a value tolerates any value and no effect any effect.
+func ParseTolerations(s string) ([]corev1.Toleration, error) {
+	var out []corev1.Toleration
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		kv, effect, _ := strings.Cut(t, ":")
+		k, v, hasValue := strings.Cut(kv, "=")
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("toleration key %q: %s", k, strings.Join(errs, "; "))
+		}
+		tol := corev1.Toleration{Key: k, Operator: corev1.TolerationOpExists}
+		if hasValue {
+			tol.Operator, tol.Value = corev1.TolerationOpEqual, v
+		}
+		switch corev1.TaintEffect(effect) {
+		case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+			tol.Effect = corev1.TaintEffect(effect)
+		default:
+			return nil, fmt.Errorf("toleration %q: the effect is NoSchedule, PreferNoSchedule or NoExecute", t)
+		}
+		out = append(out, tol)
+	}
+	return out, nil
+}
+
+// ParseResources reads the build container's CPU and memory requests and
+// limits ("" for none), e.g. "500m", "2", "512Mi".
+func ParseResources(cpuRequest, cpuLimit, memRequest, memLimit string) (corev1.ResourceRequirements, error) {
+	var r corev1.ResourceRequirements
+	set := func(list *corev1.ResourceList, name corev1.ResourceName, flag, v string) error {
+		if v == "" {
+			return nil
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil || q.Sign() <= 0 {
+			return fmt.Errorf("--%s %q: write an amount such as 500m or 2 (CPU), 512Mi or 2Gi (memory)", flag, v)
+		}
+		if *list == nil {
+			*list = corev1.ResourceList{}
+		}
+		(*list)[name] = q
+		return nil
+	}
+	for _, e := range []error{
+		set(&r.Requests, corev1.ResourceCPU, "kube-cpu-request", cpuRequest),
+		set(&r.Limits, corev1.ResourceCPU, "kube-cpu-limit", cpuLimit),
+		set(&r.Requests, corev1.ResourceMemory, "kube-memory-request", memRequest),
+		set(&r.Limits, corev1.ResourceMemory, "kube-memory-limit", memLimit),
+	} {
+		if e != nil {
+			return r, e
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,648 @@
+// Package kube runs builds on Kubernetes: the second implementation of
+// executor.Executor. Each job becomes a Kubernetes Job whose one pod runs
+// this same binary in worker mode (see Work), building with the Buildah
+// library and pushing to the configured registry. The job's request and
+// credentials reach the pod as a per-job Secret mounted as files, owned by
+// the Job. The pod's log streams into the job's log; pod and Job states map
+// to the executor's typed errors. It owns the Kubernetes objects it makes
+// (labelled app.kubernetes.io/managed-by=imagebuilder and with its
+// instance) and nothing else; it knows nothing of HTTP or job statuses.
+package kube
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"imagebuilder/builder/executor"
+	"imagebuilder/db"
+)
+
+// Labels on every object this package makes.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelInstance  = "imagebuilder.io/instance"
+	LabelJob       = "imagebuilder.io/job-id"
+	LabelSpec      = "imagebuilder.io/spec"
+	LabelRevision  = "imagebuilder.io/revision"
+	managedBy      = "imagebuilder"
+	container      = "build"
+	// JobDir is where the per-job Secret is mounted in the pod.
+	JobDir = "/run/imagebuilder/job"
+	// WorkDir is the pod's scratch data directory (an emptyDir).
+	WorkDir = "/var/lib/imagebuilder"
+)
+
+// Config says where and how build pods run.
+type Config struct {
+	// Kubeconfig is a kubeconfig file; "" uses the in-cluster config of
+	// the pod the portal runs in.
+	Kubeconfig string
+	// Namespace the Jobs, pods and Secrets go in.
+	Namespace string
+	// Instance tells this portal's objects from another's in the same
+	// namespace: lower-case letters and digits, at most 12.
+	Instance string
+	// ServiceAccount of the build pods ("" for the namespace's default).
+	// Build pods get no service account token either way.
+	ServiceAccount string
+	// WorkerImage holds this binary (see the worker-image command).
+	WorkerImage string
+	// PullPolicy of the worker image (default IfNotPresent).
+	PullPolicy corev1.PullPolicy
+	// NodeSelector and Tolerations place build pods.
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+	// Resources of the build container (requests and limits).
+	Resources corev1.ResourceRequirements
+	// Privileged runs the build container privileged, which Buildah's
+	// overlay storage and chroot isolation need on most clusters.
+	Privileged bool
+	// HostNetwork runs build pods in the node's network, e.g. to reach a
+	// registry that listens on the node's loopback.
+	HostNetwork bool
+	// TTL keeps a finished Job (and its pod's log) this long.
+	TTL time.Duration
+	// StateDir is where the executor notes how far it has copied each
+	// build's log, so a re-attach after a restart does not copy it twice.
+	StateDir string
+	// Poll is how often a running build's pod is looked at (default 500ms).
+	Poll time.Duration
+	// MinFreeSpace and RegistryTimeout are passed to the worker's engine.
+	MinFreeSpace    uint64
+	RegistryTimeout time.Duration
+}
+
+// Executor runs builds as Kubernetes Jobs.
+type Executor struct {
+	cfg    Config
+	client kubernetes.Interface
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// RESTConfig loads the kubeconfig file, or the in-cluster config for "".
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes: no --kube-config and not in a cluster: %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: read %s: %w", kubeconfig, err)
+	}
+	return c, nil
+}
+
+// New connects to the cluster and checks the configuration.
+func New(cfg Config) (*Executor, error) {
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	if cfg.WorkerImage == "" {
+		return nil, errors.New("kubernetes: a worker image is required (--kube-worker-image; make one with the worker-image command)")
+	}
+	if cfg.Instance == "" || len(cfg.Instance) > 12 || strings.Trim(cfg.Instance, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		return nil, fmt.Errorf("kubernetes: instance %q: use 1 to 12 lower-case letters and digits", cfg.Instance)
+	}
+	if cfg.PullPolicy == "" {
+		cfg.PullPolicy = corev1.PullIfNotPresent
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 10 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.StateDir != "" {
+		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("kubernetes: state directory: %w", err)
+		}
+	}
+	rc, err := RESTConfig(cfg.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: client: %w", err)
+	}
+	return &Executor{cfg: cfg, client: client}, nil
+}
+
+// Client is the executor's Kubernetes client.
+func (k *Executor) Client() kubernetes.Interface { return k.client }
+
+// Namespace is where the executor's objects go.
+func (k *Executor) Namespace() string { return k.cfg.Namespace }
+
+// JobName is the Kubernetes Job (and Secret) name of an Image Builder job.
+func (k *Executor) JobName(jobID int64) string {
+	return fmt.Sprintf("imagebuilder-%s-%d", k.cfg.Instance, jobID)
+}
+
+func (k *Executor) labels(job db.Job) map[string]string {
+	return map[string]string{
+		LabelManagedBy: managedBy,
+		LabelInstance:  k.cfg.Instance,
+		LabelJob:       strconv.FormatInt(job.ID, 10),
+		LabelSpec:      job.SpecName,
+		LabelRevision:  strconv.Itoa(job.Revision),
+	}
+}
+
+// Run creates the job's Secret and Job and follows its pod; see
+// executor.Executor.
+func (k *Executor) Run(ctx context.Context, req executor.Request, log io.Writer) (executor.Outcome, error) {
+	name := k.JobName(req.Job.ID)
+	// A Job of this name is left from an attempt that never got recorded.
+	if err := k.remove(ctx, name, false); err != nil {
+		return executor.Outcome{}, err
+	}
+	secret, err := k.secret(req)
+	if err != nil {
+		return executor.Outcome{}, err
+	}
+	secrets := k.client.CoreV1().Secrets(k.cfg.Namespace)
+	if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		return executor.Outcome{}, fmt.Errorf("kubernetes: create Secret %s: %w", name, err)
+	}
+	job := k.job(req.Job, ctx)
+	created, err := k.client.BatchV1().Jobs(k.cfg.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if err != nil {
+		_ = secrets.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+		return executor.Outcome{}, fmt.Errorf("kubernetes: create Job %s: %w", name, err)
+	}
+	// The Secret goes with the Job, whatever ends it.
+	secret.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(created, batchv1.SchemeGroupVersion.WithKind("Job"))}
+	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(log, "Image Builder: warning: the Secret %s could not be given to its Job: %v\n", name, err)
+	}
+	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s created; waiting for its pod\n", k.cfg.Namespace, name)
+	return k.follow(ctx, req.Job, log)
+}
+
+// Attach follows a Job that Recover found; see executor.Executor.
+func (k *Executor) Attach(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s is still there; following its pod again\n", k.cfg.Namespace, k.JobName(job.ID))
+	return k.follow(ctx, job, log)
+}
+
+// Recover looks for the Job of each job an earlier process left Building:
+// one still there is followed again (Running), one gone fails. Jobs and
+// Secrets of this instance that belong to no building job are removed.
+func (k *Executor) Recover(ctx context.Context, building []db.Job) ([]executor.Recovery, error) {
+	out := make([]executor.Recovery, 0, len(building))
+	keep := map[string]bool{}
+	for _, j := range building {
+		name := k.JobName(j.ID)
+		_, err := k.client.BatchV1().Jobs(k.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err == nil:
+			keep[name] = true
+			out = append(out, executor.Recovery{JobID: j.ID, Running: true})
+		case apierrors.IsNotFound(err):
+			out = append(out, executor.Recovery{JobID: j.ID, Code: db.ReasonPodGone,
+				Reason: fmt.Sprintf("its Kubernetes Job %s/%s is gone (deleted while the server was down)", k.cfg.Namespace, name)})
+		default:
+			return nil, fmt.Errorf("kubernetes: look for Job %s: %w", name, err)
+		}
+	}
+	sel := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + managedBy + "," + LabelInstance + "=" + k.cfg.Instance}
+	jobs, err := k.client.BatchV1().Jobs(k.cfg.Namespace).List(ctx, sel)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: list Jobs: %w", err)
+	}
+	for _, j := range jobs.Items {
+		if !keep[j.Name] && !finished(&j) {
+			if err := k.remove(ctx, j.Name, false); err != nil {
+				return nil, err
+			}
+		}
+	}
+	secrets, err := k.client.CoreV1().Secrets(k.cfg.Namespace).List(ctx, sel)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: list Secrets: %w", err)
+	}
+	for _, s := range secrets.Items {
+		if !keep[s.Name] {
+			if err := k.client.CoreV1().Secrets(k.cfg.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("kubernetes: delete Secret %s: %w", s.Name, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// remove deletes a Job, its pods and its Secret; with wait, it returns
+// once the pods are gone.
+func (k *Executor) remove(ctx context.Context, name string, wait bool) error {
+	ctx = context.WithoutCancel(ctx)
+	policy := metav1.DeletePropagationBackground
+	err := k.client.BatchV1().Jobs(k.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &policy})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubernetes: delete Job %s: %w", name, err)
+	}
+	err = k.client.CoreV1().Secrets(k.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("kubernetes: delete Secret %s: %w", name, err)
+	}
+	pods := k.client.CoreV1().Pods(k.cfg.Namespace)
+	sel := metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + name}
+	// The garbage collector deletes the pods soon; do it now, so a
+	// cancelled build stops at once.
+	list, err := pods.List(ctx, sel)
+	if err != nil {
+		return fmt.Errorf("kubernetes: list pods of %s: %w", name, err)
+	}
+	for _, p := range list.Items {
+		if err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("kubernetes: delete pod %s: %w", p.Name, err)
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Minute); wait && time.Now().Before(deadline); time.Sleep(k.cfg.Poll) {
+		list, err := pods.List(ctx, sel)
+		if err != nil || len(list.Items) == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+func finished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// deadlineFrom is the Job's activeDeadlineSeconds: what is left of the
+// build's timeout, so the cluster stops the pod when the portal gives up.
+func deadlineFrom(ctx context.Context) *int64 {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return nil
+	}
+	s := int64(math.Ceil(time.Until(d).Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return &s
+}
+
+func (k *Executor) job(j db.Job, ctx context.Context) *batchv1.Job {
+	name := k.JobName(j.ID)
+	labels := k.labels(j)
+	noRetry, ttl := int32(0), int32(k.cfg.TTL.Seconds())
+	noToken, privileged := false, k.cfg.Privileged
+	mode := int32(0o400)
+	args := []string{"worker", "--job-dir", JobDir, "--data-dir", WorkDir}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: k.cfg.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:            &noRetry,
+			ActiveDeadlineSeconds:   deadlineFrom(ctx),
+			TTLSecondsAfterFinished: &ttl,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					ServiceAccountName:           k.cfg.ServiceAccount,
+					AutomountServiceAccountToken: &noToken,
+					EnableServiceLinks:           &noToken,
+					HostNetwork:                  k.cfg.HostNetwork,
+					NodeSelector:                 k.cfg.NodeSelector,
+					Tolerations:                  k.cfg.Tolerations,
+					Containers: []corev1.Container{{
+						Name:                     container,
+						Image:                    k.cfg.WorkerImage,
+						ImagePullPolicy:          k.cfg.PullPolicy,
+						Command:                  []string{"/usr/local/bin/imagebuilder"},
+						Args:                     args,
+						Resources:                k.cfg.Resources,
+						SecurityContext:          &corev1.SecurityContext{Privileged: &privileged},
+						TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "job", MountPath: JobDir, ReadOnly: true},
+							{Name: "work", MountPath: WorkDir},
+						},
+					}},
+					Volumes: []corev1.Volume{
+						{Name: "job", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name, DefaultMode: &mode}}},
+						{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					},
+				},
+			},
+		},
+	}
+}
+
+// Reasons a pod's container waits that mean its image cannot be had.
+var imageWaits = []string{"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "ImageInspectError"}
+
+// follow watches a job's pod until it ends, copying its log, and says how
+// it ended. A cancelled ctx deletes the Job and its pods.
+func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+	name := k.JobName(job.ID)
+	stream := &logCopier{k: k, jobID: job.ID, log: log}
+	stream.since = stream.loadMark()
+	var streamDone chan struct{}
+	var streamPod string
+	endStream := func() {
+		if streamDone != nil {
+			select {
+			case <-streamDone:
+			case <-time.After(15 * time.Second):
+			}
+		}
+		stream.clearMark()
+	}
+	tick := time.NewTicker(k.cfg.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			err := k.remove(ctx, name, true)
+			endStream()
+			return executor.Outcome{}, errors.Join(fmt.Errorf("%w: %w", executor.ErrCancelled, context.Cause(ctx)), err)
+		case <-tick.C:
+		}
+		kj, err := k.client.BatchV1().Jobs(k.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			endStream()
+			return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonPodGone,
+				Detail: fmt.Sprintf("the Kubernetes Job %s/%s was deleted during the build", k.cfg.Namespace, name)}
+		}
+		if err != nil {
+			continue // the API server is busy or restarting: look again
+		}
+		pod, err := k.newestPod(ctx, name)
+		if err != nil {
+			continue
+		}
+		if pod != nil {
+			if why, msg := imageWait(pod); why != "" {
+				_ = k.remove(ctx, name, false)
+				return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonWorkerImage,
+					Detail: fmt.Sprintf("the worker image %s cannot be used: %s %s", k.cfg.WorkerImage, why, msg)}
+			}
+			started := pod.Status.Phase != corev1.PodPending
+			if started && streamPod != pod.Name {
+				streamPod = pod.Name
+				streamDone = make(chan struct{})
+				go func(pod string, done chan struct{}) {
+					defer close(done)
+					stream.copy(ctx, pod)
+				}(pod.Name, streamDone)
+			}
+		}
+		if c := condition(kj, "DeadlineExceeded"); c != nil {
+			endStream()
+			_ = k.remove(ctx, name, false)
+			d := time.Duration(0)
+			if kj.Spec.ActiveDeadlineSeconds != nil {
+				d = time.Duration(*kj.Spec.ActiveDeadlineSeconds) * time.Second
+			}
+			return executor.Outcome{}, &executor.DeadlineError{Timeout: d}
+		}
+		if pod == nil {
+			if c := condition(kj, ""); c != nil {
+				return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonPodGone,
+					Detail: fmt.Sprintf("the Kubernetes Job %s failed without a pod: %s %s", name, c.Reason, c.Message)}
+			}
+			continue
+		}
+		if gone := podLost(pod); gone != nil {
+			endStream()
+			_ = k.remove(ctx, name, false)
+			return executor.Outcome{}, gone
+		}
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			endStream()
+			out, err := k.result(pod)
+			k.cleanSecret(ctx, name)
+			return out, err
+		}
+	}
+}
+
+// condition is the Job's Failed (or FailureTarget) condition with that
+// reason ("" for any), or nil.
+func condition(j *batchv1.Job, reason string) *batchv1.JobCondition {
+	for i, c := range j.Status.Conditions {
+		if (c.Type == batchv1.JobFailed || c.Type == batchv1.JobFailureTarget) && c.Status == corev1.ConditionTrue &&
+			(reason == "" || c.Reason == reason) {
+			return &j.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func (k *Executor) newestPod(ctx context.Context, name string) (*corev1.Pod, error) {
+	list, err := k.client.CoreV1().Pods(k.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + name})
+	if err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(list.Items, func(a, b corev1.Pod) int {
+		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
+	})
+	return &list.Items[0], nil
+}
+
+func imageWait(pod *corev1.Pod) (string, string) {
+	for _, s := range pod.Status.ContainerStatuses {
+		if w := s.State.Waiting; w != nil && slices.Contains(imageWaits, w.Reason) {
+			return w.Reason, w.Message
+		}
+	}
+	return "", ""
+}
+
+// podLost is the error of a pod the cluster ended for a reason of its
+// own: evicted (e.g. the node ran short of memory or disk) or its node lost.
+func podLost(pod *corev1.Pod) error {
+	switch pod.Status.Reason {
+	case "Evicted":
+		return &executor.ClusterError{Code: db.ReasonEvicted, Detail: pod.Status.Message}
+	case "NodeLost", "UnexpectedAdmissionError", "Terminated":
+		return &executor.ClusterError{Code: db.ReasonNodeLost, Detail: strings.TrimSpace(pod.Status.Reason + " " + pod.Status.Message)}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+			switch c.Reason {
+			case "TerminationByKubelet", "EvictionByEvictionAPI", "PreemptionByScheduler":
+				return &executor.ClusterError{Code: db.ReasonEvicted, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
+			case "DeletionByPodGC", "DeletionByTaintManager":
+				return &executor.ClusterError{Code: db.ReasonNodeLost, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
+			}
+		}
+	}
+	return nil
+}
+
+// result reads how a finished pod's build ended: the worker's termination
+// message, or the container's own state when the worker could not write
+// one (killed for memory, say).
+func (k *Executor) result(pod *corev1.Pod) (executor.Outcome, error) {
+	for _, s := range pod.Status.ContainerStatuses {
+		t := s.State.Terminated
+		if s.Name != container || t == nil {
+			continue
+		}
+		limit := ""
+		if q, ok := k.cfg.Resources.Limits[corev1.ResourceMemory]; ok {
+			limit = q.String()
+		}
+		if t.Reason == "OOMKilled" {
+			return executor.Outcome{}, &executor.OutOfMemoryError{Limit: limit, Err: fmt.Errorf("pod %s: container OOMKilled (exit %d)", pod.Name, t.ExitCode)}
+		}
+		if strings.TrimSpace(t.Message) == "" {
+			return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s, exit status %d) without a result", pod.Name, t.Reason, t.ExitCode)
+		}
+		out, err := executor.DecodeResult([]byte(t.Message))
+		var oom *executor.OutOfMemoryError
+		if errors.As(err, &oom) {
+			oom.Limit = limit
+		}
+		return out, err
+	}
+	return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s) without a container status", pod.Name, pod.Status.Phase)
+}
+
+// cleanSecret removes a finished build's Secret at once, rather than with
+// its Job when the Job's TTL runs out: the credentials are not kept longer
+// than the build needs them.
+func (k *Executor) cleanSecret(ctx context.Context, name string) {
+	_ = k.client.CoreV1().Secrets(k.cfg.Namespace).Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
+}
+
+// logCopier copies a pod's log (with the kubelet's timestamps) into a job's
+// log, skipping what an earlier process already copied.
+type logCopier struct {
+	k      *Executor
+	jobID  int64
+	log    io.Writer
+	since  time.Time // lines stamped at or before this are already copied
+	marked time.Time
+}
+
+func (c *logCopier) markPath() string {
+	if c.k.cfg.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(c.k.cfg.StateDir, strconv.FormatInt(c.jobID, 10)+".log-mark")
+}
+
+func (c *logCopier) loadMark() time.Time {
+	p := c.markPath()
+	if p == "" {
+		return time.Time{}
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	return t
+}
+
+func (c *logCopier) saveMark(t time.Time) {
+	if p := c.markPath(); p != "" && time.Since(c.marked) > 500*time.Millisecond {
+		c.marked = time.Now()
+		_ = os.WriteFile(p, []byte(t.Format(time.RFC3339Nano)), 0o600)
+	}
+}
+
+func (c *logCopier) clearMark() {
+	if p := c.markPath(); p != "" {
+		_ = os.Remove(p)
+	}
+}
+
+// copy follows the pod's log until the container ends, reconnecting when
+// the stream breaks while the pod still runs.
+func (c *logCopier) copy(ctx context.Context, pod string) {
+	pods := c.k.client.CoreV1().Pods(c.k.cfg.Namespace)
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		opts := &corev1.PodLogOptions{Container: container, Follow: true, Timestamps: true}
+		if !c.since.IsZero() {
+			t := metav1.NewTime(c.since)
+			opts.SinceTime = &t
+		}
+		rc, err := pods.GetLogs(pod, opts).Stream(ctx)
+		if err == nil {
+			c.lines(rc)
+			rc.Close()
+		}
+		p, perr := pods.Get(ctx, pod, metav1.GetOptions{})
+		if perr != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || attempt > 100 {
+			if perr == nil && err == nil {
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				fmt.Fprintf(c.log, "Image Builder: the pod's log could not be read: %v\n", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (c *logCopier) lines(r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			stamp, text, _ := strings.Cut(line, " ")
+			t, perr := time.Parse(time.RFC3339Nano, stamp)
+			switch {
+			case perr != nil:
+				_, _ = io.WriteString(c.log, line)
+			case !t.After(c.since):
+				// copied before a restart
+			default:
+				if !strings.HasSuffix(text, "\n") {
+					text += "\n"
+				}
+				_, _ = io.WriteString(c.log, text)
+				c.since = t
+				c.saveMark(t)
+			}
+		}
+		if err != nil {
+			if p := c.markPath(); p != "" && !c.since.IsZero() {
+				_ = os.WriteFile(p, []byte(c.since.Format(time.RFC3339Nano)), 0o600)
+			}
+			return
+		}
+	}
+}
+

@@ -1,0 +1,157 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"imagebuilder/builder/engine"
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+// Files of the per-job Secret, as the worker reads them in JobDir.
+const (
+	fileRequest    = "request.json"
+	fileRegistry   = "registry-auth.json"
+	filePullSecret = "pull-secret.json"
+)
+
+// workRequest is request.json: the build without its credentials.
+type workRequest struct {
+	JobID           int64        `json:"jobID"`
+	Revision        int          `json:"revision"`
+	Spec            db.ImageSpec `json:"spec"`
+	Tag             string       `json:"tag"`
+	Registry        string       `json:"registry"`
+	Insecure        bool         `json:"insecure,omitempty"`
+	NoCache         bool         `json:"noCache,omitempty"`
+	MinFreeSpace    uint64       `json:"minFreeSpace,omitempty"`
+	RegistryTimeout string       `json:"registryTimeout,omitempty"`
+}
+
+type registryAuth struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// secret is the per-job Secret: the request and the credentials, as files.
+func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
+	wr := workRequest{JobID: req.Job.ID, Revision: req.Job.Revision, Spec: req.Job.Snapshot, Tag: req.Tag,
+		Registry: req.Registry.Host, Insecure: req.Registry.Insecure, NoCache: req.NoCache,
+		MinFreeSpace: k.cfg.MinFreeSpace}
+	if k.cfg.RegistryTimeout > 0 {
+		wr.RegistryTimeout = k.cfg.RegistryTimeout.String()
+	}
+	wr.Spec.PullSecret = "" // the secret's name; its content goes in its own file
+	body, err := json.Marshal(wr)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: encode request: %w", err)
+	}
+	data := map[string][]byte{fileRequest: body}
+	if req.Registry.Username != "" {
+		auth, err := json.Marshal(registryAuth{Username: req.Registry.Username, Password: req.Registry.Password})
+		if err != nil {
+			return nil, err
+		}
+		data[fileRegistry] = auth
+	}
+	if len(req.PullSecret) > 0 {
+		data[filePullSecret] = req.PullSecret
+	}
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: k.JobName(req.Job.ID), Namespace: k.cfg.Namespace, Labels: k.labels(req.Job)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}, nil
+}
+
+// Work is the worker mode of the binary, run in a build pod: it reads the
+// job from jobDir (the mounted Secret), builds it with the in-process
+// engine on dataDir, writes the build's output to out and its result (see
+// executor.Result) to resultPath, the pod's termination message. It
+// returns the build's error.
+func Work(ctx context.Context, jobDir, dataDir, resultPath string, out io.Writer) error {
+	out2, err := work(ctx, jobDir, dataDir, out)
+	if err != nil {
+		fmt.Fprintf(out, "Image Builder worker: %v\n", err)
+	}
+	if werr := os.WriteFile(resultPath, executor.EncodeResult(out2, err), 0o644); werr != nil && err == nil {
+		err = fmt.Errorf("write the result to %s: %w", resultPath, werr)
+	}
+	return err
+}
+
+func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.Outcome, error) {
+	var wr workRequest
+	body, err := os.ReadFile(filepath.Join(jobDir, fileRequest))
+	if err != nil {
+		return executor.Outcome{}, fmt.Errorf("read the job: %w", err)
+	}
+	if err := json.Unmarshal(body, &wr); err != nil {
+		return executor.Outcome{}, fmt.Errorf("read the job: %w", err)
+	}
+	target := registry.Target{Host: wr.Registry, Insecure: wr.Insecure}
+	if b, err := os.ReadFile(filepath.Join(jobDir, fileRegistry)); err == nil {
+		var a registryAuth
+		if err := json.Unmarshal(b, &a); err != nil {
+			return executor.Outcome{}, fmt.Errorf("read the registry credentials: %w", err)
+		}
+		target.Username, target.Password = a.Username, a.Password
+	}
+	var pull []byte
+	if b, err := os.ReadFile(filepath.Join(jobDir, filePullSecret)); err == nil {
+		pull = b
+	}
+	timeout, _ := time.ParseDuration(wr.RegistryTimeout)
+	var insecure []string
+	if wr.Insecure {
+		insecure = []string{strings.SplitN(wr.Registry, "/", 2)[0]}
+	}
+	eng, err := engine.New(engine.Config{DataDir: dataDir, InsecureRegistries: insecure,
+		MinFreeSpace: wr.MinFreeSpace, RegistryTimeout: timeout})
+	if err != nil {
+		return executor.Outcome{}, err
+	}
+	defer eng.Close()
+	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("HOSTNAME"))
+	job := db.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}
+	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache}, out)
+	var step *executor.StepError
+	if errors.As(err, &step) && oomKills() > 0 {
+		err = &executor.OutOfMemoryError{Err: err}
+	}
+	if err == nil {
+		fmt.Fprintf(out, "Image Builder worker: pushed %s (%s)\n", res.Image, res.Digest)
+	}
+	return res, err
+}
+
+// oomKills is how many processes the kernel killed in this container's
+// memory cgroup for going over its limit (cgroup v2 or v1).
+func oomKills() int {
+	for _, p := range []string{"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				return n
+			}
+		}
+	}
+	return 0
+}
