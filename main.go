@@ -4,6 +4,8 @@
 //	imagebuilder containerfile -f SPEC   print the Containerfile of a spec (JSON)
 //	imagebuilder build -f SPEC           build a spec and push it
 //	imagebuilder import-base ...         turn a rootfs tarball into a base image
+//	imagebuilder worker-image ...        make the image Kubernetes build pods run
+//	imagebuilder worker ...              run one build in a Kubernetes build pod
 //
 // Every flag has an environment variable, IMAGEBUILDER_<FLAG> with dashes
 // as underscores (e.g. IMAGEBUILDER_DATA_DIR).
@@ -11,6 +13,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -28,9 +32,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
+	corev1 "k8s.io/api/core/v1"
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/kube"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
@@ -67,6 +73,18 @@ type Config struct {
 	MinFreeSpace     byteSize
 	RegistryTimeout  time.Duration
 	SilenceTimeout   time.Duration
+	RegistryHtpasswd string
+	Executor         string
+	Kube             kubeFlags
+}
+
+// kubeFlags configure the Kubernetes executor (--executor kubernetes).
+type kubeFlags struct {
+	Config, Namespace, Instance, ServiceAccount, WorkerImage, PullPolicy string
+	NodeSelector, Tolerations                                            string
+	CPURequest, CPULimit, MemoryRequest, MemoryLimit                     string
+	Privileged, HostNetwork                                              bool
+	TTL                                                                  time.Duration
 }
 
 // byteSize is a flag of bytes with an optional binary unit: 2GiB, 512MiB,
@@ -92,7 +110,7 @@ func (b *byteSize) Set(v string) error {
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "data", "directory for the database, image storage, registry blobs and logs")
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address the portal listens on")
-	fs.StringVar(&c.RegistryAddr, "registry-addr", "127.0.0.1:5000", "address of the embedded registry (loopback)")
+	fs.StringVar(&c.RegistryAddr, "registry-addr", "127.0.0.1:5000", "address the embedded registry listens on and images are named after (pods must reach it with --executor kubernetes)")
 	fs.StringVar(&c.Registry, "registry", "", "external registry host[:port][/prefix] to push to instead of the embedded one")
 	fs.StringVar(&c.RegistryUsername, "registry-username", "", "user name for the external registry")
 	fs.StringVar(&c.RegistryPassword, "registry-password", "", "password for the external registry (prefer the environment variable)")
@@ -107,6 +125,23 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
+	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
+	fs.StringVar(&c.Executor, "executor", "in-process", "where builds run: in-process (Buildah in this process) or kubernetes (a Job per build)")
+	fs.StringVar(&c.Kube.Config, "kube-config", "", "kubeconfig file for --executor kubernetes (default: the in-cluster config)")
+	fs.StringVar(&c.Kube.Namespace, "kube-namespace", "default", "namespace of the build Jobs")
+	fs.StringVar(&c.Kube.Instance, "kube-instance", "", "tells this portal's Jobs from another's in the namespace (default: an id kept in the data directory)")
+	fs.StringVar(&c.Kube.ServiceAccount, "kube-service-account", "", "service account of the build pods (they get no token)")
+	fs.StringVar(&c.Kube.WorkerImage, "kube-worker-image", "", "image of the build pods: this binary on a Debian base (see imagebuilder worker-image)")
+	fs.StringVar(&c.Kube.PullPolicy, "kube-image-pull-policy", "IfNotPresent", "pull policy of the worker image: Always, IfNotPresent or Never")
+	fs.StringVar(&c.Kube.NodeSelector, "kube-node-selector", "", "node labels build pods need, key=value,key2=value2")
+	fs.StringVar(&c.Kube.Tolerations, "kube-tolerations", "", "taints build pods tolerate, key=value:Effect,key:Effect")
+	fs.StringVar(&c.Kube.CPURequest, "kube-cpu-request", "", "CPU request of a build pod, e.g. 500m")
+	fs.StringVar(&c.Kube.CPULimit, "kube-cpu-limit", "", "CPU limit of a build pod, e.g. 2")
+	fs.StringVar(&c.Kube.MemoryRequest, "kube-memory-request", "", "memory request of a build pod, e.g. 512Mi")
+	fs.StringVar(&c.Kube.MemoryLimit, "kube-memory-limit", "", "memory limit of a build pod, e.g. 4Gi; a build over it fails as out of memory")
+	fs.BoolVar(&c.Kube.Privileged, "kube-privileged", true, "run build pods privileged (Buildah's overlay storage and chroot need it on most clusters)")
+	fs.BoolVar(&c.Kube.HostNetwork, "kube-host-network", false, "run build pods in the node's network (to reach a registry on the node)")
+	fs.DurationVar(&c.Kube.TTL, "kube-job-ttl", 10*time.Minute, "keep a finished build Job and its pod's log this long")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -149,11 +184,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdBuild(ctx, args, stdout)
 	case "import-base":
 		err = cmdImportBase(ctx, args, stdout)
+	case "worker-image":
+		err = cmdWorkerImage(ctx, args, stdout)
+	case "worker":
+		err = cmdWorker(ctx, args, stdout)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: imagebuilder [serve|containerfile|build|import-base] [flags]; imagebuilder CMD -h for flags")
+		fmt.Fprintln(stdout, "usage: imagebuilder [serve|containerfile|build|import-base|worker-image|worker] [flags]; imagebuilder CMD -h for flags")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base)", cmd)
+		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base, worker-image, worker)", cmd)
 	}
 	var verr spec.ValidationError
 	switch {
@@ -161,6 +200,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errReported):
+		return 1
 	case errors.As(err, &verr):
 		for _, e := range verr {
 			fmt.Fprintln(stderr, e.Error())
@@ -229,7 +270,8 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 		rt.target = registry.Target{Host: cfg.Registry, Username: cfg.RegistryUsername,
 			Password: cfg.RegistryPassword, Insecure: cfg.RegistryInsecure}
 	} else {
-		reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Addr: cfg.RegistryAddr})
+		reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Addr: cfg.RegistryAddr,
+			HtpasswdPath: cfg.RegistryHtpasswd})
 		if err != nil {
 			// Another imagebuilder on this data directory may serve it already.
 			if !registry.Answers(ctx, registry.Target{Host: cfg.RegistryAddr, Insecure: true}) {
@@ -239,7 +281,8 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 			rt.embedded = reg
 			cfg.RegistryAddr = reg.Host()
 		}
-		rt.target = registry.Target{Host: cfg.RegistryAddr, Insecure: true}
+		rt.target = registry.Target{Host: cfg.RegistryAddr, Insecure: true,
+			Username: cfg.RegistryUsername, Password: cfg.RegistryPassword}
 	}
 	insecure := []string{}
 	if rt.target.Insecure {
@@ -403,7 +446,11 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	jobs := queue.New(store, rt.engine, logStore, queue.Config{
+	exec, execName, err := newExecutor(cfg, rt.engine)
+	if err != nil {
+		return err
+	}
+	jobs := queue.New(store, exec, logStore, queue.Config{
 		Workers:        cfg.Workers,
 		Timeout:        cfg.BuildTimeout,
 		Registry:       conf.Registry,
@@ -417,7 +464,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
 		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine})
-	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", "in-process")
+	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", execName)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	select {
@@ -452,3 +499,120 @@ func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error
 	_, err = store.CreateAdmin(ctx, user, hash)
 	return err
 }
+
+// newExecutor is where builds run: this process's engine, or Kubernetes.
+func newExecutor(cfg Config, eng *engine.Engine) (executor.Executor, string, error) {
+	switch cfg.Executor {
+	case "", "in-process":
+		return eng, "in-process", nil
+	case "kubernetes":
+	default:
+		return nil, "", fmt.Errorf("--executor %q: use in-process or kubernetes", cfg.Executor)
+	}
+	k := cfg.Kube
+	selector, err := kube.ParseNodeSelector(k.NodeSelector)
+	if err != nil {
+		return nil, "", fmt.Errorf("--kube-node-selector: %w", err)
+	}
+	tolerations, err := kube.ParseTolerations(k.Tolerations)
+	if err != nil {
+		return nil, "", fmt.Errorf("--kube-tolerations: %w", err)
+	}
+	resources, err := kube.ParseResources(k.CPURequest, k.CPULimit, k.MemoryRequest, k.MemoryLimit)
+	if err != nil {
+		return nil, "", err
+	}
+	switch corev1.PullPolicy(k.PullPolicy) {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return nil, "", fmt.Errorf("--kube-image-pull-policy %q: use Always, IfNotPresent or Never", k.PullPolicy)
+	}
+	instance := k.Instance
+	if instance == "" {
+		if instance, err = instanceID(filepath.Join(cfg.DataDir, "kube-instance")); err != nil {
+			return nil, "", err
+		}
+	}
+	ex, err := kube.New(kube.Config{
+		Kubeconfig: k.Config, Namespace: k.Namespace, Instance: instance, ServiceAccount: k.ServiceAccount,
+		WorkerImage: k.WorkerImage, PullPolicy: corev1.PullPolicy(k.PullPolicy), NodeSelector: selector,
+		Tolerations: tolerations, Resources: resources, Privileged: k.Privileged, HostNetwork: k.HostNetwork,
+		TTL: k.TTL, StateDir: filepath.Join(cfg.DataDir, "kube"),
+		MinFreeSpace: uint64(cfg.MinFreeSpace), RegistryTimeout: cfg.RegistryTimeout,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return ex, "kubernetes (namespace " + k.Namespace + ")", nil
+}
+
+// instanceID is this data directory's Kubernetes instance id, made once.
+func instanceID(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var raw [4]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the Kubernetes instance id: %w", err)
+	}
+	return id, nil
+}
+
+// cmdWorkerImage makes the worker image: a base image from the registry
+// plus this very binary.
+func cmdWorkerImage(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg Config
+	fs := flag.NewFlagSet("worker-image", flag.ContinueOnError)
+	cfg.register(fs)
+	base := fs.String("base", "", "base image (default: library/debian:bookworm in the registry, as make run imports it)")
+	dest := fs.String("image", "", "where the image goes: NAME:TAG pushed to the registry, or a transport reference such as docker-archive:/tmp/worker.tar:imagebuilder/worker:dev")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dest == "" {
+		return errors.New("--image is required")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	rt, err := openRuntime(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if *base == "" {
+		*base = rt.target.Host + "/library/debian:bookworm"
+	}
+	if !strings.Contains(*dest, ":/") && !strings.HasPrefix(*dest, rt.target.Host+"/") && !strings.HasPrefix(*dest, "docker://") {
+		*dest = rt.target.Host + "/" + *dest
+	}
+	ref, err := rt.engine.WorkerImage(ctx, *base, self, *dest, rt.target, io.Discard)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, ref)
+	return nil
+}
+
+// cmdWorker runs one build in a Kubernetes build pod.
+func cmdWorker(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	jobDir := fs.String("job-dir", kube.JobDir, "directory of the job's Secret")
+	dataDir := fs.String("data-dir", kube.WorkDir, "scratch data directory")
+	result := fs.String("result", "/dev/termination-log", "file the result goes to (the pod's termination message)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := kube.Work(ctx, *jobDir, *dataDir, *result, stdout); err != nil {
+		return fmt.Errorf("%w: %w", errReported, err)
+	}
+	return nil
+}
+
+// errReported is an error the command has already written out.
+var errReported = errors.New("reported")

@@ -341,6 +341,8 @@ func (k *Executor) job(j db.Job, ctx context.Context) *batchv1.Job {
 						ImagePullPolicy:          k.cfg.PullPolicy,
 						Command:                  []string{"/usr/local/bin/imagebuilder"},
 						Args:                     args,
+						Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 						Resources:                k.cfg.Resources,
 						SecurityContext:          &corev1.SecurityContext{Privileged: &privileged},
 						TerminationMessagePolicy: corev1.TerminationMessageReadFile,
@@ -645,4 +647,3 @@ func (c *logCopier) lines(r io.Reader) {
 		}
 	}
 }
-

@@ -81,7 +81,7 @@ func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
 // job from jobDir (the mounted Secret), builds it with the in-process
 // engine on dataDir, writes the build's output to out and its result (see
 // executor.Result) to resultPath, the pod's termination message. It
-// returns the build's error.
+// returns the build's error, which it has written to out already.
 func Work(ctx context.Context, jobDir, dataDir, resultPath string, out io.Writer) error {
 	out2, err := work(ctx, jobDir, dataDir, out)
 	if err != nil {
@@ -125,7 +125,7 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 		return executor.Outcome{}, err
 	}
 	defer eng.Close()
-	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("HOSTNAME"))
+	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("POD_NAME"))
 	job := db.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}
 	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache}, out)
 	var step *executor.StepError

@@ -170,7 +170,7 @@ func (r *Rig) Leftovers(t testing.TB) []string {
 // Main is the TestMain of a package whose tests build: the re-exec hook
 // that chroot isolation needs, quiet library logs, then the tests, then
 // the rig closed, so no mount or directory outlives the run.
-func Main(m *testing.M) {
+func Main(m interface{ Run() int }) {
 	if buildah.InitReexec() {
 		return
 	}

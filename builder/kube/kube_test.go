@@ -1,0 +1,254 @@
+package kube_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/kube"
+	"imagebuilder/builder/kube/kubetest"
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/queue"
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+func TestMain(m *testing.M) {
+	enginetest.Main(wrap{m})
+}
+
+// wrap stops the cluster after the tests and before the engine rig
+// closes.
+type wrap struct{ m *testing.M }
+
+func (w wrap) Run() int {
+	code := w.m.Run()
+	if err := kubetest.Stop(); err != nil {
+		os.Stderr.WriteString("stop the test cluster: " + err.Error() + "\n")
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// aptBase is a busybox image whose apt-get runs script: the build's APT
+// step, whatever the packages.
+func aptBase(t *testing.T, r *enginetest.Rig, name, script string) string {
+	t.Helper()
+	quoted, _ := json.Marshal("mkdir -p /usr/bin && printf '" + strings.ReplaceAll(script, "\n", `\n`) + "' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get")
+	cf := "FROM " + r.Busybox(t) + "\nRUN [\"/bin/sh\",\"-c\"," + string(quoted) + "]\n"
+	return r.Derived(t, cf, r.Target.Host+"/library/"+name+":1")
+}
+
+// pullSecretMarker is the password in the test pull secret: it must reach
+// the build pod through its Secret and nowhere else.
+const pullSecretMarker = "pull-secret-password-3f9a1c"
+
+type rig struct {
+	r       *enginetest.Rig
+	c       *kubetest.Cluster
+	ns      string
+	exec    *kube.Executor
+	q       *queue.Queue
+	store   *db.DB
+	logs    *logs.Store
+	dataDir string
+}
+
+// newRig is a queue whose builds run as Jobs in a fresh namespace of the
+// test cluster; change adjusts the executor's configuration.
+func newRig(t *testing.T, timeout time.Duration, change func(*kube.Config)) *rig {
+	t.Helper()
+	r := enginetest.Get(t)
+	c := kubetest.Get(t)
+	cfg := kube.Config{
+		Kubeconfig: c.Kubeconfig, Namespace: c.Namespace(t), Instance: "t1",
+		WorkerImage: c.WorkerImage(t, r), PullPolicy: corev1.PullNever,
+		Privileged: true, HostNetwork: true, StateDir: filepath.Join(t.TempDir(), "kube"), Poll: 200 * time.Millisecond,
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	ex, err := kube.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logStore, err := logs.NewStore(filepath.Join(dir, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(store, ex, logStore, queue.Config{
+		Workers:  2,
+		Timeout:  timeout,
+		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil },
+		PullSecret: func(_ context.Context, name string) ([]byte, error) {
+			return []byte(`{"auths":{"` + r.Target.Host + `":{"username":"puller","password":"` + pullSecretMarker + `"}}}`), nil
+		},
+	})
+	// The spec names it; the queue's PullSecret func gives its content.
+	if err := store.SavePullSecret(context.Background(), "team", []byte("sealed elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = q.Stop(ctx)
+		store.Close()
+	})
+	return &rig{r: r, c: c, ns: cfg.Namespace, exec: ex, q: q, store: store, logs: logStore, dataDir: dir}
+}
+
+func (g *rig) wait(t *testing.T, id int64, want ...db.Status) db.Job {
+	t.Helper()
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		j, err := g.store.GetJob(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if j.Status == w {
+				return j
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d is %s, want %v\nlog:\n%s", id, j.Status, want, g.log(t, id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (g *rig) log(t *testing.T, id int64) string {
+	raw, err := os.ReadFile(g.logs.Path(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// waitLog waits until the job's log holds text.
+func (g *rig) waitLog(t *testing.T, id int64, text string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(g.log(t, id), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d's log never said %q:\n%s", id, text, g.log(t, id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pods lists the pods of a job's Kubernetes Job.
+func (g *rig) pods(t *testing.T, id int64) []corev1.Pod {
+	t.Helper()
+	list, err := g.c.Client.CoreV1().Pods(g.ns).List(context.Background(),
+		metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + g.exec.JobName(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+func (g *rig) waitNoPods(t *testing.T, id int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for len(g.pods(t, id)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d's pods are still there: %v", id, g.pods(t, id))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestBuildRunsAsAKubernetesJob(t *testing.T) {
+	g := newRig(t, 10*time.Minute, nil)
+	ctx := context.Background()
+	base := aptBase(t, g.r, "apt-ok", "#!/bin/sh\necho \"installing $*\"\necho installed\n")
+	_, job, err := g.q.Create(ctx, db.ImageSpec{Name: "kube-demo", BaseImage: base, APT: []string{"jq"}, PullSecret: "team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While it runs, its Job carries its labels and reads the credentials
+	// from the Secret only.
+	deadline := time.Now().Add(2 * time.Minute)
+	var podJSON []byte
+	for len(podJSON) == 0 && time.Now().Before(deadline) {
+		for _, p := range g.pods(t, job.ID) {
+			podJSON, _ = json.Marshal(p)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	kj, err := g.c.Client.BatchV1().Jobs(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{kube.LabelSpec: "kube-demo", kube.LabelRevision: "1", kube.LabelJob: strconv.FormatInt(job.ID, 10)} {
+		if kj.Labels[k] != v {
+			t.Errorf("Job label %s = %q, want %q", k, kj.Labels[k], v)
+		}
+	}
+	if kj.Spec.BackoffLimit == nil || *kj.Spec.BackoffLimit != 0 || kj.Spec.ActiveDeadlineSeconds == nil || *kj.Spec.ActiveDeadlineSeconds > 600 {
+		t.Errorf("Job spec: backoffLimit %v, activeDeadlineSeconds %v", kj.Spec.BackoffLimit, kj.Spec.ActiveDeadlineSeconds)
+	}
+	jobJSON, _ := json.Marshal(kj)
+	for what, b := range map[string][]byte{"Job": jobJSON, "pod": podJSON} {
+		if strings.Contains(string(b), pullSecretMarker) {
+			t.Errorf("the pull secret is in the %s:\n%s", what, b)
+		}
+	}
+
+	done := g.wait(t, job.ID, db.StatusSucceeded, db.StatusFailed)
+	log := g.log(t, job.ID)
+	if done.Status != db.StatusSucceeded || !strings.HasPrefix(done.Digest, "sha256:") || done.Image != g.r.Target.Host+"/kube-demo:1" {
+		t.Fatalf("job: %+v\n%s", done, log)
+	}
+	for _, want := range []string{"Kubernetes Job " + g.ns + "/" + g.exec.JobName(job.ID), "installing", "jq", "Image Builder worker: pushed " + done.Image,
+		"Image Builder: revision 1 succeeded: " + done.Image + "@" + done.Digest} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, pullSecretMarker) {
+		t.Errorf("the pull secret is in the log")
+	}
+	// The registry has it, with that digest.
+	if got := manifestDigest(t, g.r.Target.Host, "kube-demo", "1"); got != done.Digest {
+		t.Errorf("the registry's kube-demo:1 is %s, the job says %s", got, done.Digest)
+	}
+	// The Secret went as soon as the build ended.
+	if _, err := g.c.Client.CoreV1().Secrets(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{}); err == nil {
+		t.Error("the job's Secret outlived the build")
+	}
+}
+
+// manifestDigest is the digest the registry gives name:tag.
+func manifestDigest(t *testing.T, host, name, tag string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+name+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Docker-Content-Digest")
+}
