@@ -336,11 +336,11 @@ func (k *Executor) job(j db.Job, ctx context.Context) *batchv1.Job {
 					NodeSelector:                 k.cfg.NodeSelector,
 					Tolerations:                  k.cfg.Tolerations,
 					Containers: []corev1.Container{{
-						Name:                     container,
-						Image:                    k.cfg.WorkerImage,
-						ImagePullPolicy:          k.cfg.PullPolicy,
-						Command:                  []string{"/usr/local/bin/imagebuilder"},
-						Args:                     args,
+						Name:            container,
+						Image:           k.cfg.WorkerImage,
+						ImagePullPolicy: k.cfg.PullPolicy,
+						Command:         []string{"/usr/local/bin/imagebuilder"},
+						Args:            args,
 						Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
 							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 						Resources:                k.cfg.Resources,
