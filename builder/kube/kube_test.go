@@ -3,6 +3,7 @@ package kube_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -139,7 +140,7 @@ func (g *rig) wait(t *testing.T, id int64, want ...db.Status) db.Job {
 
 func (g *rig) log(t *testing.T, id int64) string {
 	raw, err := os.ReadFile(g.logs.Path(id))
-	if err != nil {
+	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	return string(raw)
@@ -251,4 +252,129 @@ func manifestDigest(t *testing.T, host, name, tag string) string {
 	}
 	resp.Body.Close()
 	return resp.Header.Get("Docker-Content-Digest")
+}
+
+// slowBase's apt-get says so and then sleeps for five minutes.
+func slowBase(t *testing.T, r *enginetest.Rig) string {
+	return aptBase(t, r, "apt-slow", "#!/bin/sh\necho apt-get is slow today\nsleep 300\n")
+}
+
+func TestCancelDeletesTheJobAndItsPod(t *testing.T) {
+	g := newRig(t, 10*time.Minute, nil)
+	ctx := context.Background()
+	_, job, err := g.q.Create(ctx, db.ImageSpec{Name: "kube-cancel", BaseImage: slowBase(t, g.r), APT: []string{"jq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitLog(t, job.ID, "apt-get is slow today")
+	if _, err := g.c.Client.CoreV1().Secrets(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{}); err != nil {
+		t.Errorf("the running build has no Secret: %v", err)
+	}
+	if len(g.pods(t, job.ID)) != 1 {
+		t.Fatalf("pods of the running build: %v", g.pods(t, job.ID))
+	}
+	if _, err := g.q.Cancel(ctx, job.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	done := g.wait(t, job.ID, db.StatusCancelled, db.StatusFailed, db.StatusSucceeded)
+	if done.Status != db.StatusCancelled || done.Reason != db.ReasonCancelled {
+		t.Fatalf("job: %+v", done)
+	}
+	g.waitNoPods(t, job.ID)
+	if _, err := g.c.Client.BatchV1().Jobs(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{}); err == nil {
+		t.Error("the cancelled build's Job is still there")
+	}
+	if _, err := g.c.Client.CoreV1().Secrets(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{}); err == nil {
+		t.Error("the cancelled build's Secret is still there")
+	}
+}
+
+func TestABuildOverItsDeadlineTimesOut(t *testing.T) {
+	g := newRig(t, 20*time.Second, nil)
+	_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: "kube-slow", BaseImage: slowBase(t, g.r), APT: []string{"jq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+	if done.Status != db.StatusFailed || done.Reason != db.ReasonTimeout {
+		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
+	}
+	g.waitNoPods(t, job.ID)
+}
+
+func TestABuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
+	g := newRig(t, 10*time.Minute, func(c *kube.Config) {
+		c.Resources, _ = kube.ParseResources("", "", "", "256Mi")
+	})
+	// apt-get holds half a gigabyte in a shell variable.
+	hungry := aptBase(t, g.r, "apt-hungry2", "#!/bin/sh\nset -e\n[ \"$1\" = install ] || exit 0\necho reading a big package list\nhead -c 536870912 /dev/zero | tail -n 1 >/dev/null\necho done\n")
+	_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: "kube-oom", BaseImage: hungry, APT: []string{"jq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+	if done.Status != db.StatusFailed || done.Reason != db.ReasonOutOfMemory || len(done.ReasonArgs) != 1 || done.ReasonArgs[0] != "256Mi" {
+		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
+	}
+	if !strings.Contains(g.log(t, job.ID), "reading a big package list") {
+		t.Errorf("the log lacks the step's output:\n%s", g.log(t, job.ID))
+	}
+}
+
+func TestAMissingWorkerImageSaysSo(t *testing.T) {
+	g := newRig(t, 10*time.Minute, func(c *kube.Config) { c.WorkerImage = "imagebuilder/no-such-worker:1" })
+	_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: "kube-noworker", BaseImage: g.r.Busybox(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+	if done.Status != db.StatusFailed || done.Reason != db.ReasonWorkerImage || !strings.Contains(done.Error, "imagebuilder/no-such-worker:1") {
+		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
+	}
+	g.waitNoPods(t, job.ID)
+}
+
+// A second process finds the build of the first still running, follows it
+// to its end, and fails a job whose Job is gone.
+func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
+	g := newRig(t, 10*time.Minute, nil)
+	ctx := context.Background()
+	base := aptBase(t, g.r, "apt-steady", "#!/bin/sh\n[ \"$1\" = install ] || exit 0\nfor i in 1 2 3 4 5 6; do echo \"unpacking part $i\"; sleep 1; done\n")
+	_, job, err := g.q.Create(ctx, db.ImageSpec{Name: "kube-attach", BaseImage: base, APT: []string{"jq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitLog(t, job.ID, "unpacking part 1")
+	running, err := g.store.GetJob(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second executor shares nothing with the first but the cluster.
+	second, err := kube.New(kube.Config{Kubeconfig: g.c.Kubeconfig, Namespace: g.ns, Instance: "t1",
+		WorkerImage: kubetest.WorkerImageName, StateDir: t.TempDir(), Poll: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := db.Job{ID: 9999, SpecName: "kube-gone", Revision: 1}
+	rec, err := second.Recover(ctx, []db.Job{running, gone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) != 2 || !rec[0].Running || rec[1].Running || rec[1].Code != db.ReasonPodGone {
+		t.Fatalf("recovered: %+v", rec)
+	}
+	var log strings.Builder
+	out, err := second.Attach(ctx, running, &log)
+	if err != nil || !strings.HasPrefix(out.Digest, "sha256:") {
+		t.Fatalf("attach: %+v %v\n%s", out, err, log.String())
+	}
+	for i := 1; i <= 6; i++ {
+		if n := strings.Count(log.String(), fmt.Sprintf("unpacking part %d\n", i)); n != 1 {
+			t.Errorf("line %d is in the re-attached log %d times:\n%s", i, n, log.String())
+		}
+	}
+	first := g.wait(t, job.ID, db.StatusSucceeded, db.StatusFailed)
+	if first.Digest != out.Digest {
+		t.Errorf("the two followers disagree: %s vs %s", first.Digest, out.Digest)
+	}
 }
