@@ -20,16 +20,24 @@ HTMX_SSE_VERSION   := 2.2.4
 PLAYWRIGHT_VERSION := 1.52.0
 
 APT_PACKAGES := gcc libc6-dev pkg-config git ca-certificates make debootstrap busybox-static \
-	chromium skopeo buildah nodejs npm fonts-noto-cjk
+	chromium skopeo buildah nodejs npm fonts-noto-cjk \
+	etcd-server containerd runc containernetworking-plugins iproute2
+
+# The test cluster's Kubernetes binaries, built from the k8sbin module once
+# per go.sum and Go version (about 10 minutes cold, seconds after).
+KUBE_SRC := builder/kube/kubetest/k8sbin
+KUBE_KEY := $(shell (cat $(KUBE_SRC)/go.sum; go env GOVERSION) 2>/dev/null | sha256sum | cut -c1-16)
+KUBE_BIN := $(CURDIR)/$(CACHE)/kube/$(KUBE_KEY)
+export IMAGEBUILDER_KUBE_BIN := $(KUBE_BIN)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: setup apt gomod npm-assets base-rootfs build generate check-generated run seed test fuzz bench clean
+.PHONY: setup apt gomod npm-assets base-rootfs kube-binaries build generate check-generated run seed test fuzz bench clean
 
-setup: apt gomod npm-assets base-rootfs ## everything a build, the tests and `make run` need
+setup: apt gomod npm-assets base-rootfs kube-binaries ## everything a build, the tests and `make run` need
 
 apt: $(CACHE)/apt.stamp
-$(CACHE)/apt.stamp:
+$(CACHE)/apt.stamp: Makefile
 	@mkdir -p $(CACHE)
 	@missing=""; for p in $(APT_PACKAGES); do \
 		case $$p in nodejs|npm) command -v $$p >/dev/null 2>&1 && continue;; esac; \
@@ -63,6 +71,10 @@ $(DRIVER)/package/cli.js: $(NPM)/package.json
 	@mkdir -p $(DRIVER)
 	ln -sfn ../npm/node_modules/playwright-core $(DRIVER)/package
 	ln -sfn "$$(command -v node)" $(DRIVER)/node
+
+kube-binaries: $(KUBE_BIN)/kubelet
+$(KUBE_BIN)/kubelet: $(KUBE_SRC)/go.mod $(KUBE_SRC)/go.sum | $(CACHE)/apt.stamp
+	GOFLAGS= $(KUBE_SRC)/build.sh $(KUBE_BIN)
 
 base-rootfs: $(BASE)/busybox.tar $(BASE)/debian-bookworm.tar
 

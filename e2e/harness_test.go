@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"imagebuilder/builder/kube/kubetest"
 	"imagebuilder/db"
 )
 
@@ -50,6 +51,12 @@ func TestMain(m *testing.M) {
 	os.MkdirAll(runTmp, 0o755)
 	os.Setenv("TMPDIR", runTmp)
 	code := m.Run()
+	if err := kubetest.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop the test Kubernetes cluster:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.RemoveAll(tmp)
 	os.Exit(code)
 }
@@ -80,6 +87,9 @@ type instance struct {
 	t       testing.TB
 	dir     string
 	regAddr string
+	// args and env go to every command run on the instance.
+	args []string
+	env  []string
 }
 
 func newInstance(t testing.TB) *instance {
@@ -90,8 +100,10 @@ func newInstance(t testing.TB) *instance {
 // importBase runs `imagebuilder import-base` and returns the reference.
 func (in *instance) importBase(tarPath, image, title string) string {
 	in.t.Helper()
-	out, err := exec.Command(binPath, "import-base", "--data-dir", in.dir, "--registry-addr", in.regAddr,
-		"--rootfs", tarPath, "--image", image, "--title", title).CombinedOutput()
+	cmd := exec.Command(binPath, append([]string{"import-base", "--data-dir", in.dir, "--registry-addr", in.regAddr,
+		"--rootfs", tarPath, "--image", image, "--title", title}, in.args...)...)
+	cmd.Env = append(os.Environ(), in.env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		in.t.Fatalf("import-base %s: %v\n%s", image, err, out)
 	}
@@ -158,8 +170,9 @@ func (in *instance) serveWithoutAdmin() *server {
 func (in *instance) start(args ...string) *server {
 	in.t.Helper()
 	addr := freeAddr(in.t)
-	all := append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr}, args...)
+	all := append(append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr}, in.args...), args...)
 	s := &server{t: in.t, cmd: exec.Command(binPath, all...), base: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
+	s.cmd.Env = append(os.Environ(), in.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		in.t.Fatal(err)

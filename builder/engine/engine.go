@@ -7,6 +7,8 @@ package engine
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -240,6 +242,36 @@ type BuildResult struct {
 // Reference returns image@digest.
 func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
 
+// withOwnRegistryAuth adds the push registry's credentials to a pull
+// secret (a Docker config JSON, or nil) for a base image in that same
+// registry (an embedded registry with --registry-htpasswd, say), unless
+// the secret has an entry for it already.
+func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []byte {
+	named, err := reference.ParseNormalizedNamed(base)
+	host := registry.HostOnly(reg.Host)
+	if err != nil || reg.Username == "" || reference.Domain(named) != host {
+		return pullSecret
+	}
+	config := map[string]json.RawMessage{}
+	auths := map[string]json.RawMessage{}
+	if len(pullSecret) > 0 {
+		if json.Unmarshal(pullSecret, &config) != nil {
+			return pullSecret // not ours to fix; the pull says what is wrong
+		}
+		if raw, ok := config["auths"]; ok && json.Unmarshal(raw, &auths) != nil {
+			return pullSecret
+		}
+	}
+	if _, ok := auths[host]; ok {
+		return pullSecret
+	}
+	entry, _ := json.Marshal(map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + reg.Password))})
+	auths[host] = entry
+	config["auths"], _ = json.Marshal(auths)
+	out, _ := json.Marshal(config)
+	return out
+}
+
 // Build validates the spec, renders its Containerfile, builds it and pushes
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
@@ -262,7 +294,8 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 			return BuildResult{}, &executor.RegistryTimeoutError{Host: host, Timeout: e.regTimeout, Err: err}
 		}
 	}
-	id, err := e.BuildContainerfile(ctx, containerfile, target, req.PullSecret, req.NoCache, req.Log)
+	pullSecret := withOwnRegistryAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
+	id, err := e.BuildContainerfile(ctx, containerfile, target, pullSecret, req.NoCache, req.Log)
 	if err != nil {
 		return BuildResult{}, err
 	}
