@@ -6,6 +6,7 @@
 //	imagebuilder import-base ...         turn a rootfs tarball into a base image
 //	imagebuilder worker-image ...        make the image Kubernetes build pods run
 //	imagebuilder worker ...              run one build in a Kubernetes build pod
+//	imagebuilder kube-manifests          print the manifests that run the portal in a cluster
 //
 // Every flag has an environment variable, IMAGEBUILDER_<FLAG> with dashes
 // as underscores (e.g. IMAGEBUILDER_DATA_DIR).
@@ -37,6 +38,7 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/kube"
+	"imagebuilder/builder/kube/deploy"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
@@ -74,6 +76,7 @@ type Config struct {
 	RegistryTimeout  time.Duration
 	SilenceTimeout   time.Duration
 	RegistryHtpasswd string
+	RegistryName     string
 	Executor         string
 	Kube             kubeFlags
 }
@@ -125,6 +128,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
+	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
 	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
 	fs.StringVar(&c.Executor, "executor", "in-process", "where builds run: in-process (Buildah in this process) or kubernetes (a Job per build)")
 	fs.StringVar(&c.Kube.Config, "kube-config", "", "kubeconfig file for --executor kubernetes (default: the in-cluster config)")
@@ -188,11 +192,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdWorkerImage(ctx, args, stdout)
 	case "worker":
 		err = cmdWorker(ctx, args, stdout)
+	case "kube-manifests":
+		_, err = stdout.Write(deploy.Manifests)
 	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: imagebuilder [serve|containerfile|build|import-base|worker-image|worker] [flags]; imagebuilder CMD -h for flags")
+		fmt.Fprintln(stdout, "usage: imagebuilder [serve|containerfile|build|import-base|worker-image|worker|kube-manifests] [flags]; imagebuilder CMD -h for flags")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base, worker-image, worker)", cmd)
+		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base, worker-image, worker, kube-manifests)", cmd)
 	}
 	var verr spec.ValidationError
 	switch {
@@ -281,7 +287,11 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 			rt.embedded = reg
 			cfg.RegistryAddr = reg.Host()
 		}
-		rt.target = registry.Target{Host: cfg.RegistryAddr, Insecure: true,
+		host := cfg.RegistryAddr
+		if cfg.RegistryName != "" {
+			host = cfg.RegistryName
+		}
+		rt.target = registry.Target{Host: host, Insecure: true,
 			Username: cfg.RegistryUsername, Password: cfg.RegistryPassword}
 	}
 	insecure := []string{}

@@ -153,6 +153,9 @@ func New(cfg Config) (*Executor, error) {
 // Client is the executor's Kubernetes client.
 func (k *Executor) Client() kubernetes.Interface { return k.client }
 
+// WorkerImage is the image of the build pods.
+func (k *Executor) WorkerImage() string { return k.cfg.WorkerImage }
+
 // Namespace is where the executor's objects go.
 func (k *Executor) Namespace() string { return k.cfg.Namespace }
 
