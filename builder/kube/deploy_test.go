@@ -98,7 +98,9 @@ func TestDeploymentManifestsRunThePortalAndTheRoleSuffices(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cs.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{})
+	})
 
 	portal, registryAddr := freePort(t), freePort(t)
 	kinds := map[string]bool{}
