@@ -34,6 +34,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
@@ -175,6 +176,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// Buildah and the registry log through logrus; keep warnings only.
 	logrus.SetLevel(logrus.WarnLevel)
 	logrus.SetOutput(stderr)
+	// client-go logs through klog (throttling notes and the like); the
+	// Kubernetes executor reports what matters through its errors.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -83,7 +84,8 @@ type Config struct {
 	// StateDir is where the executor notes how far it has copied each
 	// build's log, so a re-attach after a restart does not copy it twice.
 	StateDir string
-	// Poll is how often a running build's pod is looked at (default 500ms).
+	// Poll is how often a running build's pod and Job are looked at
+	// besides when a watch on the pod reports a change (default 2s).
 	Poll time.Duration
 	// MinFreeSpace and RegistryTimeout are passed to the worker's engine.
 	MinFreeSpace    uint64
@@ -132,7 +134,7 @@ func New(cfg Config) (*Executor, error) {
 		cfg.TTL = 10 * time.Minute
 	}
 	if cfg.Poll <= 0 {
-		cfg.Poll = 500 * time.Millisecond
+		cfg.Poll = 2 * time.Second
 	}
 	if cfg.StateDir != "" {
 		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
@@ -143,6 +145,10 @@ func New(cfg Config) (*Executor, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each running build watches its pod and looks at its Job now and
+	// then; client-go's default of 5 requests a second throttles a few
+	// parallel builds.
+	rc.QPS, rc.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
@@ -283,7 +289,7 @@ func (k *Executor) remove(ctx context.Context, name string, wait bool) error {
 			return fmt.Errorf("kubernetes: delete pod %s: %w", p.Name, err)
 		}
 	}
-	for deadline := time.Now().Add(2 * time.Minute); wait && time.Now().Before(deadline); time.Sleep(k.cfg.Poll) {
+	for deadline := time.Now().Add(2 * time.Minute); wait && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		list, err := pods.List(ctx, sel)
 		if err != nil || len(list.Items) == 0 {
 			break
@@ -384,14 +390,37 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 		}
 		stream.clearMark()
 	}
+	// A watch on the Job's pods wakes the loop on every change; the
+	// ticker is the fallback when the watch breaks or says nothing.
 	tick := time.NewTicker(k.cfg.Poll)
 	defer tick.Stop()
+	var events <-chan watch.Event
+	var w watch.Interface
+	defer func() {
+		if w != nil {
+			w.Stop()
+		}
+	}()
 	for {
+		if events == nil {
+			if w != nil {
+				w.Stop()
+			}
+			var err error
+			w, err = k.client.CoreV1().Pods(k.cfg.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + name})
+			if err == nil {
+				events = w.ResultChan()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			err := k.remove(ctx, name, true)
 			endStream()
 			return executor.Outcome{}, errors.Join(fmt.Errorf("%w: %w", executor.ErrCancelled, context.Cause(ctx)), err)
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+			}
 		case <-tick.C:
 		}
 		kj, err := k.client.BatchV1().Jobs(k.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})

@@ -45,7 +45,7 @@ func (w wrap) Run() int {
 
 // aptBase is a busybox image whose apt-get runs script: the build's APT
 // step, whatever the packages.
-func aptBase(t *testing.T, r *enginetest.Rig, name, script string) string {
+func aptBase(t testing.TB, r *enginetest.Rig, name, script string) string {
 	t.Helper()
 	quoted, _ := json.Marshal("mkdir -p /usr/bin && printf '" + strings.ReplaceAll(script, "\n", `\n`) + "' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get")
 	cf := "FROM " + r.Busybox(t) + "\nRUN [\"/bin/sh\",\"-c\"," + string(quoted) + "]\n"
@@ -69,14 +69,20 @@ type rig struct {
 
 // newRig is a queue whose builds run as Jobs in a fresh namespace of the
 // test cluster; change adjusts the executor's configuration.
-func newRig(t *testing.T, timeout time.Duration, change func(*kube.Config)) *rig {
+func newRig(t testing.TB, timeout time.Duration, change func(*kube.Config)) *rig {
+	t.Helper()
+	return newRigN(t, timeout, 2, change)
+}
+
+// newRigN is newRig with that many queue workers.
+func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube.Config)) *rig {
 	t.Helper()
 	r := enginetest.Get(t)
 	c := kubetest.Get(t)
 	cfg := kube.Config{
 		Kubeconfig: c.Kubeconfig, Namespace: c.Namespace(t), Instance: "t1",
 		WorkerImage: c.WorkerImage(t, r), PullPolicy: corev1.PullNever,
-		Privileged: true, HostNetwork: true, StateDir: filepath.Join(t.TempDir(), "kube"), Poll: 200 * time.Millisecond,
+		Privileged: true, HostNetwork: true, StateDir: filepath.Join(t.TempDir(), "kube"),
 	}
 	if change != nil {
 		change(&cfg)
@@ -95,7 +101,7 @@ func newRig(t *testing.T, timeout time.Duration, change func(*kube.Config)) *rig
 		t.Fatal(err)
 	}
 	q := queue.New(store, ex, logStore, queue.Config{
-		Workers:  2,
+		Workers:  workers,
 		Timeout:  timeout,
 		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil },
 		PullSecret: func(_ context.Context, name string) ([]byte, error) {
@@ -118,7 +124,7 @@ func newRig(t *testing.T, timeout time.Duration, change func(*kube.Config)) *rig
 	return &rig{r: r, c: c, ns: cfg.Namespace, exec: ex, q: q, store: store, logs: logStore, dataDir: dir}
 }
 
-func (g *rig) wait(t *testing.T, id int64, want ...db.Status) db.Job {
+func (g *rig) wait(t testing.TB, id int64, want ...db.Status) db.Job {
 	t.Helper()
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
@@ -138,7 +144,7 @@ func (g *rig) wait(t *testing.T, id int64, want ...db.Status) db.Job {
 	}
 }
 
-func (g *rig) log(t *testing.T, id int64) string {
+func (g *rig) log(t testing.TB, id int64) string {
 	raw, err := os.ReadFile(g.logs.Path(id))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
@@ -147,7 +153,7 @@ func (g *rig) log(t *testing.T, id int64) string {
 }
 
 // waitLog waits until the job's log holds text.
-func (g *rig) waitLog(t *testing.T, id int64, text string) {
+func (g *rig) waitLog(t testing.TB, id int64, text string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for !strings.Contains(g.log(t, id), text) {
@@ -159,7 +165,7 @@ func (g *rig) waitLog(t *testing.T, id int64, text string) {
 }
 
 // pods lists the pods of a job's Kubernetes Job.
-func (g *rig) pods(t *testing.T, id int64) []corev1.Pod {
+func (g *rig) pods(t testing.TB, id int64) []corev1.Pod {
 	t.Helper()
 	list, err := g.c.Client.CoreV1().Pods(g.ns).List(context.Background(),
 		metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + g.exec.JobName(id)})
@@ -169,7 +175,7 @@ func (g *rig) pods(t *testing.T, id int64) []corev1.Pod {
 	return list.Items
 }
 
-func (g *rig) waitNoPods(t *testing.T, id int64) {
+func (g *rig) waitNoPods(t testing.TB, id int64) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for len(g.pods(t, id)) > 0 {
@@ -242,7 +248,7 @@ func TestBuildRunsAsAKubernetesJob(t *testing.T) {
 }
 
 // manifestDigest is the digest the registry gives name:tag.
-func manifestDigest(t *testing.T, host, name, tag string) string {
+func manifestDigest(t testing.TB, host, name, tag string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+name+"/manifests/"+tag, nil)
 	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
@@ -255,7 +261,7 @@ func manifestDigest(t *testing.T, host, name, tag string) string {
 }
 
 // slowBase's apt-get says so and then sleeps for five minutes.
-func slowBase(t *testing.T, r *enginetest.Rig) string {
+func slowBase(t testing.TB, r *enginetest.Rig) string {
 	return aptBase(t, r, "apt-slow", "#!/bin/sh\necho apt-get is slow today\nsleep 300\n")
 }
 
@@ -351,7 +357,7 @@ func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 	}
 	// The second executor shares nothing with the first but the cluster.
 	second, err := kube.New(kube.Config{Kubeconfig: g.c.Kubeconfig, Namespace: g.ns, Instance: "t1",
-		WorkerImage: kubetest.WorkerImageName, StateDir: t.TempDir(), Poll: 200 * time.Millisecond})
+		WorkerImage: kubetest.WorkerImageName, StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
