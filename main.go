@@ -47,6 +47,7 @@ import (
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/handlers"
+	"imagebuilder/views"
 )
 
 func main() {
@@ -461,7 +462,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	exec, execName, err := newExecutor(cfg, rt.engine)
+	exec, execInfo, err := newExecutor(cfg, rt.engine)
 	if err != nil {
 		return err
 	}
@@ -478,7 +479,11 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
-		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine})
+		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Executor: execInfo})
+	execName := "in-process"
+	if execInfo.Kubernetes {
+		execName = "kubernetes (namespace " + execInfo.Namespace + ")"
+	}
 	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", execName)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
@@ -516,36 +521,37 @@ func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error
 }
 
 // newExecutor is where builds run: this process's engine, or Kubernetes.
-func newExecutor(cfg Config, eng *engine.Engine) (executor.Executor, string, error) {
+func newExecutor(cfg Config, eng *engine.Engine) (executor.Executor, views.ExecutorInfo, error) {
+	none := views.ExecutorInfo{}
 	switch cfg.Executor {
 	case "", "in-process":
-		return eng, "in-process", nil
+		return eng, none, nil
 	case "kubernetes":
 	default:
-		return nil, "", fmt.Errorf("--executor %q: use in-process or kubernetes", cfg.Executor)
+		return nil, none, fmt.Errorf("--executor %q: use in-process or kubernetes", cfg.Executor)
 	}
 	k := cfg.Kube
 	selector, err := kube.ParseNodeSelector(k.NodeSelector)
 	if err != nil {
-		return nil, "", fmt.Errorf("--kube-node-selector: %w", err)
+		return nil, none, fmt.Errorf("--kube-node-selector: %w", err)
 	}
 	tolerations, err := kube.ParseTolerations(k.Tolerations)
 	if err != nil {
-		return nil, "", fmt.Errorf("--kube-tolerations: %w", err)
+		return nil, none, fmt.Errorf("--kube-tolerations: %w", err)
 	}
 	resources, err := kube.ParseResources(k.CPURequest, k.CPULimit, k.MemoryRequest, k.MemoryLimit)
 	if err != nil {
-		return nil, "", err
+		return nil, none, err
 	}
 	switch corev1.PullPolicy(k.PullPolicy) {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
-		return nil, "", fmt.Errorf("--kube-image-pull-policy %q: use Always, IfNotPresent or Never", k.PullPolicy)
+		return nil, none, fmt.Errorf("--kube-image-pull-policy %q: use Always, IfNotPresent or Never", k.PullPolicy)
 	}
 	instance := k.Instance
 	if instance == "" {
 		if instance, err = instanceID(filepath.Join(cfg.DataDir, "kube-instance")); err != nil {
-			return nil, "", err
+			return nil, none, err
 		}
 	}
 	ex, err := kube.New(kube.Config{
@@ -556,9 +562,15 @@ func newExecutor(cfg Config, eng *engine.Engine) (executor.Executor, string, err
 		MinFreeSpace: uint64(cfg.MinFreeSpace), RegistryTimeout: cfg.RegistryTimeout,
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, none, err
 	}
-	return ex, "kubernetes (namespace " + k.Namespace + ")", nil
+	var res []string
+	for _, r := range [][2]string{{"CPU request", k.CPURequest}, {"CPU limit", k.CPULimit}, {"memory request", k.MemoryRequest}, {"memory limit", k.MemoryLimit}} {
+		if r[1] != "" {
+			res = append(res, r[0]+" "+r[1])
+		}
+	}
+	return ex, views.ExecutorInfo{Kubernetes: true, Namespace: k.Namespace, WorkerImage: k.WorkerImage, Resources: strings.Join(res, ", ")}, nil
 }
 
 // instanceID is this data directory's Kubernetes instance id, made once.

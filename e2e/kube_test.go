@@ -123,6 +123,13 @@ func TestBuildsOnKubernetes(t *testing.T) {
 	must(t, expect.Locator(byTestID(page, "job-digest")).ToHaveText(done.Digest))
 	must(t, expect.Locator(byTestID(page, "job-image")).ToHaveText(in.regAddr+"/k-busybox:1"))
 	shot.take("kube-succeeded")
+	_, err = page.Goto(srv.url("/settings/registry"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "executor-kind")).ToHaveText("Kubernetes: one Job per build"))
+	must(t, expect.Locator(byTestID(page, "executor-namespace")).ToHaveText(ns))
+	must(t, expect.Locator(byTestID(page, "executor-worker")).ToHaveText("imagebuilder/worker:e2e"))
+	checkOverflow(t, page, "settings with the Kubernetes executor")
+	shot.take("kube-settings")
 
 	// A Debian spec with a real APT package, fetched in the pod.
 	if resp := srv.postForm("/specs", url.Values{"name": {"k-debian"}, "baseImage": {in.regAddr + "/library/debian:bookworm"},

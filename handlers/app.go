@@ -52,6 +52,8 @@ type Deps struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed (see ParseTrustedProxies); empty: none.
 	TrustedProxies []netip.Prefix
+	// Executor says where builds run, for the settings page.
+	Executor views.ExecutorInfo
 }
 
 type handler struct {

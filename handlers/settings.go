@@ -147,6 +147,7 @@ func (h *handler) registryPage(c *fiber.Ctx, status int, form views.RegistryForm
 	l.Title = l.Loc.T("registry.settings")
 	form.Layout = l
 	form.EmbeddedHost = h.Settings.Fallback().Host
+	form.Executor = h.Executor
 	return render(c, status, l, views.RegistryContent(form))
 }
 

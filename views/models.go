@@ -330,6 +330,18 @@ type RegistryForm struct {
 	Saved        bool
 	Errors       map[string][]string
 	TestResult   *TestResult
+	Executor     ExecutorInfo
+}
+
+// ExecutorInfo says where builds run, as set at start (--executor).
+type ExecutorInfo struct {
+	// Kubernetes is false for builds in the portal's own process.
+	Kubernetes  bool
+	Namespace   string
+	WorkerImage string
+	// Resources is the build pods' requests and limits, e.g.
+	// "memory limit 4Gi", or "".
+	Resources string
 }
 
 // SessionRow is one of the administrator's sessions; Handle names it
