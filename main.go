@@ -297,7 +297,7 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 		if cfg.RegistryName != "" {
 			host = cfg.RegistryName
 		}
-		rt.target = registry.Target{Host: host, Insecure: true,
+		rt.target = registry.Target{Host: host, Insecure: true, Own: true,
 			Username: cfg.RegistryUsername, Password: cfg.RegistryPassword}
 	}
 	insecure := []string{}

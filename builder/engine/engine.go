@@ -242,14 +242,14 @@ type BuildResult struct {
 // Reference returns image@digest.
 func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
 
-// withOwnRegistryAuth adds the push registry's credentials to a pull
-// secret (a Docker config JSON, or nil) for a base image in that same
-// registry (an embedded registry with --registry-htpasswd, say), unless
-// the secret has an entry for it already.
+// withOwnRegistryAuth adds the embedded registry's credentials (see
+// registry.Target.Own) to a pull secret (a Docker config JSON, or nil) for
+// a base image in that registry, unless the secret has an entry for it
+// already.
 func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []byte {
 	named, err := reference.ParseNormalizedNamed(base)
 	host := registry.HostOnly(reg.Host)
-	if err != nil || reg.Username == "" || reference.Domain(named) != host {
+	if err != nil || !reg.Own || reg.Username == "" || reference.Domain(named) != host {
 		return pullSecret
 	}
 	config := map[string]json.RawMessage{}

@@ -36,6 +36,7 @@ type workRequest struct {
 	Tag             string       `json:"tag"`
 	Registry        string       `json:"registry"`
 	Insecure        bool         `json:"insecure,omitempty"`
+	OwnRegistry     bool         `json:"ownRegistry,omitempty"`
 	NoCache         bool         `json:"noCache,omitempty"`
 	MinFreeSpace    uint64       `json:"minFreeSpace,omitempty"`
 	RegistryTimeout string       `json:"registryTimeout,omitempty"`
@@ -49,7 +50,7 @@ type registryAuth struct {
 // secret is the per-job Secret: the request and the credentials, as files.
 func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
 	wr := workRequest{JobID: req.Job.ID, Revision: req.Job.Revision, Spec: req.Job.Snapshot, Tag: req.Tag,
-		Registry: req.Registry.Host, Insecure: req.Registry.Insecure, NoCache: req.NoCache,
+		Registry: req.Registry.Host, Insecure: req.Registry.Insecure, OwnRegistry: req.Registry.Own, NoCache: req.NoCache,
 		MinFreeSpace: k.cfg.MinFreeSpace}
 	if k.cfg.RegistryTimeout > 0 {
 		wr.RegistryTimeout = k.cfg.RegistryTimeout.String()
@@ -102,7 +103,7 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 	if err := json.Unmarshal(body, &wr); err != nil {
 		return executor.Outcome{}, fmt.Errorf("read the job: %w", err)
 	}
-	target := registry.Target{Host: wr.Registry, Insecure: wr.Insecure}
+	target := registry.Target{Host: wr.Registry, Insecure: wr.Insecure, Own: wr.OwnRegistry}
 	if b, err := os.ReadFile(filepath.Join(jobDir, fileRegistry)); err == nil {
 		var a registryAuth
 		if err := json.Unmarshal(b, &a); err != nil {

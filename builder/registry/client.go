@@ -28,6 +28,11 @@ type Target struct {
 	Password string
 	// Insecure allows plain HTTP and skips TLS verification.
 	Insecure bool
+	// Own is the portal's embedded registry: its credentials also pull
+	// base images from it, so a password-protected one (for build pods)
+	// needs no pull secret for its own images. An external registry's
+	// credentials push only; its private bases need a pull secret.
+	Own bool
 }
 
 // HostOnly is host[:port] of a host[:port][/prefix].
