@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -578,11 +579,12 @@ func (k *Executor) cleanSecret(ctx context.Context, name string) {
 // logCopier copies a pod's log (with the kubelet's timestamps) into a job's
 // log, skipping what an earlier process already copied.
 type logCopier struct {
-	k      *Executor
-	jobID  int64
-	log    io.Writer
-	since  time.Time // lines stamped at or before this are already copied
-	marked time.Time
+	k     *Executor
+	jobID int64
+	log   io.Writer
+	since time.Time // lines stamped at or before this are already copied
+	mu    sync.Mutex
+	mark  *os.File // holds since, rewritten in place after every line
 }
 
 func (c *logCopier) markPath() string {
@@ -605,14 +607,34 @@ func (c *logCopier) loadMark() time.Time {
 	return t
 }
 
+// saveMark records that the line stamped t is in the job's log, after it
+// was written there: a process killed in between copies that one line
+// again after a restart, never loses it. One small write in place per line.
 func (c *logCopier) saveMark(t time.Time) {
-	if p := c.markPath(); p != "" && time.Since(c.marked) > 500*time.Millisecond {
-		c.marked = time.Now()
-		_ = os.WriteFile(p, []byte(t.Format(time.RFC3339Nano)), 0o600)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mark == nil {
+		p := c.markPath()
+		if p == "" {
+			return
+		}
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return
+		}
+		c.mark = f
 	}
+	// Fixed width, so a shorter stamp never leaves the end of a longer one.
+	_, _ = c.mark.WriteAt([]byte(fmt.Sprintf("%-40s", t.Format(time.RFC3339Nano))), 0)
 }
 
 func (c *logCopier) clearMark() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mark != nil {
+		c.mark.Close()
+		c.mark = nil
+	}
 	if p := c.markPath(); p != "" {
 		_ = os.Remove(p)
 	}
@@ -672,9 +694,6 @@ func (c *logCopier) lines(r io.Reader) {
 			}
 		}
 		if err != nil {
-			if p := c.markPath(); p != "" && !c.since.IsZero() {
-				_ = os.WriteFile(p, []byte(c.since.Format(time.RFC3339Nano)), 0o600)
-			}
 			return
 		}
 	}
