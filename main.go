@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
 	corev1 "k8s.io/api/core/v1"
@@ -41,6 +43,7 @@ import (
 	"imagebuilder/builder/kube"
 	"imagebuilder/builder/kube/deploy"
 	"imagebuilder/builder/logs"
+	"imagebuilder/builder/metrics"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/settings"
@@ -77,6 +80,7 @@ type Config struct {
 	MinFreeSpace     byteSize
 	RegistryTimeout  time.Duration
 	SilenceTimeout   time.Duration
+	MetricsAddr      string
 	RegistryHtpasswd string
 	RegistryName     string
 	Executor         string
@@ -130,6 +134,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
 	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
 	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
 	fs.StringVar(&c.Executor, "executor", "in-process", "where builds run: in-process (Buildah in this process) or kubernetes (a Job per build)")
@@ -466,13 +471,16 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	jobs := queue.New(store, exec, logStore, queue.Config{
+	var jobs *queue.Queue
+	stats := metrics.New(store, func() int { return jobs.Running() })
+	jobs = queue.New(store, exec, logStore, queue.Config{
 		Workers:        cfg.Workers,
 		Timeout:        cfg.BuildTimeout,
 		Registry:       conf.Registry,
 		PullSecret:     conf.PullSecret,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
+		Observer:       stats,
 	})
 	if err := jobs.Start(ctx); err != nil {
 		return err
@@ -487,6 +495,18 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	logger.Info("serving the portal", "url", "http://"+ln.Addr().String(), "registry", target.Host, "data", cfg.DataDir, "executor", execName)
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(stats.Gatherer(), promhttp.HandlerOpts{}))
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		defer msrv.Close()
+		go func() { _ = msrv.Serve(mln) }()
+		logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-served:

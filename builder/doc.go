@@ -12,7 +12,11 @@
 //   - executor: the interface the queue runs builds through, with its
 //     typed errors.
 //   - engine: the in-process Buildah executor and its leftovers clean-up.
+//   - metrics: the Prometheus metrics of builds and the queue.
 //   - queue: the job queue, restart recovery and failure reasons.
+//   - kube: the Kubernetes executor (a Job per build), the worker mode its
+//     pods run, kube/deploy (manifests for the portal in a cluster) and
+//     kube/kubetest (a real single-node cluster for the tests).
 //
 // No package here knows HTTP; only db is imported from outside the room.
 package builder

@@ -41,6 +41,24 @@ type Config struct {
 	// SilenceTimeout fails a build whose output stays silent this long
 	// (0: never).
 	SilenceTimeout time.Duration
+	// Observer hears of every build's start and end (metrics); nil: none.
+	Observer Observer
+}
+
+// Observer hears of builds starting and ending.
+type Observer interface {
+	// Started is a job whose build begins (not one followed again after
+	// a restart).
+	Started(job db.Job)
+	// Finished is a job that ended, however; job.StartedAt is set.
+	Finished(job db.Job, out db.JobOutcome)
+}
+
+// Running is how many builds run now.
+func (q *Queue) Running() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.running)
 }
 
 // reasonCodes are the codes of the cancel reasons.
@@ -283,6 +301,9 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 		return
 	}
 	log.Printf("Image Builder: job %d, revision %d of %q started (queued %s)", job.ID, job.Revision, job.SpecName, job.QueuedAt.UTC().Format(time.RFC3339))
+	if q.cfg.Observer != nil {
+		q.cfg.Observer.Started(job)
+	}
 	out := q.build(ctx, job, log)
 	q.finish(job, log, out)
 }
@@ -511,6 +532,9 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, recordErr := q.db.FinishJob(ctx, job.ID, out)
+	if q.cfg.Observer != nil {
+		q.cfg.Observer.Finished(job, out)
+	}
 	attrs := []any{"job", job.ID, "spec", job.SpecName, "revision", job.Revision, "status", out.Status}
 	if out.Error != "" {
 		attrs = append(attrs, "reason", out.Error)

@@ -1,0 +1,95 @@
+// Package metrics owns the builder's Prometheus metrics: builds by outcome
+// and reason, build and queue-wait durations, queue depth, running builds
+// and pushed bytes, plus the Go runtime's and the process's. It hears of
+// builds as the queue's Observer and reads the queue depth from the store
+// when scraped. Serving them over HTTP is the caller's (main).
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"imagebuilder/db"
+)
+
+// Metrics is one registry of the builder's metrics.
+type Metrics struct {
+	reg      *prometheus.Registry
+	builds   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	wait     prometheus.Histogram
+	pushed   prometheus.Counter
+}
+
+// Buckets of build durations, in seconds: from a cached no-op build to
+// the default one-hour timeout.
+var buildBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600}
+
+// New registers the metrics. pending counts the jobs waiting and running
+// the builds that run, both read at each scrape.
+func New(store *db.DB, running func() int) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		builds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebuilder_builds_total",
+			Help: "Builds that ended, by outcome (succeeded, failed, cancelled) and reason code (\"\" for none).",
+		}, []string{"outcome", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "imagebuilder_build_duration_seconds",
+			Help:    "How long builds ran, from start to end, by outcome.",
+			Buckets: buildBuckets,
+		}, []string{"outcome"}),
+		wait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "imagebuilder_queue_wait_seconds",
+			Help:    "How long jobs waited in the queue before their build started.",
+			Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 1800},
+		}),
+		pushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "imagebuilder_pushed_bytes_total",
+			Help: "Compressed bytes of the images builds pushed.",
+		}),
+	}
+	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "imagebuilder_queue_depth",
+		Help: "Jobs waiting to be built.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		jobs, err := store.JobsWithStatus(ctx, db.StatusPending)
+		if err != nil {
+			return -1
+		}
+		return float64(len(jobs))
+	})
+	runningGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "imagebuilder_builds_running",
+		Help: "Builds running now.",
+	}, func() float64 { return float64(running()) })
+	m.reg.MustRegister(m.builds, m.duration, m.wait, m.pushed, depth, runningGauge,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Started records how long the job waited.
+func (m *Metrics) Started(job db.Job) {
+	if !job.QueuedAt.IsZero() && !job.StartedAt.IsZero() {
+		m.wait.Observe(job.StartedAt.Sub(job.QueuedAt).Seconds())
+	}
+}
+
+// Finished records how a build ended.
+func (m *Metrics) Finished(job db.Job, out db.JobOutcome) {
+	m.builds.WithLabelValues(string(out.Status), out.Reason).Inc()
+	if !job.StartedAt.IsZero() {
+		m.duration.WithLabelValues(string(out.Status)).Observe(time.Since(job.StartedAt).Seconds())
+	}
+	if out.Status == db.StatusSucceeded && out.Size > 0 {
+		m.pushed.Add(float64(out.Size))
+	}
+}
+
+// Gatherer is the registry to serve (promhttp.HandlerFor).
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
