@@ -294,7 +294,12 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 	q.cfg.Log.Info("job building", "job", job.ID, "spec", job.SpecName, "revision", job.Revision, "reattached", attach != nil)
 	if attach != nil {
 		log.Printf("Image Builder: following the build of job %d again after a restart", job.ID)
-		timeout, stopTimer := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
+		// The build timeout counts from the build's start, not the restart.
+		left := q.cfg.Timeout
+		if !job.StartedAt.IsZero() {
+			left -= time.Since(job.StartedAt)
+		}
+		timeout, stopTimer := context.WithTimeoutCause(ctx, max(left, time.Millisecond), timedOut{q.cfg.Timeout})
 		defer stopTimer()
 		res, err := attach(timeout, job, log)
 		q.finish(job, log, q.outcome(timeout, res, err, log))

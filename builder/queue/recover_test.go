@@ -21,6 +21,7 @@ import (
 // and the second is gone.
 type stubExecutor struct {
 	attached chan int64
+	deadline time.Time // of Attach's context
 }
 
 func (s *stubExecutor) Run(context.Context, executor.Request, io.Writer) (executor.Outcome, error) {
@@ -38,8 +39,9 @@ func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor
 	return out, nil
 }
 
-func (s *stubExecutor) Attach(_ context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+func (s *stubExecutor) Attach(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
 	fmt.Fprintln(log, "still building after the restart")
+	s.deadline, _ = ctx.Deadline()
 	s.attached <- job.ID
 	return executor.Outcome{Image: "reg/" + job.SpecName + ":1", Digest: "sha256:aa", Size: 1}, nil
 }
@@ -187,5 +189,36 @@ func TestFailedAPTBuildsNameThePackage(t *testing.T) {
 		if j.Reason != tc.code || len(j.ReasonArgs) != len(tc.args)+1 || fmt.Sprint(j.ReasonArgs[:len(tc.args)]) != fmt.Sprint(tc.args) {
 			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
 		}
+	}
+}
+
+// A build followed again after a restart keeps the deadline it had: the
+// build timeout counts from its start, not from the restart.
+func TestReattachedBuildKeepsItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	store, logStore := openStores(t)
+	if _, _, err := store.CreateSpec(ctx, db.ImageSpec{Name: "alive", BaseImage: "reg/base:1"}, "reg"); err != nil {
+		t.Fatal(err)
+	}
+	job, ok, err := store.ClaimNextJob(ctx)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the server is down for a while
+	stub := &stubExecutor{attached: make(chan int64, 1)}
+	q := New(store, stub, logStore, Config{Timeout: 10 * time.Second,
+		Registry: func(context.Context) (registry.Target, error) { return registry.Target{Host: "reg"}, nil }})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer q.Stop(ctx)
+	select {
+	case <-stub.attached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not re-attached")
+	}
+	want := job.StartedAt.Add(10 * time.Second)
+	if d := stub.deadline.Sub(want); d < -time.Second || d > time.Second {
+		t.Fatalf("re-attached with deadline %s; the build started %s, so it ends at %s", stub.deadline, job.StartedAt, want)
 	}
 }
