@@ -381,7 +381,7 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 	stream := &logCopier{k: k, jobID: job.ID, log: log}
 	stream.since = stream.loadMark()
 	var streamDone chan struct{}
-	var streamPod string
+	var streamPod, waitingFor string
 	endStream := func() {
 		if streamDone != nil {
 			select {
@@ -443,6 +443,11 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 				return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonWorkerImage,
 					Detail: fmt.Sprintf("the worker image %s cannot be used: %s %s", k.cfg.WorkerImage, why, msg)}
 			}
+			// Say once why a pod waits (no node fits, a volume, ...).
+			if why := pendingReason(pod); why != "" && why != waitingFor {
+				waitingFor = why
+				fmt.Fprintf(log, "Image Builder: the build pod %s is waiting: %s\n", pod.Name, why)
+			}
 			started := pod.Status.Phase != corev1.PodPending
 			if started && streamPod != pod.Name {
 				streamPod = pod.Name
@@ -464,6 +469,7 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 		}
 		if pod == nil {
 			if c := condition(kj, ""); c != nil {
+				k.cleanSecret(ctx, name)
 				return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonPodGone,
 					Detail: fmt.Sprintf("the Kubernetes Job %s failed without a pod: %s %s", name, c.Reason, c.Message)}
 			}
@@ -507,6 +513,20 @@ func (k *Executor) newestPod(ctx context.Context, name string) (*corev1.Pod, err
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
 	return &list.Items[0], nil
+}
+
+// pendingReason is why a pending pod is not running yet: not scheduled
+// (with the scheduler's words), or "".
+func pendingReason(pod *corev1.Pod) string {
+	if pod.Status.Phase != corev1.PodPending {
+		return ""
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason != "" {
+			return strings.TrimSpace(c.Reason + ": " + c.Message)
+		}
+	}
+	return ""
 }
 
 func imageWait(pod *corev1.Pod) (string, string) {

@@ -384,3 +384,22 @@ func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 		t.Errorf("the two followers disagree: %s vs %s", first.Digest, out.Digest)
 	}
 }
+
+// A pod no node can take says why in the job's log while it waits, and
+// cancelling it removes it.
+func TestAnUnschedulablePodSaysWhyItWaits(t *testing.T) {
+	g := newRig(t, 10*time.Minute, func(c *kube.Config) { c.NodeSelector = map[string]string{"imagebuilder.io/pool": "none"} })
+	ctx := context.Background()
+	_, job, err := g.q.Create(ctx, db.ImageSpec{Name: "kube-pending", BaseImage: g.r.Busybox(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.waitLog(t, job.ID, "is waiting: Unschedulable: 0/1 nodes are available")
+	if _, err := g.q.Cancel(ctx, job.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if j := g.wait(t, job.ID, db.StatusCancelled, db.StatusFailed, db.StatusSucceeded); j.Status != db.StatusCancelled {
+		t.Fatalf("job: %+v", j)
+	}
+	g.waitNoPods(t, job.ID)
+}
