@@ -322,8 +322,10 @@ func TestABuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 	if done.Status != db.StatusFailed || done.Reason != db.ReasonOutOfMemory || len(done.ReasonArgs) != 1 || done.ReasonArgs[0] != "256Mi" {
 		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
 	}
-	if !strings.Contains(g.log(t, job.ID), "reading a big package list") {
-		t.Errorf("the log lacks the step's output:\n%s", g.log(t, job.ID))
+	// When the kernel kills the worker itself rather than the step, what
+	// the step printed last may die with it; the step's start is logged.
+	if !strings.Contains(g.log(t, job.ID), "STEP 2/2") {
+		t.Errorf("the log lacks the step:\n%s", g.log(t, job.ID))
 	}
 }
 
