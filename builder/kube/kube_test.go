@@ -175,6 +175,21 @@ func (g *rig) pods(t testing.TB, id int64) []corev1.Pod {
 	return list.Items
 }
 
+// cancel cancels a running job and waits until it is recorded cancelled
+// and its pods are gone; it returns the job.
+func (g *rig) cancel(t testing.TB, id int64) db.Job {
+	t.Helper()
+	if _, err := g.q.Cancel(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	j := g.wait(t, id, db.StatusCancelled, db.StatusFailed, db.StatusSucceeded)
+	if j.Status != db.StatusCancelled {
+		t.Fatalf("job: %+v\n%s", j, g.log(t, id))
+	}
+	g.waitNoPods(t, id)
+	return j
+}
+
 func (g *rig) waitNoPods(t testing.TB, id int64) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -279,14 +294,9 @@ func TestCancelDeletesTheJobAndItsPod(t *testing.T) {
 	if len(g.pods(t, job.ID)) != 1 {
 		t.Fatalf("pods of the running build: %v", g.pods(t, job.ID))
 	}
-	if _, err := g.q.Cancel(ctx, job.ID, ""); err != nil {
-		t.Fatal(err)
-	}
-	done := g.wait(t, job.ID, db.StatusCancelled, db.StatusFailed, db.StatusSucceeded)
-	if done.Status != db.StatusCancelled || done.Reason != db.ReasonCancelled {
+	if done := g.cancel(t, job.ID); done.Reason != db.ReasonCancelled {
 		t.Fatalf("job: %+v", done)
 	}
-	g.waitNoPods(t, job.ID)
 	if _, err := g.c.Client.BatchV1().Jobs(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{}); err == nil {
 		t.Error("the cancelled build's Job is still there")
 	}
@@ -397,11 +407,5 @@ func TestAnUnschedulablePodSaysWhyItWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.waitLog(t, job.ID, "is waiting: Unschedulable: 0/1 nodes are available")
-	if _, err := g.q.Cancel(ctx, job.ID, ""); err != nil {
-		t.Fatal(err)
-	}
-	if j := g.wait(t, job.ID, db.StatusCancelled, db.StatusFailed, db.StatusSucceeded); j.Status != db.StatusCancelled {
-		t.Fatalf("job: %+v", j)
-	}
-	g.waitNoPods(t, job.ID)
+	g.cancel(t, job.ID)
 }

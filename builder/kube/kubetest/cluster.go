@@ -299,12 +299,18 @@ func (c *Cluster) logTails() string {
 
 // ctr runs containerd's client against this cluster's containerd.
 func (c *Cluster) ctr(args ...string) error {
+	_, err := c.ctrOut(args...)
+	return err
+}
+
+// ctrOut is ctr's output, or an error with it.
+func (c *Cluster) ctrOut(args ...string) (string, error) {
 	full := append([]string{"--address", filepath.Join(c.Dir, "containerd", "containerd.sock"), "-n", "k8s.io"}, args...)
 	out, err := exec.Command("ctr", full...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
-	return nil
+	return string(out), nil
 }
 
 // Import loads an image archive (docker-archive or oci-archive) into the
@@ -345,19 +351,18 @@ func (c *Cluster) Stop() error {
 	}
 	c.stop("kubelet")
 	if c.running("containerd") {
-		sock := filepath.Join(c.Dir, "containerd", "containerd.sock")
-		out, _ := exec.Command("ctr", "--address", sock, "-n", "k8s.io", "tasks", "ls", "-q").Output()
-		tasks := strings.Fields(string(out))
+		out, _ := c.ctrOut("tasks", "ls", "-q")
+		tasks := strings.Fields(out)
 		for _, t := range tasks {
-			_ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", t).Run()
+			_ = c.ctr("tasks", "kill", "-s", "SIGKILL", t)
 		}
 		time.Sleep(300 * time.Millisecond)
 		for _, t := range tasks {
-			_ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "tasks", "delete", "-f", t).Run()
+			_ = c.ctr("tasks", "delete", "-f", t)
 		}
-		out, _ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "containers", "ls", "-q").Output()
-		for _, id := range strings.Fields(string(out)) {
-			_ = exec.Command("ctr", "--address", sock, "-n", "k8s.io", "containers", "rm", id).Run()
+		out, _ = c.ctrOut("containers", "ls", "-q")
+		for _, id := range strings.Fields(out) {
+			_ = c.ctr("containers", "rm", id)
 		}
 	}
 	for _, name := range []string{"containerd", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"} {
