@@ -478,6 +478,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		Timeout:        cfg.BuildTimeout,
 		Registry:       conf.Registry,
 		PullSecret:     conf.PullSecret,
+		Sources:        conf.Sources,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,

@@ -371,7 +371,7 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
 	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
-	j.reason, j.reason_args`
+	j.reason, j.reason_args, j.sources`
 
 type scanner interface{ Scan(...any) error }
 
@@ -381,7 +381,7 @@ func scanJob(r scanner) (Job, error) {
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
@@ -390,6 +390,15 @@ func scanJob(r scanner) (Job, error) {
 	j.QueuedAt, j.UpdatedAt = time.UnixMilli(queued), time.UnixMilli(updated)
 	j.StartedAt, j.FinishedAt = fromMS(started), fromMS(finished)
 	return j, nil
+}
+
+// SetJobSources records which package sources a job's build uses (JSON,
+// without credentials).
+func (d *DB) SetJobSources(ctx context.Context, id int64, sources string) error {
+	if _, err := d.write.ExecContext(ctx, `UPDATE jobs SET sources = ? WHERE id = ?`, sources, id); err != nil {
+		return fmt.Errorf("record the sources of job %d: %w", id, err)
+	}
+	return nil
 }
 
 // GetJob returns one job.

@@ -98,6 +98,9 @@ type Job struct {
 	// code; "" for rows older than the codes, which have only Error).
 	Reason     string
 	ReasonArgs []string
+	// Sources are the package sources the build used, as JSON with every
+	// credential masked ("" for none).
+	Sources    string
 	QueuedAt   time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time

@@ -55,7 +55,7 @@ func newTestAppAt(t testing.TB, path string, withAdmin bool, options ...func(*De
 		t.Fatal(err)
 	}
 	settings := settings.New(store, box, nil, registry.Target{Host: strings.TrimPrefix(reg.URL, "http://"), Insecure: true})
-	q := queue.New(store, nil, logs, queue.Config{Registry: settings.Registry, PullSecret: settings.PullSecret})
+	q := queue.New(store, nil, logs, queue.Config{Registry: settings.Registry, PullSecret: settings.PullSecret, Sources: settings.Sources})
 	keys, err := LoadSessionKeys(filepath.Join(dir, "session.keys"))
 	if err != nil {
 		t.Fatal(err)

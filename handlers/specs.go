@@ -216,7 +216,11 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	}
 	loc := locOf(c)
 	var problems []string
-	cf, err := spec.Containerfile(in)
+	src, err := h.Settings.Sources(c.UserContext())
+	if err != nil {
+		return err
+	}
+	cf, err := spec.ContainerfileWith(in, spec.Options{Sources: src.Redacted()})
 	var verr spec.ValidationError
 	switch {
 	case errors.As(err, &verr):

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
@@ -69,7 +70,7 @@ func benchmarkEngineVsCLI(b *testing.B, noCache bool) {
 	}
 	cli := newCLIBuilder(b, r)
 	// Prime both: base image pulled, layers cached for the warm case.
-	if _, err := r.Engine.BuildContainerfile(context.Background(), cf, "localhost/bench:prime", nil, false, nil); err != nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: cf, Target: "localhost/bench:prime"}); err != nil {
 		b.Fatal(err)
 	}
 	if err := cli.build(cf, "localhost/bench:prime", false); err != nil {
@@ -80,7 +81,7 @@ func benchmarkEngineVsCLI(b *testing.B, noCache bool) {
 	for i := 0; i < b.N; i++ {
 		runEngine := func() {
 			start := time.Now()
-			if _, err := r.Engine.BuildContainerfile(context.Background(), cf, "localhost/bench:run", nil, noCache, nil); err != nil {
+			if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: cf, Target: "localhost/bench:run", NoCache: noCache}); err != nil {
 				b.Fatal(err)
 			}
 			inproc += time.Since(start)

@@ -224,6 +224,9 @@ type BuildRequest struct {
 	Log io.Writer
 	// NoCache rebuilds every step.
 	NoCache bool
+	// Sources are the package sources, credentials and all: they reach the
+	// steps as secret files, and the log with every credential masked.
+	Sources spec.Sources
 }
 
 // BuildResult is what a successful build pushed.
@@ -276,12 +279,18 @@ func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := spec.Containerfile(req.Spec)
+	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources})
 	if err != nil {
 		return BuildResult{}, err
 	}
 	if req.Log == nil {
 		req.Log = io.Discard
+	}
+	redact := newRedactor(req.Log, req.Sources.Credentials())
+	defer redact.Flush()
+	req.Log = redact
+	if !req.Sources.IsZero() {
+		fmt.Fprintf(req.Log, "Image Builder: package sources: %s\n", req.Sources.Redacted().Summary())
 	}
 	target := req.Registry.Host + "/" + req.Spec.Name + ":" + req.Tag
 	if _, err := reference.ParseNormalizedNamed(target); err != nil {
@@ -295,7 +304,8 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 		}
 	}
 	pullSecret := withOwnRegistryAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
-	id, err := e.BuildContainerfile(ctx, containerfile, target, pullSecret, req.NoCache, req.Log)
+	id, err := e.BuildContainerfile(ctx, ContainerfileBuild{Containerfile: containerfile, Target: target,
+		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log})
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -315,10 +325,27 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	return res, nil
 }
 
-// BuildContainerfile runs one Containerfile and returns the image ID. The
-// result is tagged locally as target. Build is this plus validation and
-// the push; tests and benchmarks use it for Containerfiles of their own.
-func (e *Engine) BuildContainerfile(ctx context.Context, containerfile, target string, pullSecret []byte, noCache bool, log io.Writer) (string, error) {
+// ContainerfileBuild is one Containerfile to build.
+type ContainerfileBuild struct {
+	Containerfile string
+	// Target tags the result locally.
+	Target string
+	// PullSecret is a Docker config JSON for pulling the base, or nil.
+	PullSecret []byte
+	// Secrets are files a step mounts with RUN --mount=type=secret,id=<key>:
+	// they exist only while that step runs, never in a layer.
+	Secrets map[string][]byte
+	// NoCache rebuilds every step.
+	NoCache bool
+	// Log receives the build's output (nil: discarded).
+	Log io.Writer
+}
+
+// BuildContainerfile runs one Containerfile and returns the image ID. Build
+// is this plus validation and the push; tests and benchmarks use it for
+// Containerfiles of their own.
+func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (string, error) {
+	containerfile, target, pullSecret, noCache, log := b.Containerfile, b.Target, b.PullSecret, b.NoCache, b.Log
 	if log == nil {
 		log = io.Discard
 	}
@@ -344,6 +371,19 @@ func (e *Engine) BuildContainerfile(ctx context.Context, containerfile, target s
 	}
 	opts := e.buildOptions(work, target, sys, log)
 	opts.NoCache = noCache
+	ids := make([]string, 0, len(b.Secrets))
+	for id := range b.Secrets {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for i, id := range ids {
+		// The file's name is not the id, which the Containerfile chose.
+		src := filepath.Join(work, fmt.Sprintf("secret-%d", i))
+		if err := os.WriteFile(src, b.Secrets[id], 0o600); err != nil {
+			return "", err
+		}
+		opts.CommonBuildOpts.Secrets = append(opts.CommonBuildOpts.Secrets, "id="+id+",src="+src+",type=file")
+	}
 	// Buildah does not stop a running RUN step when ctx ends: name this
 	// build's containers so a watcher can kill the processes inside them.
 	opts.ContainerSuffix = buildContainerMark + strings.TrimPrefix(filepath.Base(work), "build-")

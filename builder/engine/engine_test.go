@@ -150,7 +150,7 @@ func TestHostileLinesNeverRunAsShell(t *testing.T) {
 	recorder := "FROM " + base + "\n" +
 		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\nfor a in \"$@\"; do echo \"[$a]\"; done >> /args\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
 	var log syncBuffer
-	if _, err := r.Engine.BuildContainerfile(context.Background(), recorder, r.Target.Host+"/recorder:1", nil, false, &log); err != nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: recorder, Target: r.Target.Host + "/recorder:1", Log: &log}); err != nil {
 		t.Fatalf("recorder image: %v\n%s", err, log.String())
 	}
 	if _, err := r.Engine.Push(context.Background(), r.Target.Host+"/recorder:1", r.Target.Host+"/recorder:1", r.Target, nil); err != nil {
@@ -163,7 +163,7 @@ func TestHostileLinesNeverRunAsShell(t *testing.T) {
 		}
 	}
 	cf := spec.Render(db.ImageSpec{Name: "hostile", BaseImage: r.Target.Host + "/recorder:1", APT: lines})
-	if _, err := r.Engine.BuildContainerfile(context.Background(), cf, r.Target.Host+"/hostile:1", nil, false, &log); err != nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: cf, Target: r.Target.Host + "/hostile:1", Log: &log}); err != nil {
 		t.Fatalf("hostile build: %v\n%s", err, log.String())
 	}
 	if _, err := r.Engine.Push(context.Background(), r.Target.Host+"/hostile:1", r.Target.Host+"/hostile:1", r.Target, nil); err != nil {
@@ -248,7 +248,7 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 	var log syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Engine.BuildContainerfile(ctx, cf, r.Target.Host+"/sleepy:1", nil, true, &log)
+		_, err := r.Engine.BuildContainerfile(ctx, engine.ContainerfileBuild{Containerfile: cf, Target: r.Target.Host + "/sleepy:1", NoCache: true, Log: &log})
 		done <- err
 	}()
 	deadline := time.Now().Add(60 * time.Second)
@@ -274,7 +274,7 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 		t.Fatalf("containers while one build runs: %v", before)
 	}
 	failing := "FROM " + base + "\nRUN [\"/bin/sh\",\"-c\",\"exit 3\"]\n"
-	if _, err := r.Engine.BuildContainerfile(context.Background(), failing, r.Target.Host+"/failing:1", nil, true, io.Discard); err == nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: failing, Target: r.Target.Host + "/failing:1", NoCache: true, Log: io.Discard}); err == nil {
 		t.Fatal("the failing build succeeded")
 	}
 	if after := running(); len(after) != 1 || after[0] != before[0] {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -29,6 +30,9 @@ type Request struct {
 	PullSecret []byte
 	// NoCache rebuilds every step.
 	NoCache bool
+	// Sources are the package sources with their credentials; an executor
+	// hands them to the steps as secret files only.
+	Sources spec.Sources
 }
 
 // Outcome is what a successful build pushed.

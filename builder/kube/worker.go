@@ -18,6 +18,7 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -26,6 +27,7 @@ const (
 	fileRequest    = "request.json"
 	fileRegistry   = "registry-auth.json"
 	filePullSecret = "pull-secret.json"
+	fileSources    = "sources.json"
 )
 
 // workRequest is request.json: the build without its credentials.
@@ -71,6 +73,13 @@ func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
 	if len(req.PullSecret) > 0 {
 		data[filePullSecret] = req.PullSecret
 	}
+	if !req.Sources.IsZero() {
+		b, err := json.Marshal(req.Sources)
+		if err != nil {
+			return nil, err
+		}
+		data[fileSources] = b
+	}
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: k.JobName(req.Job.ID), Namespace: k.cfg.Namespace, Labels: k.labels(req.Job)},
 		Type:       corev1.SecretTypeOpaque,
@@ -115,6 +124,12 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 	if b, err := os.ReadFile(filepath.Join(jobDir, filePullSecret)); err == nil {
 		pull = b
 	}
+	var sources spec.Sources
+	if b, err := os.ReadFile(filepath.Join(jobDir, fileSources)); err == nil {
+		if err := json.Unmarshal(b, &sources); err != nil {
+			return executor.Outcome{}, fmt.Errorf("read the package sources: %w", err)
+		}
+	}
 	timeout, _ := time.ParseDuration(wr.RegistryTimeout)
 	var insecure []string
 	if wr.Insecure {
@@ -128,7 +143,7 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 	defer eng.Close()
 	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("POD_NAME"))
 	job := db.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}
-	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache}, out)
+	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache, Sources: sources}, out)
 	var step *executor.StepError
 	if errors.As(err, &step) && oomKills() > 0 {
 		err = &executor.OutOfMemoryError{Err: err}

@@ -8,6 +8,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,8 @@ type Config struct {
 	Registry func(ctx context.Context) (registry.Target, error)
 	// PullSecret returns the Docker config JSON of a named pull secret.
 	PullSecret func(ctx context.Context, name string) ([]byte, error)
+	// Sources returns the package sources new builds use (nil: none).
+	Sources func(ctx context.Context) (spec.Sources, error)
 	// Log gets a line per job state change; nil discards them.
 	Log *slog.Logger
 	// SilenceTimeout fails a build whose output stays silent this long
@@ -334,6 +337,17 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 		return executor.Request{}, err
 	}
 	req := executor.Request{Job: job, Tag: job.Tag(), Registry: reg}
+	if q.cfg.Sources != nil {
+		if req.Sources, err = q.cfg.Sources(ctx); err != nil {
+			return executor.Request{}, fmt.Errorf("package sources: %w", err)
+		}
+		if !req.Sources.IsZero() {
+			record, _ := json.Marshal(req.Sources.Redacted())
+			if err := q.db.SetJobSources(ctx, job.ID, string(record)); err != nil {
+				return executor.Request{}, err
+			}
+		}
+	}
 	name := job.Snapshot.PullSecret
 	if name == "" {
 		if name, err = q.db.BaseImagePullSecret(ctx, job.Snapshot.BaseImage); err != nil {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"imagebuilder/db"
@@ -15,12 +16,27 @@ import (
 // parses. Whatever a line contains, it cannot become shell code; validation
 // additionally rejects lines that would be read as options.
 const (
+	// CacheDir holds the package managers' caches while a step runs: a
+	// cache mount (RUN --mount=type=cache) kept on the build host between
+	// builds, never part of a layer.
+	CacheDir = "/var/cache/imagebuilder"
+
+	// APT's downloaded archives and package lists live in the cache
+	// mount, not in the image: the image's own /var/lib/apt/lists stays as
+	// the base had it, and nothing APT downloads reaches a layer. (Debian's
+	// container images delete /var/cache/apt/archives/*.deb after every
+	// dpkg run; the cache lives elsewhere.) An extra source is a file of
+	// sources.list.d for the step's lifetime only.
 	aptScript = `set -eu; ` +
 		`if ! command -v apt-get >/dev/null 2>&1; then echo "Image Builder: the base image has no apt-get, so APT packages cannot be installed; choose a Debian or Ubuntu based image or remove the APT packages." >&2; exit 1; fi; ` +
 		`export DEBIAN_FRONTEND=noninteractive; ` +
-		`apt-get update; ` +
-		`apt-get install -y --no-install-recommends "$@"; ` +
-		`apt-get clean; rm -rf /var/lib/apt/lists/*`
+		`c=` + CacheDir + `/apt; mkdir -p $c/archives/partial $c/lists/partial; ` +
+		`o="-o Dir::Cache::Archives=$c/archives/ -o Dir::State::Lists=$c/lists/ -o APT::Keep-Downloaded-Packages=true"; ` +
+		`x=/etc/apt/sources.list.d/imagebuilder-extra.list; ` +
+		`if [ -f /run/secrets/` + SecretAPTList + ` ]; then cp /run/secrets/` + SecretAPTList + ` $x; trap 'rm -f '$x EXIT; fi; ` +
+		`apt-get $o update; ` +
+		`apt-get $o install -y --no-install-recommends "$@"; ` +
+		`rm -f /var/cache/apt/*.bin`
 
 	condaDetect = `if command -v micromamba >/dev/null 2>&1; then c=micromamba; ` +
 		`elif command -v mamba >/dev/null 2>&1; then c=mamba; ` +
@@ -29,23 +45,45 @@ const (
 
 	condaPreflight = `set -eu; ` + condaDetect + `; echo "Image Builder: Conda packages will be installed with $c"`
 
+	// Channels come from a secret file (a channel URL may hold a token),
+	// one per line, each as "-c <channel>". Packages are kept in the cache
+	// mount (CONDA_PKGS_DIRS), so nothing needs cleaning in the image.
 	condaScript = `set -eu; ` + condaDetect + `; ` +
-		`"$c" install -y -n base "$@"; ` +
-		`"$c" clean -a -y >/dev/null 2>&1 || true`
+		`f=/run/secrets/` + SecretCondaChannels + `; ` +
+		`if [ -f $f ]; then while IFS= read -r ch; do [ -z "$ch" ] || set -- "$@" -c "$ch"; done < $f; fi; ` +
+		`export CONDA_PKGS_DIRS=` + CacheDir + `/conda; ` +
+		`"$c" install -y -n base%s "$@"`
 
 	// PEP 668: Debian marks its Python "externally managed". Image Builder
 	// installs Pip packages into the image's system Python (pip puts them
 	// under /usr/local, away from Debian's own files) by setting
 	// PIP_BREAK_SYSTEM_PACKAGES=1, which older pip versions simply ignore.
 	// A container image is the environment, so a venv would only hide the
-	// packages from the plain python3 the users run.
+	// packages from the plain python3 the users run. The index settings
+	// come from a secret pip.conf; wheels are cached in the cache mount.
 	pipScript = `set -eu; ` +
 		`if command -v pip3 >/dev/null 2>&1; then set -- pip3 install "$@"; ` +
 		`elif command -v pip >/dev/null 2>&1; then set -- pip install "$@"; ` +
 		`elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then set -- python3 -m pip install "$@"; ` +
 		`else echo "Image Builder: the base image has no pip, so Pip packages cannot be installed; add python3-pip to the APT packages or choose a Python image." >&2; exit 1; fi; ` +
-		`PIP_BREAK_SYSTEM_PACKAGES=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore "$@"`
+		`if [ -f /run/secrets/` + SecretPipConf + ` ]; then export PIP_CONFIG_FILE=/run/secrets/` + SecretPipConf + `; fi; ` +
+		`PIP_BREAK_SYSTEM_PACKAGES=1 PIP_CACHE_DIR=` + CacheDir + `/pip PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore "$@"`
 )
+
+// Cache mount ids, one per package manager; the build host keeps each.
+const (
+	CacheAPT   = "imagebuilder-apt"
+	CacheConda = "imagebuilder-conda"
+	CachePip   = "imagebuilder-pip"
+)
+
+// Options are what an administrator set for every build and that the
+// Containerfile must show: the package sources (credentials are never
+// written; only which secret files a step mounts and a fingerprint of the
+// sources without credentials, so a changed source re-runs its step).
+type Options struct {
+	Sources Sources
+}
 
 // Containerfile renders the build instructions for spec. It validates spec
 // first and returns a ValidationError if anything is wrong. The output is
@@ -59,26 +97,57 @@ func Containerfile(spec db.ImageSpec) (string, error) {
 	return Render(spec), nil
 }
 
+// ContainerfileWith is Containerfile with the administrator's options.
+func ContainerfileWith(spec db.ImageSpec, opts Options) (string, error) {
+	if err := Validate(spec); err != nil {
+		return "", err
+	}
+	return RenderWith(spec, opts), nil
+}
+
 // Render writes the Containerfile of spec without validating it (see
 // Containerfile); tests use it to show that even an unvalidated line
 // reaches its package manager as one argument.
-func Render(spec db.ImageSpec) string {
+func Render(spec db.ImageSpec) string { return RenderWith(spec, Options{}) }
+
+// RenderWith is Render with the administrator's options.
+func RenderWith(spec db.ImageSpec, opts Options) string {
+	src := opts.Sources
 	var b strings.Builder
 	b.WriteString("# Image Builder spec " + spec.Name + "\n")
 	b.WriteString("FROM " + spec.BaseImage + "\n")
 	apt, conda, pip := packageTexts(spec.APT), packageTexts(spec.Conda), packageTexts(spec.Pip)
 	if len(conda) > 0 {
 		// Fail before the APT step, not after minutes of it.
-		writeRun(&b, condaPreflight, "conda-check", nil)
+		writeRun(&b, nil, condaPreflight, "conda-check", nil)
 	}
 	if len(apt) > 0 {
-		writeRun(&b, aptScript, "apt", apt)
+		mounts := []string{cacheMount(CacheAPT, "apt", true)}
+		if src.aptSet() {
+			mounts = append(mounts, secretMount(SecretAPTList, ""))
+			if src.APTKey != "" {
+				mounts = append(mounts, secretMount(SecretAPTKey, "0444")) // apt reads it as _apt
+			}
+		}
+		writeRun(&b, mounts, withFingerprint(aptScript, src.aptFingerprint()), "apt", apt)
 	}
 	if len(conda) > 0 {
-		writeRun(&b, condaScript, "conda", conda)
+		mounts := []string{cacheMount(CacheConda, "conda", true)}
+		if len(src.CondaChannels) > 0 {
+			mounts = append(mounts, secretMount(SecretCondaChannels, ""))
+		}
+		override := ""
+		if src.CondaOverride {
+			override = " --override-channels"
+		}
+		writeRun(&b, mounts, withFingerprint(fmt.Sprintf(condaScript, override), src.condaFingerprint()), "conda", conda)
 	}
 	if len(pip) > 0 {
-		writeRun(&b, pipScript, "pip", pip)
+		mounts := []string{cacheMount(CachePip, "pip", false)}
+		if src.pipSet() {
+			mounts = append(mounts, secretMount(SecretPipConf, ""))
+		}
+		writeRun(&b, mounts, withFingerprint(pipScript, src.pipFingerprint()), "pip", pip)
 	}
 	return b.String()
 }
@@ -92,11 +161,42 @@ func packageTexts(list []string) []string {
 	return out
 }
 
+// cacheMount mounts a package manager's cache at CacheDir/<dir>; locked
+// lets one build at a time use it (APT and Conda take their own locks
+// inside it, and a second build would wait or fail on them).
+func cacheMount(id, dir string, locked bool) string {
+	m := "--mount=type=cache,id=" + id + ",target=" + CacheDir + "/" + dir
+	if locked {
+		m += ",sharing=locked"
+	}
+	return m
+}
+
+// secretMount mounts a build secret at /run/secrets/<id>.
+func secretMount(id, mode string) string {
+	m := "--mount=type=secret,id=" + id + ",required=true"
+	if mode != "" {
+		m += ",mode=" + mode
+	}
+	return m
+}
+
+// withFingerprint starts script with a no-op naming its sources' version.
+func withFingerprint(script, fp string) string {
+	if fp == "" {
+		return script
+	}
+	return ": sources " + fp + "; " + script
+}
+
 // writeRun writes an exec-form RUN whose argv is JSON encoded: the script,
 // $0, then each package as its own argument.
-func writeRun(b *strings.Builder, script, name string, args []string) {
+func writeRun(b *strings.Builder, mounts []string, script, name string, args []string) {
 	argv := append([]string{"/bin/sh", "-c", script, name}, args...)
 	b.WriteString("RUN ")
+	for _, m := range mounts {
+		b.WriteString(m + " ")
+	}
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false) // keep ">=" readable; JSON stays valid
 	_ = enc.Encode(argv)     // a []string always encodes; Encode adds "\n"
@@ -120,4 +220,21 @@ func StepIn(text string) string {
 		}
 	}
 	return ""
+}
+
+// ParseRun splits a RUN line that Render wrote into its --mount flags and
+// its exec-form argv; ok is false for any other line.
+func ParseRun(line string) (mounts, argv []string, ok bool) {
+	rest, found := strings.CutPrefix(line, "RUN ")
+	if !found {
+		return nil, nil, false
+	}
+	for strings.HasPrefix(rest, "--") {
+		flag, after, _ := strings.Cut(rest, " ")
+		mounts, rest = append(mounts, flag), after
+	}
+	if json.Unmarshal([]byte(rest), &argv) != nil {
+		return nil, nil, false
+	}
+	return mounts, argv, true
 }

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -47,8 +46,8 @@ func fuzzLine(t *testing.T, list, line string) {
 			run = l
 		}
 	}
-	var argv []string
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(run, "RUN ")), &argv); err != nil {
+	_, argv, ok := ParseRun(run)
+	if !ok {
 		t.Fatalf("%s line %q renders a RUN that is not a JSON array: %s", list, line, run)
 	}
 	if len(argv) != 5 || argv[3] != list || argv[4] != text {

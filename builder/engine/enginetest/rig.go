@@ -128,7 +128,7 @@ func (r *Rig) Derived(t testing.TB, containerfile, target string) string {
 	if ok {
 		return ref
 	}
-	if _, err := r.Engine.BuildContainerfile(context.Background(), containerfile, target, nil, false, nil); err != nil {
+	if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: containerfile, Target: target}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Engine.Push(context.Background(), target, target, r.Target, nil); err != nil {
