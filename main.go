@@ -78,6 +78,7 @@ type Config struct {
 	AllowLinkLocal   bool
 	LogFormat        string
 	MinFreeSpace     byteSize
+	CacheMaxSize     byteSize
 	RegistryTimeout  time.Duration
 	SilenceTimeout   time.Duration
 	MetricsAddr      string
@@ -132,6 +133,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "server log format: text or json (log/slog)")
 	c.MinFreeSpace = 2 << 30
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
+	c.CacheMaxSize = 4 << 30
+	fs.Var(&c.CacheMaxSize, "cache-max-size", "bound on the APT, Conda and Pip caches kept between builds (0: no bound), e.g. 4GiB")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
@@ -310,7 +313,7 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
 	}
 	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure, MinFreeSpace: uint64(cfg.MinFreeSpace),
-		RegistryTimeout: cfg.RegistryTimeout})
+		RegistryTimeout: cfg.RegistryTimeout, MaxCacheSize: int64(cfg.CacheMaxSize)})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -488,7 +491,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
-		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Executor: execInfo})
+		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo})
 	execName := "in-process"
 	if execInfo.Kubernetes {
 		execName = "kubernetes (namespace " + execInfo.Namespace + ")"

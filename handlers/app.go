@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
+	"imagebuilder/builder/engine"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/message"
 	"imagebuilder/builder/queue"
@@ -54,6 +55,17 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// Executor says where builds run, for the settings page.
 	Executor views.ExecutorInfo
+	// Caches are the in-process engine's package caches, for the Storage
+	// page; nil hides them.
+	Caches Caches
+	// CacheMaxSize is the caches' bound, for the Storage page (0: none).
+	CacheMaxSize uint64
+}
+
+// Caches measures and clears the package managers' caches.
+type Caches interface {
+	Caches() []engine.CacheInfo
+	ClearCaches() error
 }
 
 type handler struct {
@@ -114,6 +126,9 @@ func New(d Deps) *fiber.App {
 	app.Post("/jobs/:id/rebuild", h.rebuildJob)
 	app.Get("/settings/audit", h.auditLog)
 	app.Get("/settings/storage", h.storage)
+	app.Post("/settings/storage/clear-caches", h.clearCaches)
+	app.Get("/settings/sources", h.showSources)
+	app.Post("/settings/sources", h.saveSources)
 
 	app.Get("/images", h.listImages)
 	app.Post("/images", h.saveImage)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/views"
 )
@@ -48,6 +50,7 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 		CanRebuild:  j.Status == db.StatusSucceeded,
 		RequestedBy: j.RequestedBy, CancelledBy: j.CancelledBy,
 		CanRetry: j.Status == db.StatusFailed || j.Status == db.StatusCancelled,
+		Sources:  sourceLines(j.Sources),
 	}
 	if v.CanRetry {
 		// Only the spec's latest job can be retried.
@@ -218,4 +221,33 @@ func (h *handler) enqueueAgain(c *fiber.Ctx, enqueue func(context.Context, int64
 		return err
 	}
 	return redirectAfterPost(c, fmt.Sprintf("/jobs/%d", nj.ID))
+}
+
+// sourceLines turns a job's recorded package sources (JSON, credentials
+// masked) into labelled lines for its page.
+func sourceLines(recorded string) []views.SourceLine {
+	var s spec.Sources
+	if recorded == "" || json.Unmarshal([]byte(recorded), &s) != nil {
+		return nil
+	}
+	var out []views.SourceLine
+	add := func(key string, values ...string) {
+		for _, v := range values {
+			if v != "" {
+				out = append(out, views.SourceLine{Key: key, Value: v})
+			}
+		}
+	}
+	add("sources.pip.index", s.PipIndexURL)
+	add("sources.pip.extra", s.PipExtraIndexURLs...)
+	add("sources.pip.trusted", s.PipTrustedHosts...)
+	add("sources.conda.channels", s.CondaChannels...)
+	if s.CondaOverride {
+		add("sources.conda.override", "--override-channels")
+	}
+	add("sources.apt.source", s.APTSource)
+	if s.APTKey != "" {
+		add("sources.apt.key", "-----BEGIN PGP PUBLIC KEY BLOCK-----")
+	}
+	return out
 }

@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"errors"
 	"path/filepath"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/spec"
 	"imagebuilder/views"
 )
 
@@ -25,5 +28,38 @@ func (h *handler) storage(c *fiber.Ctx) error {
 		v.Free, v.Total = executor.HumanBytes(free), executor.HumanBytes(total)
 		v.Low = h.MinFreeSpace > 0 && free < h.MinFreeSpace
 	}
+	if h.Caches != nil && !h.Executor.Kubernetes {
+		v.ShowCaches = true
+		v.CacheMax = l.Loc.T("caches.unbounded")
+		if h.CacheMaxSize > 0 {
+			v.CacheMax = executor.HumanBytes(h.CacheMaxSize)
+		}
+		for _, ci := range h.Caches.Caches() {
+			v.Caches = append(v.Caches, views.CacheRow{Name: cacheNames[ci.ID], Size: executor.HumanBytes(uint64(ci.Bytes)), Files: strconv.Itoa(ci.Files)})
+		}
+		switch c.Query("caches") {
+		case "cleared":
+			v.CachesMessage, v.CachesCleared = l.Loc.T("caches.cleared"), true
+		case "busy":
+			v.CachesMessage = l.Loc.T("caches.busy")
+		}
+	}
 	return render(c, fiber.StatusOK, l, views.StorageContent(v))
+}
+
+var cacheNames = map[string]string{spec.CacheAPT: "APT", spec.CacheConda: "Conda", spec.CachePip: "Pip"}
+
+// clearCaches empties the package caches, unless a build is running.
+func (h *handler) clearCaches(c *fiber.Ctx) error {
+	if h.Caches == nil {
+		return fiber.ErrNotFound
+	}
+	err := h.Caches.ClearCaches()
+	if errors.Is(err, engine.ErrBuildsRunning) {
+		return redirectAfterPost(c, "/settings/storage?caches=busy")
+	}
+	if err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/settings/storage?caches=cleared")
 }

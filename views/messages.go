@@ -27,6 +27,20 @@ func Translates(lang, format string) bool {
 // every format in those packages is here.
 var messages = map[string]map[string]string{
 	LangZH: {
+		// Package sources.
+		"--override-channels needs at least one channel":                            "--override-channels 至少需要一個 channel",
+		"a key needs an APT source line":                                            "金鑰需要搭配一行 APT 來源",
+		"%q contains a space or a control character":                                "%q 含有空白或控制字元",
+		"%q is not an http:// or https:// URL":                                      "%q 不是 http:// 或 https:// URL",
+		"%q is not a host or host:port":                                             "%q 不是主機或「主機:連接埠」",
+		"%q is neither a channel name nor an http(s) URL":                           "%q 既不是 channel 名稱，也不是 http(s) URL",
+		"the APT source must be one line":                                           "APT 來源必須是一行",
+		"the APT source must start with \"deb\"":                                    "APT 來源必須以 “deb” 開頭",
+		"the options in [ ] are not closed":                                         "[ ] 中的選項沒有結束",
+		"write \"deb [options] URI suite [components]\"":                            "請寫成 “deb [選項] URI suite [components]”",
+		"a suite ending in / takes no components":                                   "以 / 結尾的 suite 不能加 components",
+		"paste an ASCII-armoured public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)": "請貼上 ASCII armor 格式的公鑰（-----BEGIN PGP PUBLIC KEY BLOCK-----）",
+		"enter the password or token again: no stored URL matches %q":               "請重新輸入密碼或 token：沒有已儲存的 URL 符合 %q",
 		// Spec name and base image.
 		"name is required": "請填寫名稱",
 		"name is %d characters long; at most %d are allowed":                                        "名稱長度為 %d 個字元，最多只能 %d 個字元",

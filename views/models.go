@@ -176,6 +176,8 @@ func (v JobsTab) Active() bool {
 // JobView is the page of one build job.
 type JobView struct {
 	Layout
+	// Sources are the package sources the build used (credentials masked).
+	Sources  []SourceLine
 	ID       int64
 	SpecName string
 	Revision int
@@ -396,6 +398,32 @@ type StoragePage struct {
 	DataDir, Free, Total, MinFree string
 	// Low is true when builds are refused for lack of space.
 	Low bool
+	// ShowCaches shows the package caches (in-process builds only).
+	ShowCaches    bool
+	Caches        []CacheRow
+	CacheMax      string
+	CachesMessage string
+	CachesCleared bool
+}
+
+// CacheRow is one package manager's cache.
+type CacheRow struct {
+	Name, Size, Files string
+}
+
+// SourcesForm is the Package sources page. URLs come with credentials
+// masked; a masked URL sent back keeps the stored one.
+type SourcesForm struct {
+	Layout
+	PipIndexURL, PipExtra, PipTrusted, CondaChannels, APTSource, APTKey string
+	CondaOverride                                                       bool
+	Saved                                                               bool
+	Errors                                                              map[string][]string
+}
+
+// SourceLine is one package source a job used: a label key and its value.
+type SourceLine struct {
+	Key, Value string
 }
 
 // BaseInfo is what the chosen base image offers.

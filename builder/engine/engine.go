@@ -57,6 +57,9 @@ type Engine struct {
 
 	mu       sync.Mutex
 	insecure map[string]bool
+
+	cacheMu  sync.RWMutex // see cache.go
+	maxCache int64
 }
 
 // Config says where the engine keeps its state.
@@ -73,6 +76,9 @@ type Config struct {
 	// RegistryTimeout is how long a registry may take to answer before a
 	// pull or push is given up (default 15 s).
 	RegistryTimeout time.Duration
+	// MaxCacheSize bounds the package managers' caches together (0: no
+	// bound); see cache.go.
+	MaxCacheSize int64
 }
 
 // New opens (or creates) the store under cfg.DataDir.
@@ -85,6 +91,7 @@ func New(cfg Config) (*Engine, error) {
 		dataDir:        dir,
 		minFree:        cfg.MinFreeSpace,
 		regTimeout:     cfg.RegistryTimeout,
+		maxCache:       cfg.MaxCacheSize,
 		runDir:         filepath.Join(dir, "run"),
 		scratchDir:     filepath.Join(dir, "tmp"),
 		policyPath:     filepath.Join(dir, "policy.json"),
@@ -349,6 +356,11 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 	if log == nil {
 		log = io.Discard
 	}
+	e.cacheMu.RLock()
+	defer func() {
+		e.cacheMu.RUnlock()
+		e.pruneCaches(log)
+	}()
 	work, err := os.MkdirTemp(e.runDir, "build-")
 	if err != nil {
 		return "", err

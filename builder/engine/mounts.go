@@ -136,8 +136,12 @@ func (e *Engine) releaseBuildScratch(work string) error {
 }
 
 // isBuildScratch reports whether a name in the scratch directory is one
-// Buildah or containers/image makes (build context overlays, blob copies).
+// Buildah or containers/image makes for one build (build context
+// overlays, blob copies). The package caches (see cache.go) stay.
 func isBuildScratch(name string) bool {
+	if strings.HasPrefix(name, "buildah-cache") {
+		return false
+	}
 	return strings.HasPrefix(name, "buildah") || strings.HasPrefix(name, "container_images_")
 }
 

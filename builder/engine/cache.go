@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/spec"
+)
+
+// The package managers' caches are Buildah cache mounts
+// (RUN --mount=type=cache,id=…): directories of the scratch space that a
+// step sees at spec.CacheDir and that outlive the build. The engine keeps
+// them bounded and lets an administrator clear them. Builds hold cacheMu
+// shared; clearing and pruning hold it alone, so they never pull a cache
+// from under a running step.
+
+// CacheInfo is one package manager's cache on this host.
+type CacheInfo struct {
+	// ID is the cache mount's id (spec.CacheAPT, spec.CacheConda, spec.CachePip).
+	ID    string
+	Bytes int64
+	Files int
+}
+
+// ErrBuildsRunning refuses to clear the caches while a build may use them.
+var ErrBuildsRunning = errors.New("builds are running; clear the caches when they have finished")
+
+var cacheIDs = []string{spec.CacheAPT, spec.CacheConda, spec.CachePip}
+
+// cacheDir is where Buildah keeps a cache mount with this id for root
+// (see buildah's internal/volumes: <TMPDIR>/buildah-cache-<uid>/<first 16
+// hex of sha256(id + ":0:0")>).
+func (e *Engine) cacheDir(id string) string {
+	sum := sha256.Sum256([]byte(id + ":0:0"))
+	return filepath.Join(e.scratchDir, "buildah-cache-"+strconv.Itoa(os.Getuid()), hex.EncodeToString(sum[:])[:16])
+}
+
+// Caches measures each package manager's cache.
+func (e *Engine) Caches() []CacheInfo {
+	out := make([]CacheInfo, 0, len(cacheIDs))
+	for _, id := range cacheIDs {
+		info := CacheInfo{ID: id}
+		_ = filepath.WalkDir(e.cacheDir(id), func(_ string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if fi, err := d.Info(); err == nil {
+				info.Bytes += fi.Size()
+				info.Files++
+			}
+			return nil
+		})
+		out = append(out, info)
+	}
+	return out
+}
+
+// ClearCaches empties every package manager's cache, or refuses while a
+// build runs.
+func (e *Engine) ClearCaches() error {
+	if !e.cacheMu.TryLock() {
+		return ErrBuildsRunning
+	}
+	defer e.cacheMu.Unlock()
+	return e.clear(cacheIDs...)
+}
+
+func (e *Engine) clear(ids ...string) error {
+	var errs []error
+	for _, id := range ids {
+		dir := e.cacheDir(id)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, en := range entries {
+			errs = append(errs, os.RemoveAll(filepath.Join(dir, en.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pruneCaches keeps the caches under the engine's bound once no build
+// runs: the largest caches are emptied until the rest fit. A cache is
+// cleared whole: half of a package cache (Conda's extracted packages, an
+// APT list without its index) can be worse than none.
+func (e *Engine) pruneCaches(log io.Writer) {
+	if e.maxCache <= 0 || !e.cacheMu.TryLock() {
+		return
+	}
+	defer e.cacheMu.Unlock()
+	caches := e.Caches()
+	var total int64
+	for _, c := range caches {
+		total += c.Bytes
+	}
+	sort.Slice(caches, func(i, j int) bool { return caches[i].Bytes > caches[j].Bytes })
+	for _, c := range caches {
+		if total <= e.maxCache {
+			return
+		}
+		if err := e.clear(c.ID); err != nil {
+			fmt.Fprintf(log, "Image Builder: warning: clearing the %s cache: %v\n", c.ID, err)
+			continue
+		}
+		fmt.Fprintf(log, "Image Builder: the package caches held more than %s; cleared the %s cache (%s)\n",
+			executor.HumanBytes(uint64(e.maxCache)), c.ID, executor.HumanBytes(uint64(c.Bytes)))
+		total -= c.Bytes
+	}
+}
