@@ -200,7 +200,7 @@ func Redact(raw string) string {
 		} else {
 			u.User = url.User("****")
 		}
-		out = u.String()
+		out = strings.Replace(u.String(), "%2A%2A%2A%2A", "****", 1) // some Go versions escape it
 	}
 	return condaToken.ReplaceAllString(out, "/t/****")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,9 @@ func (r *Rig) Leftovers(t testing.TB) []string {
 		out = append(out, "mount "+f[4])
 	}
 	scratch, _ := filepath.Glob(filepath.Join(r.Dir, "tmp", "buildah*"))
+	scratch = slices.DeleteFunc(scratch, func(p string) bool { // the package caches stay
+		return strings.HasPrefix(filepath.Base(p), "buildah-cache-")
+	})
 	copies, _ := filepath.Glob(filepath.Join(r.Dir, "tmp", "container_images_*"))
 	works, _ := filepath.Glob(filepath.Join(r.Dir, "run", "build-*"))
 	for _, p := range append(append(scratch, copies...), works...) {
