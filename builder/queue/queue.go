@@ -465,6 +465,11 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 			reason += "; the log shows why"
 		}
 		if code, args := diagnose(hint); code != "" {
+			if code == db.ReasonPipConflict && len(args) == 1 && args[0] != hint {
+				if sides := conflictSides(lastLines); sides != "" {
+					args[0] += " (" + sides + ")"
+				}
+			}
 			out := failed(reason, code, args...)
 			out.ReasonArgs = append(out.ReasonArgs, hint) // the quoted line, last, for the page to highlight
 			return out
@@ -528,6 +533,15 @@ func diagnose(line string) (string, []string) {
 func telling(lines []string) string {
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := strings.TrimSpace(lines[i])
+		if strings.HasPrefix(l, "ERROR: ResolutionImpossible") {
+			// pip ends a conflict with a link; the line naming the
+			// packages comes a few lines before it.
+			for j := i - 1; j >= 0 && j >= i-40; j-- {
+				if p := strings.TrimSpace(lines[j]); strings.HasPrefix(p, "ERROR: Cannot install ") {
+					return p
+				}
+			}
+		}
 		switch {
 		case strings.HasPrefix(l, "Image Builder: the base image"),
 			strings.HasPrefix(l, "E: "),
@@ -541,6 +555,26 @@ func telling(lines []string) string {
 		}
 	}
 	return ""
+}
+
+// conflictSides is pip's "The conflict is caused by:" list, one line:
+// which requirement of which package stands against which.
+func conflictSides(lines []string) string {
+	var sides []string
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "The conflict is caused by:" {
+			continue
+		}
+		sides = nil
+		for _, next := range lines[i+1:] {
+			t := strings.TrimSpace(next)
+			if !strings.Contains(t, " depends on ") {
+				break
+			}
+			sides = append(sides, t)
+		}
+	}
+	return strings.Join(sides, "; ")
 }
 
 // finish records how a job ended, then writes its last log line and

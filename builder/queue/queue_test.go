@@ -43,14 +43,18 @@ func openStores(t *testing.T) (*db.DB, *logs.Store) {
 	return store, logStore
 }
 
-func newTestQueue(t *testing.T, r *enginetest.Rig, timeout time.Duration) (*Queue, *db.DB) {
+func newTestQueue(t *testing.T, r *enginetest.Rig, timeout time.Duration, options ...func(*Config)) (*Queue, *db.DB) {
 	t.Helper()
 	store, logStore := openStores(t)
-	q := New(store, r.Engine, logStore, Config{
+	cfg := Config{
 		Workers:  1,
 		Timeout:  timeout,
 		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil },
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	q := New(store, r.Engine, logStore, cfg)
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

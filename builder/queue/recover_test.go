@@ -12,6 +12,7 @@ import (
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -188,6 +189,49 @@ func TestFailedAPTBuildsNameThePackage(t *testing.T) {
 		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
 		if j.Reason != tc.code || len(j.ReasonArgs) != len(tc.args)+1 || fmt.Sprint(j.ReasonArgs[:len(tc.args)]) != fmt.Sprint(tc.args) {
 			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
+		}
+	}
+}
+
+// Real failing Pip builds against a private index name the requirement:
+// a version that does not exist, and two packages whose dependencies
+// conflict. The job records the sources it used, without the password.
+func TestFailedPipBuildsNameTheRequirement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads Debian packages")
+	}
+	const password = "queue-MARKER-pw"
+	ix := enginetest.ServePyIndex(t, "ci", password,
+		enginetest.Wheel{Name: "alpha", Version: "1.0"}, enginetest.Wheel{Name: "gamma", Version: "0.9"}, enginetest.Wheel{Name: "gamma", Version: "1.0"},
+		enginetest.Wheel{Name: "clash-a", Version: "1.0", Requires: []string{"gamma<1.0"}},
+		enginetest.Wheel{Name: "clash-b", Version: "1.0", Requires: []string{"gamma>=1.0"}})
+	r := enginetest.Get(t)
+	sources := spec.Sources{PipIndexURL: ix.AuthURL()}
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) {
+		c.Sources = func(context.Context) (spec.Sources, error) { return sources, nil }
+	})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		pip  []string
+		code string
+		args []string
+	}{
+		{"pip-no-match", []string{"alpha>=3"}, db.ReasonPipNoMatch, []string{"alpha>=3"}},
+		{"pip-conflict", []string{"clash-a", "clash-b"}, db.ReasonPipConflict, []string{"clash-a==1.0 and clash-b==1.0 (clash-a 1.0 depends on gamma<1.0; clash-b 1.0 depends on gamma>=1.0)"}},
+	} {
+		_, job, err := q.Create(ctx, db.ImageSpec{Name: tc.name, BaseImage: r.Debian(t), APT: []string{"python3-pip"}, Pip: tc.pip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
+		log := logTextOrEmpty(q, j.ID)
+		if j.Reason != tc.code || len(j.ReasonArgs) != len(tc.args)+1 || fmt.Sprint(j.ReasonArgs[:len(tc.args)]) != fmt.Sprint(tc.args) ||
+			!strings.Contains(log, j.ReasonArgs[len(tc.args)]) {
+			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, log)
+		}
+		if strings.Contains(log, password) || strings.Contains(j.Sources, password) || !strings.Contains(j.Sources, "ci:****@") {
+			t.Errorf("%s: the password leaked, or the job does not record the masked sources: %q", tc.name, j.Sources)
 		}
 	}
 }
