@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -371,34 +372,59 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
 	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
-	j.reason, j.reason_args, j.sources`
+	j.reason, j.reason_args, j.sources, j.apt_steps`
 
 type scanner interface{ Scan(...any) error }
 
 func scanJob(r scanner) (Job, error) {
 	var j Job
-	var snap, status, reasonArgs string
+	var snap, status, reasonArgs, aptSteps string
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
 	j.ReasonArgs = decodeList(reasonArgs)
+	_ = json.Unmarshal([]byte(aptSteps), &j.APTSteps)
 	j.Status = Status(status)
 	j.QueuedAt, j.UpdatedAt = time.UnixMilli(queued), time.UnixMilli(updated)
 	j.StartedAt, j.FinishedAt = fromMS(started), fromMS(finished)
 	return j, nil
 }
 
-// SetJobSources records which package sources a job's build uses (JSON,
-// without credentials).
-func (d *DB) SetJobSources(ctx context.Context, id int64, sources string) error {
-	if _, err := d.write.ExecContext(ctx, `UPDATE jobs SET sources = ? WHERE id = ?`, sources, id); err != nil {
-		return fmt.Errorf("record the sources of job %d: %w", id, err)
+// SetJobPlan records how a job builds: the package sources it uses (JSON,
+// without credentials; "" for none) and its APT steps.
+func (d *DB) SetJobPlan(ctx context.Context, id int64, sources string, aptSteps [][]string) error {
+	steps, err := json.Marshal(aptSteps)
+	if err != nil {
+		return err
+	}
+	if aptSteps == nil {
+		steps = []byte("[]")
+	}
+	if _, err := d.write.ExecContext(ctx, `UPDATE jobs SET sources = ?, apt_steps = ? WHERE id = ?`, sources, string(steps), id); err != nil {
+		return fmt.Errorf("record the build plan of job %d: %w", id, err)
 	}
 	return nil
+}
+
+// LastSucceededJob is the spec's newest succeeded job before job id
+// before (0: any); ok is false when there is none.
+func (d *DB) LastSucceededJob(ctx context.Context, specName string, before int64) (job Job, ok bool, err error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	job, err = scanJob(d.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id
+		WHERE s.name = ? AND j.status = ? AND j.id < ? ORDER BY j.id DESC LIMIT 1`, specName, StatusSucceeded, before))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("last succeeded job of %s: %w", specName, err)
+	}
+	return job, true, nil
 }
 
 // GetJob returns one job.

@@ -100,7 +100,9 @@ type Job struct {
 	ReasonArgs []string
 	// Sources are the package sources the build used, as JSON with every
 	// credential masked ("" for none).
-	Sources    string
+	Sources string
+	// APTSteps are the APT steps the build ran (package lines per step).
+	APTSteps   [][]string
 	QueuedAt   time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time

@@ -220,7 +220,14 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	cf, err := spec.ContainerfileWith(in, spec.Options{Sources: src.Redacted()})
+	opts := spec.Options{Sources: src.Redacted()}
+	// An edit builds on the spec's last good build, as the queue will.
+	if prev, ok, err := h.DB.LastSucceededJob(c.UserContext(), in.Name, 0); err != nil {
+		return err
+	} else if ok && prev.Snapshot.BaseImage == in.BaseImage {
+		opts.PreviousAPT = prev.APTSteps
+	}
+	cf, err := spec.ContainerfileWith(in, opts)
 	var verr spec.ValidationError
 	switch {
 	case errors.As(err, &verr):

@@ -109,3 +109,53 @@ func benchmarkEngineVsCLI(b *testing.B, noCache bool) {
 
 func BenchmarkBuildColdInProcessVsCLI(b *testing.B) { benchmarkEngineVsCLI(b, true) }
 func BenchmarkBuildWarmInProcessVsCLI(b *testing.B) { benchmarkEngineVsCLI(b, false) }
+
+// BenchmarkAPTCacheAddOnePackage builds the Debian spec with ten APT
+// packages on empty package caches (cold), then the same spec plus one
+// package as the queue would (the previous APT step kept, one step for
+// the new package, the APT cache warm). Target: the second build takes
+// at most 35% of the first. With -cache-only, the second build re-runs
+// the whole APT step and only the package cache helps.
+func BenchmarkAPTCacheAddOnePackage(b *testing.B) {
+	r := enginetest.Get(b)
+	ten := []string{"jq", "curl", "less", "file", "tree", "zip", "unzip", "xz-utils", "bzip2", "patch"}
+	base := r.Debian(b)
+	render := func(apt []string, prev [][]string) string {
+		cf, err := spec.ContainerfileWith(db.ImageSpec{Name: "bench-cache", BaseImage: base, APT: apt}, spec.Options{PreviousAPT: prev})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return cf
+	}
+	eleven := append(append([]string{}, ten...), "rsync")
+	for _, mode := range []struct {
+		name string
+		prev [][]string
+	}{{"steps-kept", [][]string{ten}}, {"cache-only", nil}} {
+		b.Run(mode.name, func(b *testing.B) {
+			cold, warm := render(ten, nil), render(eleven, mode.prev)
+			var first, second time.Duration
+			build := func(cf string, noCache bool) time.Duration {
+				start := time.Now()
+				if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: cf, Target: "localhost/bench-cache:run", NoCache: noCache}); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(start)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if err := r.Engine.ClearCaches(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				first += build(cold, true)
+				second += build(warm, mode.prev == nil)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(first.Milliseconds())/float64(b.N), "cold-ms")
+			b.ReportMetric(float64(second.Milliseconds())/float64(b.N), "plus-one-ms")
+			b.ReportMetric(float64(second)/float64(first), "plus-one/cold")
+		})
+	}
+}

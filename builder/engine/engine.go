@@ -234,6 +234,9 @@ type BuildRequest struct {
 	// Sources are the package sources, credentials and all: they reach the
 	// steps as secret files, and the log with every credential masked.
 	Sources spec.Sources
+	// PreviousAPT are the APT steps of the spec's last succeeded build;
+	// see spec.PlanAPT.
+	PreviousAPT [][]string
 }
 
 // BuildResult is what a successful build pushed.
@@ -286,7 +289,7 @@ func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources})
+	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT})
 	if err != nil {
 		return BuildResult{}, err
 	}

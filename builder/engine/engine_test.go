@@ -173,15 +173,19 @@ func TestHostileLinesNeverRunAsShell(t *testing.T) {
 	if _, ok := files["pwned"]; ok {
 		t.Fatal("a hostile line ran as shell code: /pwned exists")
 	}
-	// apt-get is called three times: "update", "install -y
-	// --no-install-recommends <pkgs>" and "clean".
-	want := "[update]\n[install]\n[-y]\n[--no-install-recommends]\n"
+	// apt-get is called for "update" (unless the cached lists are fresh)
+	// and "install -y --no-install-recommends <pkgs>", each time after the
+	// options that keep its lists and archives in the cache mount, and
+	// never "clean" (which would empty the cache).
+	opts := "[-o]\n[Dir::Cache::Archives=/var/cache/imagebuilder/apt/archives/]\n"
+	install := opts + "[-o]\n[Dir::State::Lists=/var/cache/imagebuilder/apt/lists/]\n"
+	want := "[install]\n[-y]\n[--no-install-recommends]\n"
 	for _, l := range lines {
 		want += "[" + l + "]\n"
 	}
-	want += "[clean]\n"
-	if got := string(files["args"]); got != want {
-		t.Fatalf("apt-get received\n%s\nwant\n%s", got, want)
+	got := string(files["args"])
+	if !strings.HasSuffix(got, want) || !strings.HasPrefix(got, install) || strings.Contains(got, "[clean]") {
+		t.Fatalf("apt-get received\n%s\nwant it to start with\n%s\nand end with\n%s", got, install, want)
 	}
 }
 
@@ -210,6 +214,21 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 	}
 	if !strings.Contains(log1.String(), "Requirement already satisfied: setuptools") {
 		t.Errorf("pip did not run:\n%s", log1.String())
+	}
+	// APT's downloads stay in its cache, not in the image.
+	_, layers := imageBlobs(t, r.Target.Host, "debian-tools", "1")
+	for i, l := range layers {
+		tr := tar.NewReader(bytes.NewReader(l))
+		for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+			if strings.Contains(h.Name, "var/cache/imagebuilder") || strings.HasSuffix(h.Name, ".deb") || strings.Contains(h.Name, "var/lib/apt/lists/deb.") {
+				t.Errorf("layer %d holds %s: the package cache reached the image", i, h.Name)
+			}
+		}
+	}
+	for _, c := range r.Engine.Caches() {
+		if c.ID == "imagebuilder-apt" && c.Files < 3 {
+			t.Errorf("the APT cache holds %d files after a build that downloaded packages", c.Files)
+		}
 	}
 
 	spec.Pip = []string{"wheel>=0.30"}
@@ -332,7 +351,6 @@ func TestCondaLinesReachCondaAsArguments(t *testing.T) {
 	for _, l := range lines {
 		want += "[" + l + "]\n"
 	}
-	want += "[clean]\n[-a]\n[-y]\n"
 	if got := string(files["conda-args"]); got != want {
 		t.Fatalf("conda received\n%s\nwant\n%s", got, want)
 	}

@@ -33,6 +33,9 @@ type Request struct {
 	// Sources are the package sources with their credentials; an executor
 	// hands them to the steps as secret files only.
 	Sources spec.Sources
+	// PreviousAPT are the APT steps of the spec's last succeeded build
+	// (see spec.PlanAPT); nil for none.
+	PreviousAPT [][]string
 }
 
 // Outcome is what a successful build pushed.

@@ -341,12 +341,27 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 		if req.Sources, err = q.cfg.Sources(ctx); err != nil {
 			return executor.Request{}, fmt.Errorf("package sources: %w", err)
 		}
-		if !req.Sources.IsZero() {
-			record, _ := json.Marshal(req.Sources.Redacted())
-			if err := q.db.SetJobSources(ctx, job.ID, string(record)); err != nil {
-				return executor.Request{}, err
-			}
-		}
+	}
+	// Packages only added since the last good build keep its APT steps.
+	prev, ok, err := q.db.LastSucceededJob(ctx, job.SpecName, job.ID)
+	if err != nil {
+		return executor.Request{}, err
+	}
+	if ok && prev.Snapshot.BaseImage == job.Snapshot.BaseImage {
+		req.PreviousAPT = prev.APTSteps
+	}
+	record := ""
+	if !req.Sources.IsZero() {
+		raw, _ := json.Marshal(req.Sources.Redacted())
+		record = string(raw)
+	}
+	steps := spec.APTSteps(job.Snapshot, spec.Options{PreviousAPT: req.PreviousAPT})
+	if len(steps) > 1 && len(steps) > len(req.PreviousAPT) {
+		log.Printf("Image Builder: APT packages were only added since revision %d: its APT steps are kept and one more step installs %s",
+			prev.Revision, strings.Join(steps[len(steps)-1], " "))
+	}
+	if err := q.db.SetJobPlan(ctx, job.ID, record, steps); err != nil {
+		return executor.Request{}, err
 	}
 	name := job.Snapshot.PullSecret
 	if name == "" {

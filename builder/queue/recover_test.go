@@ -266,3 +266,44 @@ func TestReattachedBuildKeepsItsDeadline(t *testing.T) {
 		t.Fatalf("re-attached with deadline %s; the build started %s, so it ends at %s", stub.deadline, job.StartedAt, want)
 	}
 }
+
+// An edit that only adds APT packages keeps the last good build's APT
+// step (from the layer cache) and installs just the new package in a
+// step of its own; removing a package starts again from one step.
+func TestAddedAPTPackageKeepsThePreviousStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads Debian packages")
+	}
+	r := enginetest.Get(t)
+	q, store := newTestQueue(t, r, 5*time.Minute)
+	ctx := context.Background()
+	base := r.Debian(t)
+	build := func(apt ...string) db.Job {
+		t.Helper()
+		var job db.Job
+		var err error
+		if _, err = store.GetSpec(ctx, "apt-steps"); err != nil {
+			_, job, err = q.Create(ctx, db.ImageSpec{Name: "apt-steps", BaseImage: base, APT: apt})
+		} else {
+			_, job, err = q.Update(ctx, db.ImageSpec{Name: "apt-steps", BaseImage: base, APT: apt})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
+		if j.Status != db.StatusSucceeded {
+			t.Fatalf("%v: %s %s\n%s", apt, j.Status, j.Error, logTextOrEmpty(q, j.ID))
+		}
+		return j
+	}
+	build("jq")
+	j2 := build("jq", "tree")
+	log := logTextOrEmpty(q, j2.ID)
+	if fmt.Sprint(j2.APTSteps) != "[[jq] [tree]]" || !strings.Contains(log, "only added since revision 1") ||
+		!strings.Contains(log, "Using cache") || !strings.Contains(log, "Setting up tree") || strings.Contains(log, "Setting up jq") {
+		t.Errorf("revision 2 steps %v:\n%s", j2.APTSteps, log)
+	}
+	if j3 := build("tree"); fmt.Sprint(j3.APTSteps) != "[[tree]]" {
+		t.Errorf("revision 3 (jq removed) steps %v", j3.APTSteps)
+	}
+}

@@ -31,11 +31,14 @@ const (
 		`if ! command -v apt-get >/dev/null 2>&1; then echo "Image Builder: the base image has no apt-get, so APT packages cannot be installed; choose a Debian or Ubuntu based image or remove the APT packages." >&2; exit 1; fi; ` +
 		`export DEBIAN_FRONTEND=noninteractive; ` +
 		`c=` + CacheDir + `/apt; mkdir -p $c/archives/partial $c/lists/partial; ` +
-		`o="-o Dir::Cache::Archives=$c/archives/ -o Dir::State::Lists=$c/lists/ -o APT::Keep-Downloaded-Packages=true"; ` +
+		`o="-o Dir::Cache::Archives=$c/archives/ -o Dir::State::Lists=$c/lists/ -o APT::Keep-Downloaded-Packages=true -o Dir::Cache::srcpkgcache=$c/srcpkgcache.bin -o Dir::Cache::pkgcache=$c/pkgcache.bin"; ` +
 		`x=/etc/apt/sources.list.d/imagebuilder-extra.list; ` +
 		`if [ -f /run/secrets/` + SecretAPTList + ` ]; then cp /run/secrets/` + SecretAPTList + ` $x; trap 'rm -f '$x EXIT; fi; ` +
-		`apt-get $o update; ` +
-		`apt-get $o install -y --no-install-recommends "$@"; ` +
+		`h=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | sha256sum | cut -c1-16); ` +
+		`if [ -n "$(find $c/fresh-$h -mmin -` + aptListsFresh + ` 2>/dev/null)" ]; then ` +
+		`echo "Image Builder: the cached APT lists for these sources are less than ` + aptListsFresh + ` minutes old; apt-get update is skipped"; ` +
+		`apt-get $o install -y --no-install-recommends "$@" || { echo "Image Builder: retrying with fresh APT lists"; rm -f $c/fresh-*; apt-get $o update; : > $c/fresh-$h; apt-get $o install -y --no-install-recommends "$@"; }; ` +
+		`else rm -f $c/fresh-*; apt-get $o update; : > $c/fresh-$h; apt-get $o install -y --no-install-recommends "$@"; fi; ` +
 		`rm -f /var/cache/apt/*.bin`
 
 	condaDetect = `if command -v micromamba >/dev/null 2>&1; then c=micromamba; ` +
@@ -70,6 +73,13 @@ const (
 		`PIP_BREAK_SYSTEM_PACKAGES=1 PIP_CACHE_DIR=` + CacheDir + `/pip PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore "$@"`
 )
 
+// aptListsFresh is how many minutes cached APT lists are used without
+// apt-get update (for the same sources; another base's update, which
+// replaces the lists, makes them stale). An install that fails on them is
+// retried once after an update, so a package the mirror changed meanwhile
+// costs a retry, not a failure.
+const aptListsFresh = "10"
+
 // Cache mount ids, one per package manager; the build host keeps each.
 const (
 	CacheAPT   = "imagebuilder-apt"
@@ -83,6 +93,60 @@ const (
 // sources without credentials, so a changed source re-runs its step).
 type Options struct {
 	Sources Sources
+	// PreviousAPT are the APT steps (package lines per step) of the spec's
+	// last succeeded build on the same base image; see PlanAPT.
+	PreviousAPT [][]string
+}
+
+// MaxAPTSteps bounds how many APT steps PlanAPT stacks before it starts
+// again from one.
+const MaxAPTSteps = 4
+
+// PlanAPT splits a spec's APT lines into steps. When the lines only add
+// to what the previous build installed, the previous steps are kept as
+// they were (the build takes their layers from its cache) and one step
+// installs the added lines: adding one package costs that package, not
+// the whole list again, and only the new layer is pushed. Any other change
+// (a line removed or edited, or MaxAPTSteps reached) starts again from
+// one step. The installed set is the same either way.
+func PlanAPT(previous [][]string, lines []string) [][]string {
+	if len(lines) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, l := range lines {
+		want[l] = true
+	}
+	had := map[string]bool{}
+	for _, step := range previous {
+		for _, l := range step {
+			if !want[l] {
+				return [][]string{lines} // removed or edited
+			}
+			had[l] = true
+		}
+	}
+	var added []string
+	for _, l := range lines {
+		if !had[l] {
+			added = append(added, l)
+			had[l] = true
+		}
+	}
+	switch {
+	case len(previous) == 0:
+		return [][]string{lines}
+	case len(added) == 0:
+		return previous
+	case len(previous) >= MaxAPTSteps:
+		return [][]string{lines}
+	}
+	return append(append([][]string{}, previous...), added)
+}
+
+// APTSteps are the APT steps Render writes for spec with opts.
+func APTSteps(spec db.ImageSpec, opts Options) [][]string {
+	return PlanAPT(opts.PreviousAPT, packageTexts(spec.APT))
 }
 
 // Containerfile renders the build instructions for spec. It validates spec
@@ -129,7 +193,9 @@ func RenderWith(spec db.ImageSpec, opts Options) string {
 				mounts = append(mounts, secretMount(SecretAPTKey, "0444")) // apt reads it as _apt
 			}
 		}
-		writeRun(&b, mounts, withFingerprint(aptScript, src.aptFingerprint()), "apt", apt)
+		for _, step := range PlanAPT(opts.PreviousAPT, apt) {
+			writeRun(&b, mounts, withFingerprint(aptScript, src.aptFingerprint()), "apt", step)
+		}
 	}
 	if len(conda) > 0 {
 		mounts := []string{cacheMount(CacheConda, "conda", true)}

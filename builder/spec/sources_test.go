@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -88,5 +89,34 @@ func TestSourcesKeepCredentialsOutOfTheContainerfile(t *testing.T) {
 	}
 	if !strings.Contains(RenderWith(spec, Options{Sources: Sources{CondaChannels: []string{"c"}, CondaOverride: true}}), "install -y -n base --override-channels") {
 		t.Error("--override-channels is not passed")
+	}
+}
+
+// Adding APT lines keeps the previous steps and adds one; anything else
+// starts again from one step.
+func TestPlanAPTKeepsStepsWhenPackagesAreOnlyAdded(t *testing.T) {
+	prev := [][]string{{"jq", "curl"}}
+	for _, tc := range []struct {
+		name  string
+		prev  [][]string
+		lines []string
+		want  string
+	}{
+		{"first build", nil, []string{"jq", "curl"}, "[[jq curl]]"},
+		{"unchanged", prev, []string{"jq", "curl"}, "[[jq curl]]"},
+		{"reordered", prev, []string{"curl", "jq"}, "[[jq curl]]"},
+		{"one added", prev, []string{"jq", "rsync", "curl"}, "[[jq curl] [rsync]]"},
+		{"one removed", prev, []string{"jq"}, "[[jq]]"},
+		{"one edited", prev, []string{"jq=1.6-2.1", "curl"}, "[[jq=1.6-2.1 curl]]"},
+		{"stack full", [][]string{{"a"}, {"b"}, {"c"}, {"d"}}, []string{"a", "b", "c", "d", "e"}, "[[a b c d e]]"},
+		{"emptied", prev, nil, "[]"},
+	} {
+		if got := fmt.Sprint(PlanAPT(tc.prev, tc.lines)); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	cf := RenderWith(db.ImageSpec{Name: "x", BaseImage: "debian", APT: []string{"jq", "# note", "rsync", "curl"}}, Options{PreviousAPT: prev})
+	if !strings.Contains(cf, `"apt","jq","curl"]`) || !strings.Contains(cf, `"apt","rsync"]`) || strings.Index(cf, `"apt","jq","curl"]`) > strings.Index(cf, `"apt","rsync"]`) {
+		t.Errorf("the kept step does not come first:\n%s", cf)
 	}
 }
