@@ -79,6 +79,8 @@ type Config struct {
 	LogFormat        string
 	MinFreeSpace     byteSize
 	CacheMaxSize     byteSize
+	BuildMemory      byteSize
+	BuildCPUs        float64
 	RegistryTimeout  time.Duration
 	SilenceTimeout   time.Duration
 	MetricsAddr      string
@@ -135,6 +137,9 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
 	c.CacheMaxSize = 4 << 30
 	fs.Var(&c.CacheMaxSize, "cache-max-size", "bound on the APT, Conda and Pip caches kept between builds (0: no bound), e.g. 4GiB")
+	c.BuildMemory = byteSize(defaultBuildMemory())
+	fs.Var(&c.BuildMemory, "build-memory", "memory each in-process build may use until an administrator sets another limit (0: none; default: half this machine's memory)")
+	fs.Float64Var(&c.BuildCPUs, "build-cpus", 0, "CPUs each in-process build may use until an administrator sets another limit (0: no limit)")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
@@ -313,7 +318,7 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
 	}
 	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure, MinFreeSpace: uint64(cfg.MinFreeSpace),
-		RegistryTimeout: cfg.RegistryTimeout, MaxCacheSize: int64(cfg.CacheMaxSize)})
+		RegistryTimeout: cfg.RegistryTimeout, MaxCacheSize: int64(cfg.CacheMaxSize), StepLimits: true})
 	if err != nil {
 		rt.Close()
 		return nil, err
@@ -364,6 +369,7 @@ func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
 	defer rt.Close()
 	res, err := rt.engine.Build(ctx, engine.BuildRequest{
 		Spec: in, Tag: *tag, Registry: rt.target, PullSecret: secret, Log: stdout, NoCache: *noCache,
+		Limits: executor.Limits{Memory: int64(cfg.BuildMemory), CPUs: cfg.BuildCPUs},
 	})
 	if err != nil {
 		return err
@@ -456,6 +462,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	conf := settings.New(store, box, rt.engine, target)
 	conf.AllowLinkLocal = cfg.AllowLinkLocal
+	conf.DefaultLimits = executor.Limits{Memory: int64(cfg.BuildMemory), CPUs: cfg.BuildCPUs}
 	if err := conf.SyncEngine(ctx); err != nil {
 		return err
 	}
@@ -482,6 +489,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		Registry:       conf.Registry,
 		PullSecret:     conf.PullSecret,
 		Sources:        conf.Sources,
+		Limits:         conf.BuildLimits,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,
@@ -667,3 +675,13 @@ func cmdWorker(ctx context.Context, args []string, stdout io.Writer) error {
 
 // errReported is an error the command has already written out.
 var errReported = errors.New("reported")
+
+// defaultBuildMemory is half of this machine's memory: a build over it
+// fails as out of memory before it can take the server down.
+func defaultBuildMemory() uint64 {
+	var info syscall.Sysinfo_t
+	if syscall.Sysinfo(&info) != nil {
+		return 0
+	}
+	return uint64(info.Totalram) * uint64(info.Unit) / 2
+}

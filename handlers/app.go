@@ -66,6 +66,9 @@ type Deps struct {
 type Caches interface {
 	Caches() []engine.CacheInfo
 	ClearCaches() error
+	// StepLimits reports whether builds run in control groups with their
+	// limits (and their steps wait for that).
+	StepLimits() bool
 }
 
 type handler struct {
@@ -127,8 +130,9 @@ func New(d Deps) *fiber.App {
 	app.Get("/settings/audit", h.auditLog)
 	app.Get("/settings/storage", h.storage)
 	app.Post("/settings/storage/clear-caches", h.clearCaches)
-	app.Get("/settings/sources", h.showSources)
-	app.Post("/settings/sources", h.saveSources)
+	app.Get("/settings/builds", h.showBuildSettings)
+	app.Post("/settings/builds/sources", h.saveSources)
+	app.Post("/settings/builds/limits", h.saveLimits)
 
 	app.Get("/images", h.listImages)
 	app.Post("/images", h.saveImage)

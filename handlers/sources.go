@@ -2,22 +2,72 @@ package handlers
 
 import (
 	"errors"
+	"runtime"
+	"strconv"
 	"strings"
 
+	"github.com/docker/go-units"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/views"
 )
 
 // --- Package sources -------------------------------------------------------
 
-func (h *handler) sourcesPage(c *fiber.Ctx, status int, form views.SourcesForm) error {
-	l := h.layout(c, "", "sources")
-	l.Title = l.Loc.T("sources.title")
+// buildSettingsPage shows both forms; the one not being answered shows
+// what is stored.
+func (h *handler) buildSettingsPage(c *fiber.Ctx, status int, form *views.SourcesForm, lim *views.LimitsForm) error {
+	if form == nil {
+		s, err := h.Settings.Sources(c.UserContext())
+		if err != nil {
+			return err
+		}
+		f := sourcesForm(s)
+		form = &f
+	}
+	if lim == nil {
+		l, err := h.Settings.BuildLimits(c.UserContext())
+		if err != nil {
+			return err
+		}
+		lim = &views.LimitsForm{}
+		if l.Memory > 0 {
+			lim.Memory = units.BytesSize(float64(l.Memory))
+		}
+		if l.CPUs > 0 {
+			lim.CPUs = strconv.FormatFloat(l.CPUs, 'f', -1, 64)
+		}
+	}
+	lim.MachineCPUs = runtime.NumCPU()
+	lim.Kubernetes = h.Executor.Kubernetes
+	lim.Enforced = h.Caches != nil && h.Caches.StepLimits()
+	l := h.layout(c, "", "builds")
+	l.Title = l.Loc.T("builds.title")
 	form.Layout = l
-	return render(c, status, l, views.SourcesContent(form))
+	return render(c, status, l, views.BuildSettingsContent(*form, *lim))
+}
+
+func (h *handler) saveLimits(c *fiber.Ctx) error {
+	memory, cpus := utils.CopyString(c.FormValue("memory")), utils.CopyString(c.FormValue("cpus"))
+	l, err := settings.ParseLimits(memory, cpus)
+	var verr spec.ValidationError
+	if errors.As(err, &verr) {
+		lim := views.LimitsForm{Memory: memory, CPUs: cpus, Errors: map[string][]string{}}
+		for _, fe := range verr {
+			lim.Errors[fe.Field] = append(lim.Errors[fe.Field], say(locOf(c), fe.Message))
+		}
+		return h.buildSettingsPage(c, fiber.StatusUnprocessableEntity, nil, &lim)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.Settings.SaveBuildLimits(c.UserContext(), l); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/settings/builds?limits=saved")
 }
 
 // sourcesForm shows stored sources with every credential masked.
@@ -28,14 +78,28 @@ func sourcesForm(s spec.Sources) views.SourcesForm {
 		CondaOverride: r.CondaOverride, APTSource: r.APTSource, APTKey: r.APTKey}
 }
 
-func (h *handler) showSources(c *fiber.Ctx) error {
+func (h *handler) showBuildSettings(c *fiber.Ctx) error {
 	s, err := h.Settings.Sources(c.UserContext())
 	if err != nil {
 		return err
 	}
 	form := sourcesForm(s)
-	form.Saved = c.Query("saved") == "1"
-	return h.sourcesPage(c, fiber.StatusOK, form)
+	form.Saved = c.Query("sources") == "saved"
+	if c.Query("limits") == "saved" {
+		l, err := h.Settings.BuildLimits(c.UserContext())
+		if err != nil {
+			return err
+		}
+		lim := views.LimitsForm{Saved: true}
+		if l.Memory > 0 {
+			lim.Memory = units.BytesSize(float64(l.Memory))
+		}
+		if l.CPUs > 0 {
+			lim.CPUs = strconv.FormatFloat(l.CPUs, 'f', -1, 64)
+		}
+		return h.buildSettingsPage(c, fiber.StatusOK, &form, &lim)
+	}
+	return h.buildSettingsPage(c, fiber.StatusOK, &form, nil)
 }
 
 // formLines is a textarea's non-blank lines, trimmed.
@@ -75,10 +139,10 @@ func (h *handler) saveSources(c *fiber.Ctx) error {
 			}
 			form.Errors[fe.Field] = append(form.Errors[fe.Field], msg)
 		}
-		return h.sourcesPage(c, fiber.StatusUnprocessableEntity, form)
+		return h.buildSettingsPage(c, fiber.StatusUnprocessableEntity, &form, nil)
 	}
 	if err != nil {
 		return err
 	}
-	return redirectAfterPost(c, "/settings/sources?saved=1")
+	return redirectAfterPost(c, "/settings/builds?sources=saved")
 }

@@ -220,7 +220,7 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	opts := spec.Options{Sources: src.Redacted()}
+	opts := spec.Options{Sources: src.Redacted(), Gate: !h.Executor.Kubernetes && h.Caches != nil && h.Caches.StepLimits()}
 	// An edit builds on the spec's last good build, as the queue will.
 	if prev, ok, err := h.DB.LastSucceededJob(c.UserContext(), in.Name, 0); err != nil {
 		return err

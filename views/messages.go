@@ -27,6 +27,10 @@ func Translates(lang, format string) bool {
 // every format in those packages is here.
 var messages = map[string]map[string]string{
 	LangZH: {
+		"%q is not a size such as 4GiB or 512MiB":    "%q 不是有效的大小，例如 4GiB 或 512MiB",
+		"at least 64MiB: package managers need room": "至少 64MiB：套件管理工具需要足夠的記憶體",
+		"%q is not a number of CPUs of at least 0.1": "%q 不是至少 0.1 的 CPU 數量",
+		"this machine has %d CPUs":                   "這台機器只有 %d 個 CPU",
 		// Package sources.
 		"--override-channels needs at least one channel":                            "--override-channels 至少需要一個 channel",
 		"a key needs an APT source line":                                            "金鑰需要搭配一行 APT 來源",

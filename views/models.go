@@ -421,6 +421,17 @@ type SourcesForm struct {
 	Errors                                                              map[string][]string
 }
 
+// LimitsForm is the build limits form: sizes and CPUs as typed.
+type LimitsForm struct {
+	Memory, CPUs string
+	MachineCPUs  int
+	// Enforced is false when this process cannot make control groups.
+	Enforced   bool
+	Kubernetes bool
+	Saved      bool
+	Errors     map[string][]string
+}
+
 // SourceLine is one package source a job used: a label key and its value.
 type SourceLine struct {
 	Key, Value string

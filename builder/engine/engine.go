@@ -60,6 +60,8 @@ type Engine struct {
 
 	cacheMu  sync.RWMutex // see cache.go
 	maxCache int64
+
+	stepLimits bool // see limits.go
 }
 
 // Config says where the engine keeps its state.
@@ -79,6 +81,10 @@ type Config struct {
 	// MaxCacheSize bounds the package managers' caches together (0: no
 	// bound); see cache.go.
 	MaxCacheSize int64
+	// StepLimits puts each build's steps in a control group of their own
+	// with the build's Limits (see limits.go), when this process may make
+	// control groups.
+	StepLimits bool
 }
 
 // New opens (or creates) the store under cfg.DataDir.
@@ -127,6 +133,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := e.lockAndSweep(); err != nil {
 		return nil, err
 	}
+	e.stepLimits = cfg.StepLimits && CgroupsUsable()
 	e.store, err = storage.GetStore(storage.StoreOptions{
 		GraphRoot:       filepath.Join(dir, "storage"),
 		RunRoot:         filepath.Join(dir, "run", "storage"),
@@ -237,7 +244,13 @@ type BuildRequest struct {
 	// PreviousAPT are the APT steps of the spec's last succeeded build;
 	// see spec.PlanAPT.
 	PreviousAPT [][]string
+	// Limits bound the build's steps, when the engine has StepLimits.
+	Limits executor.Limits
 }
+
+// StepLimits reports whether builds' steps run in control groups with
+// their limits; their Containerfiles then wait for it (spec.Options.Gate).
+func (e *Engine) StepLimits() bool { return e.stepLimits }
 
 // BuildResult is what a successful build pushed.
 type BuildResult struct {
@@ -289,7 +302,7 @@ func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT})
+	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT, Gate: e.stepLimits})
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -314,8 +327,12 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 		}
 	}
 	pullSecret := withOwnRegistryAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
+	var limits *executor.Limits
+	if e.stepLimits {
+		limits = &req.Limits
+	}
 	id, err := e.BuildContainerfile(ctx, ContainerfileBuild{Containerfile: containerfile, Target: target,
-		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log})
+		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log, Limits: limits})
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -349,6 +366,9 @@ type ContainerfileBuild struct {
 	NoCache bool
 	// Log receives the build's output (nil: discarded).
 	Log io.Writer
+	// Limits, when set, put the steps in a control group with these
+	// limits; the Containerfile's steps must wait for it (spec Gate).
+	Limits *executor.Limits
 }
 
 // BuildContainerfile runs one Containerfile and returns the image ID. Build
@@ -402,6 +422,19 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 	// Buildah does not stop a running RUN step when ctx ends: name this
 	// build's containers so a watcher can kill the processes inside them.
 	opts.ContainerSuffix = buildContainerMark + strings.TrimPrefix(filepath.Base(work), "build-")
+	var group *buildCgroup
+	if b.Limits != nil {
+		if group, err = newBuildCgroup(opts.ContainerSuffix, *b.Limits); err != nil {
+			fmt.Fprintf(log, "Image Builder: warning: the build's limits cannot be applied: %v\n", err)
+		} else {
+			fmt.Fprintf(log, "Image Builder: build limits: %s\n", b.Limits)
+			stopAdopt := e.watchSteps(opts.ContainerSuffix, group)
+			defer func() {
+				stopAdopt()
+				group.close()
+			}()
+		}
+	}
 	stopWatch := e.killOnCancel(ctx, opts.ContainerSuffix)
 	id, _, err := imagebuildah.BuildDockerfiles(ctx, e.store, opts, path)
 	stopWatch()
@@ -409,6 +442,13 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 		e.removeBuildContainers(opts.ContainerSuffix)
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
+		}
+		if group != nil && group.oomKills() > 0 {
+			limit := ""
+			if b.Limits.Memory > 0 {
+				limit = executor.HumanBytes(uint64(b.Limits.Memory))
+			}
+			return "", &executor.OutOfMemoryError{Limit: limit, Err: buildError(err)}
 		}
 		return "", buildError(err)
 	}
@@ -445,13 +485,15 @@ func (e *Engine) killOnCancel(ctx context.Context, suffix string) (stop func()) 
 	}
 }
 
-func (e *Engine) killContainerProcesses(suffix string) {
+// containerUppers are the overlay upperdir options of the working
+// containers whose names hold suffix. A RUN step pivots into its
+// container's overlay: in its own mount namespace, "/" is the overlay
+// whose upperdir is the container's layer.
+func (e *Engine) containerUppers(suffix string) []string {
 	ctrs, err := e.store.Containers()
 	if err != nil {
-		return
+		return nil
 	}
-	// A RUN step pivots into its container's overlay: in its own mount
-	// namespace, "/" is the overlay whose upperdir is the container's layer.
 	var uppers []string
 	for _, c := range ctrs {
 		for _, n := range c.Names {
@@ -461,6 +503,11 @@ func (e *Engine) killContainerProcesses(suffix string) {
 			}
 		}
 	}
+	return uppers
+}
+
+func (e *Engine) killContainerProcesses(suffix string) {
+	uppers := e.containerUppers(suffix)
 	if len(uppers) == 0 {
 		return
 	}

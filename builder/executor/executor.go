@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"imagebuilder/builder/registry"
@@ -36,6 +37,27 @@ type Request struct {
 	// PreviousAPT are the APT steps of the spec's last succeeded build
 	// (see spec.PlanAPT); nil for none.
 	PreviousAPT [][]string
+	// Limits bound the build's steps (an in-process build; a cluster
+	// build has its pod's resources).
+	Limits Limits
+}
+
+// Limits bound one build's steps; zero values mean no bound.
+type Limits struct {
+	Memory int64   `json:"memory,omitempty"` // bytes
+	CPUs   float64 `json:"cpus,omitempty"`   // CPU seconds per second
+}
+
+// String is the limits for a log line.
+func (l Limits) String() string {
+	mem, cpu := "no memory limit", "no CPU limit"
+	if l.Memory > 0 {
+		mem = "memory " + HumanBytes(uint64(l.Memory))
+	}
+	if l.CPUs > 0 {
+		cpu = "CPU " + strconv.FormatFloat(l.CPUs, 'f', -1, 64)
+	}
+	return mem + ", " + cpu
 }
 
 // Outcome is what a successful build pushed.

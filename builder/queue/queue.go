@@ -39,6 +39,8 @@ type Config struct {
 	PullSecret func(ctx context.Context, name string) ([]byte, error)
 	// Sources returns the package sources new builds use (nil: none).
 	Sources func(ctx context.Context) (spec.Sources, error)
+	// Limits returns the limits new builds' steps get (nil: none).
+	Limits func(ctx context.Context) (executor.Limits, error)
 	// Log gets a line per job state change; nil discards them.
 	Log *slog.Logger
 	// SilenceTimeout fails a build whose output stays silent this long
@@ -340,6 +342,11 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 	if q.cfg.Sources != nil {
 		if req.Sources, err = q.cfg.Sources(ctx); err != nil {
 			return executor.Request{}, fmt.Errorf("package sources: %w", err)
+		}
+	}
+	if q.cfg.Limits != nil {
+		if req.Limits, err = q.cfg.Limits(ctx); err != nil {
+			return executor.Request{}, fmt.Errorf("build limits: %w", err)
 		}
 	}
 	// Packages only added since the last good build keep its APT steps.

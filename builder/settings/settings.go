@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/message"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
@@ -136,6 +137,9 @@ type Settings struct {
 	// AllowLinkLocal lets the registry check reach link-local and cloud
 	// metadata addresses (--registry-allow-link-local).
 	AllowLinkLocal bool
+	// DefaultLimits are each build's limits until an administrator saves
+	// others (--build-memory, --build-cpus).
+	DefaultLimits executor.Limits
 }
 
 // InsecureRegistries is told which registries are reached without TLS

@@ -54,7 +54,7 @@ func Get(t testing.TB) *Rig {
 			return
 		}
 		var eng *engine.Engine
-		if eng, err = engine.New(engine.Config{DataDir: dir, InsecureRegistries: []string{srv.Host()}}); err != nil {
+		if eng, err = engine.New(engine.Config{DataDir: dir, InsecureRegistries: []string{srv.Host()}, StepLimits: true}); err != nil {
 			return
 		}
 		shared = &Rig{Dir: dir, Engine: eng, Server: srv, Target: registry.Target{Host: srv.Host(), Insecure: true}, bases: map[string]string{}}

@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
+
+	"imagebuilder/builder/executor"
+)
+
+// Per-build limits. Buildah's chroot isolation runs a step as a child of
+// this process and ignores cgroup settings (its cgroupfs is read-only), so
+// the engine does it itself: each build gets a control group of its own
+// (opencontainers/cgroups: v1 memory and cpu controllers, or v2), a
+// watcher moves each step's first process into it, and the step waits
+// for that (spec.Options.Gate) before it starts its package manager.
+// Everything the step then starts is born in the group. The portal stays
+// outside: a build over its memory limit loses its step to the kernel's
+// OOM killer, and the build fails as "out of memory".
+
+const cgroupParent = "imagebuilder"
+
+// buildCgroup is one build's control group.
+type buildCgroup struct {
+	mgr    cgroups.Manager
+	limits executor.Limits
+	marker string // what /proc/<pid>/cgroup shows for a member
+}
+
+// newBuildCgroup makes the group for the build whose containers carry
+// suffix.
+func newBuildCgroup(suffix string, l executor.Limits) (*buildCgroup, error) {
+	name := "build-" + strings.TrimPrefix(suffix, buildContainerMark)
+	res := &cgroups.Resources{}
+	if l.Memory > 0 {
+		res.Memory = l.Memory
+		res.MemorySwap = l.Memory // no swap beyond the limit
+	}
+	if l.CPUs > 0 {
+		res.CpuPeriod = 100000
+		res.CpuQuota = int64(l.CPUs * 100000)
+	}
+	cfg := &cgroups.Cgroup{Path: "/" + cgroupParent + "/" + name, Resources: res}
+	var paths map[string]string
+	if !cgroups.IsCgroup2UnifiedMode() {
+		// Only the controllers the limits need: joining every v1
+		// hierarchy (devices, cpuset, …) would change more than limits.
+		paths = map[string]string{}
+		for _, sub := range []string{"memory", "cpu"} {
+			mnt, err := cgroups.FindCgroupMountpoint("", sub)
+			if err != nil {
+				return nil, fmt.Errorf("cgroup %s controller: %w", sub, err)
+			}
+			paths[sub] = filepath.Join(mnt, cgroupParent, name)
+		}
+	} else {
+		res.Unified = map[string]string{"memory.oom.group": "1"}
+	}
+	mgr, err := manager.NewWithPaths(cfg, paths)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Apply(-1); err != nil {
+		_ = mgr.Destroy()
+		return nil, fmt.Errorf("create cgroup %s: %w", cfg.Path, err)
+	}
+	if err := mgr.Set(res); err != nil && res.MemorySwap > 0 {
+		// Without swap accounting there is no memsw limit to set.
+		res.MemorySwap = 0
+		err = mgr.Set(res)
+		if err != nil {
+			_ = mgr.Destroy()
+			return nil, fmt.Errorf("limit cgroup %s: %w", cfg.Path, err)
+		}
+	} else if err != nil {
+		_ = mgr.Destroy()
+		return nil, fmt.Errorf("limit cgroup %s: %w", cfg.Path, err)
+	}
+	return &buildCgroup{mgr: mgr, limits: l, marker: "/" + cgroupParent + "/" + name + "\n"}, nil
+}
+
+// holds reports whether pid is in the group already.
+func (g *buildCgroup) holds(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && bytes.Contains(raw, []byte(g.marker))
+}
+
+// oomKills is how many processes of the group the kernel killed for
+// going over the memory limit.
+func (g *buildCgroup) oomKills() uint64 {
+	n, _ := g.mgr.OOMKillCount()
+	return n
+}
+
+// close ends whatever is left in the group and removes it.
+func (g *buildCgroup) close() {
+	for i := 0; i < 50; i++ {
+		pids, err := g.mgr.GetAllPids()
+		if err != nil || len(pids) == 0 {
+			break
+		}
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = g.mgr.Destroy()
+}
+
+// adoptSteps moves the processes of this build's steps that are not in
+// the group yet into it: this process's descendants whose root is one of
+// the build's containers.
+func (e *Engine) adoptSteps(suffix string, g *buildCgroup) {
+	uppers := e.containerUppers(suffix)
+	if len(uppers) == 0 {
+		return
+	}
+	self := os.Getpid()
+	parent := processParents()
+	for pid := range parent {
+		if pid == self || !descends(pid, self, parent) || g.holds(pid) {
+			continue
+		}
+		if rootUpperdirMatches(fmt.Sprintf("/proc/%d/mountinfo", pid), uppers) {
+			_ = g.mgr.Apply(pid)
+		}
+	}
+}
+
+// processParents maps every process to its parent.
+func processParents() map[int]int {
+	out := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + en.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		rest := raw[bytes.LastIndexByte(raw, ')')+1:]
+		f := strings.Fields(string(rest))
+		if len(f) >= 2 {
+			ppid, _ := strconv.Atoi(f[1])
+			out[pid] = ppid
+		}
+	}
+	return out
+}
+
+func descends(pid, ancestor int, parent map[int]int) bool {
+	for i := 0; i < 64 && pid > 1; i++ {
+		pid = parent[pid]
+		if pid == ancestor {
+			return true
+		}
+	}
+	return false
+}
+
+// watchSteps adopts the build's step processes every 50 ms until stop.
+func (e *Engine) watchSteps(suffix string, g *buildCgroup) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			e.adoptSteps(suffix, g)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
+// CgroupsUsable reports whether this process may make control groups for
+// builds (root, with a writable cgroup file system).
+func CgroupsUsable() bool {
+	g, err := newBuildCgroup(buildContainerMark+"probe-"+strconv.Itoa(os.Getpid()), executor.Limits{})
+	if err != nil {
+		return false
+	}
+	g.close()
+	return true
+}

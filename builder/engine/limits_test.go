@@ -1,0 +1,100 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+
+	"imagebuilder/builder/engine"
+	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/executor"
+	"imagebuilder/db"
+)
+
+// hungryBase is busybox with a stand-in apt-get whose install holds
+// about 150 MB in a shell variable (update does nothing).
+func hungryBase(t *testing.T, r *enginetest.Rig) string {
+	t.Helper()
+	stand := "FROM " + r.Busybox(t) + "\n" +
+		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\ncat /proc/$$/cgroup\\ncase \" $* \" in *\" update \"*) exit 0;; esac\\necho allocating\\nx=$(head -c 150000000 /dev/zero | tr \"\\\\\\\\0\" a)\\necho allocated ${#x}\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
+	return r.Derived(t, stand, r.Target.Host+"/library/hungry:1")
+}
+
+// A build over its memory limit fails as out of memory, naming the
+// limit; the portal's process is not in the build's group and lives on.
+// The same build with room enough succeeds, and its steps ran in the
+// build's group with the CPU quota applied.
+func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
+	r := enginetest.Get(t)
+	if !r.Engine.StepLimits() {
+		t.Skip("this machine gives no control groups to the tests")
+	}
+	base := hungryBase(t, r)
+	s := db.ImageSpec{Name: "hungry", BaseImage: base, APT: []string{"anything"}}
+	var log syncBuffer
+	_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "1", Registry: r.Target, Log: &log,
+		Limits: executor.Limits{Memory: 64 << 20}})
+	var oom *executor.OutOfMemoryError
+	if !errors.As(err, &oom) || oom.Limit != "64.0 MiB" {
+		t.Fatalf("want out of memory over 64.0 MiB, got %v\n%s", err, log.String())
+	}
+	out := log.String()
+	if !strings.Contains(out, "build limits: memory 64.0 MiB, no CPU limit") || !strings.Contains(out, "/imagebuilder/build-") || !strings.Contains(out, "allocating") {
+		t.Errorf("the log does not show the limits, the step's group and its start:\n%s", out)
+	}
+	own, _ := os.ReadFile("/proc/self/cgroup")
+	if strings.Contains(string(own), "/imagebuilder/") {
+		t.Error("the engine's own process joined a build's group")
+	}
+
+	// Enough memory, half a CPU: the step finishes, under the quota.
+	quota := make(chan string, 1)
+	stop := make(chan struct{})
+	go func() {
+		dir := "/sys/fs/cgroup/imagebuilder"
+		file := "cpu.max"
+		if !cgroups.IsCgroup2UnifiedMode() {
+			mnt, _ := cgroups.FindCgroupMountpoint("", "cpu")
+			dir, file = filepath.Join(mnt, "imagebuilder"), "cpu.cfs_quota_us"
+		}
+		for {
+			if m, _ := filepath.Glob(filepath.Join(dir, "build-*", file)); len(m) > 0 {
+				if b, err := os.ReadFile(m[0]); err == nil {
+					quota <- strings.TrimSpace(string(b))
+					return
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	var log2 syncBuffer
+	if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "2", Registry: r.Target, Log: &log2,
+		Limits: executor.Limits{Memory: 1 << 30, CPUs: 0.5}}); err != nil {
+		t.Fatalf("with 1 GiB: %v\n%s", err, log2.String())
+	}
+	close(stop)
+	if !strings.Contains(log2.String(), "allocated 150000000") {
+		t.Errorf("the step did not finish:\n%s", log2.String())
+	}
+	select {
+	case q := <-quota:
+		if q != "50000" && q != "50000 100000" {
+			t.Errorf("CPU quota %q, want half a CPU", q)
+		}
+	default:
+		t.Error("the build's group was never seen")
+	}
+	if m, _ := filepath.Glob("/sys/fs/cgroup/*/imagebuilder/build-*"); len(m) > 0 {
+		t.Errorf("build groups left behind: %v", m)
+	}
+}
