@@ -143,6 +143,13 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		visit("/account", "account")
 		visit("/settings/audit", "audit")
 		visit("/settings/storage", "storage")
+		visit("/settings/builds", "build-settings")
+		must(t, byTestID(page, "sources-pip-index").Fill("ftp://a-rather-long-host-name.example.com/simple/with/a/long/path"))
+		must(t, byTestID(page, "sources-conda-channels").Fill("conda-forge\n-c bad"))
+		must(t, byTestID(page, "sources-apt-source").Fill("deb-src http://mirror/debian bookworm main"))
+		must(t, byTestID(page, "sources-save").Click())
+		must(t, expect.Locator(byTestID(page, "sources-apt-source-errors")).ToBeVisible())
+		shot.take(locale + "-build-settings-errors")
 		visit("/jobs/999999", "not-found")
 	}
 }

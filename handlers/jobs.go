@@ -238,16 +238,16 @@ func sourceLines(recorded string) []views.SourceLine {
 			}
 		}
 	}
-	add("sources.pip.index", s.PipIndexURL)
-	add("sources.pip.extra", s.PipExtraIndexURLs...)
-	add("sources.pip.trusted", s.PipTrustedHosts...)
-	add("sources.conda.channels", s.CondaChannels...)
+	add("jobsrc.pip.index", s.PipIndexURL)
+	add("jobsrc.pip.extra", s.PipExtraIndexURLs...)
+	add("jobsrc.pip.trusted", s.PipTrustedHosts...)
+	add("jobsrc.conda.channel", s.CondaChannels...)
 	if s.CondaOverride {
-		add("sources.conda.override", "--override-channels")
+		add("jobsrc.conda.override", "--override-channels")
 	}
-	add("sources.apt.source", s.APTSource)
+	add("jobsrc.apt.source", s.APTSource)
 	if s.APTKey != "" {
-		add("sources.apt.key", "-----BEGIN PGP PUBLIC KEY BLOCK-----")
+		add("jobsrc.apt.key", "-----BEGIN PGP PUBLIC KEY BLOCK-----")
 	}
 	return out
 }

@@ -13,12 +13,13 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/spec"
+	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
 )
 
 // The test index's wheels: a package in two versions, one that depends on
 // another, and two whose requirements conflict.
-var testWheels = []enginetest.Wheel{
+var testWheels = []spectest.Wheel{
 	{Name: "alpha", Version: "1.0"},
 	{Name: "alpha", Version: "2.0"},
 	{Name: "beta", Version: "1.0", Requires: []string{"gamma>=1.0"}},
@@ -79,7 +80,7 @@ func TestPipInstallsFromPrivateIndexWithoutLeakingItsPassword(t *testing.T) {
 		t.Skip("downloads Debian packages")
 	}
 	const marker = "Pw-MARKER-7f3a9c"
-	ix := enginetest.ServePyIndex(t, "builder", marker, testWheels...)
+	ix := spectest.ServePyIndex(t, "builder", marker, testWheels...)
 	r := enginetest.Get(t)
 	sources := spec.Sources{PipIndexURL: ix.AuthURL(), PipTrustedHosts: []string{strings.TrimPrefix(strings.TrimSuffix(ix.URL, "/simple"), "http://")}}
 	if errs := sources.Check(); len(errs) > 0 {

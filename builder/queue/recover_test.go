@@ -13,6 +13,7 @@ import (
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
+	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
 )
 
@@ -201,10 +202,10 @@ func TestFailedPipBuildsNameTheRequirement(t *testing.T) {
 		t.Skip("downloads Debian packages")
 	}
 	const password = "queue-MARKER-pw"
-	ix := enginetest.ServePyIndex(t, "ci", password,
-		enginetest.Wheel{Name: "alpha", Version: "1.0"}, enginetest.Wheel{Name: "gamma", Version: "0.9"}, enginetest.Wheel{Name: "gamma", Version: "1.0"},
-		enginetest.Wheel{Name: "clash-a", Version: "1.0", Requires: []string{"gamma<1.0"}},
-		enginetest.Wheel{Name: "clash-b", Version: "1.0", Requires: []string{"gamma>=1.0"}})
+	ix := spectest.ServePyIndex(t, "ci", password,
+		spectest.Wheel{Name: "alpha", Version: "1.0"}, spectest.Wheel{Name: "gamma", Version: "0.9"}, spectest.Wheel{Name: "gamma", Version: "1.0"},
+		spectest.Wheel{Name: "clash-a", Version: "1.0", Requires: []string{"gamma<1.0"}},
+		spectest.Wheel{Name: "clash-b", Version: "1.0", Requires: []string{"gamma>=1.0"}})
 	r := enginetest.Get(t)
 	sources := spec.Sources{PipIndexURL: ix.AuthURL()}
 	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) {

@@ -1,5 +1,6 @@
 // Package spectest holds test data about specs for the tests of several
-// packages. Production code must not import it.
+// packages: hostile package lines, and a loopback Pip index serving
+// wheels the tests make (pyindex.go). Production code must not import it.
 package spectest
 
 // HostileLines are lines that try to run shell code or smuggle options.

@@ -1,4 +1,4 @@
-package enginetest
+package spectest
 
 import (
 	"archive/zip"
