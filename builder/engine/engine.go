@@ -322,7 +322,9 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	fmt.Fprintf(req.Log, "Image Builder: building %s from %s\n", target, req.Spec.BaseImage)
 	if named, err := reference.ParseNormalizedNamed(req.Spec.BaseImage); err == nil {
 		host := reference.Domain(named)
-		if err := registry.Probe(ctx, host, e.isInsecure(host), e.regTimeout); err != nil {
+		if err := registry.Probe(ctx, host, e.isInsecure(host), e.regTimeout); errors.Is(err, registry.ErrUnreachable) {
+			return BuildResult{}, &executor.RegistryUnreachableError{Host: host, Err: err}
+		} else if err != nil {
 			return BuildResult{}, &executor.RegistryTimeoutError{Host: host, Timeout: e.regTimeout, Err: err}
 		}
 	}
@@ -334,11 +336,16 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	id, err := e.BuildContainerfile(ctx, ContainerfileBuild{Containerfile: containerfile, Target: target,
 		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log, Limits: limits})
 	if err != nil {
+		if isNotFound(err) {
+			return BuildResult{}, &executor.BaseNotFoundError{Image: req.Spec.BaseImage, Err: err}
+		}
 		return BuildResult{}, err
 	}
 	fmt.Fprintf(req.Log, "Image Builder: pushing %s\n", target)
 	pushHost := registry.HostOnly(req.Registry.Host)
-	if err := registry.Probe(ctx, pushHost, req.Registry.Insecure || e.isInsecure(pushHost), e.regTimeout); err != nil {
+	if err := registry.Probe(ctx, pushHost, req.Registry.Insecure || e.isInsecure(pushHost), e.regTimeout); errors.Is(err, registry.ErrUnreachable) {
+		return BuildResult{}, &executor.RegistryUnreachableError{Host: pushHost, Push: true, Err: err}
+	} else if err != nil {
 		return BuildResult{}, &executor.RegistryTimeoutError{Host: pushHost, Push: true, Timeout: e.regTimeout, Err: err}
 	}
 	res, err := e.Push(ctx, id, target, req.Registry, req.Log)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/docker/distribution/registry/api/errcode"
+	v2 "github.com/docker/distribution/registry/api/v2"
 	"go.podman.io/image/v5/docker"
 
 	"imagebuilder/builder/executor"
@@ -99,6 +100,22 @@ func isAuthError(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "authentication required") || strings.Contains(msg, "unauthorized")
+}
+
+// isNotFound reports a registry that does not have the image (or its
+// repository); the text is read where Buildah flattened the error.
+func isNotFound(err error) bool {
+	var auth *executor.AuthError
+	var step *executor.StepError
+	if errors.As(err, &auth) || errors.As(err, &step) {
+		return false
+	}
+	var code errcode.Error
+	if errors.As(err, &code) && (code.Code == v2.ErrorCodeManifestUnknown || code.Code == v2.ErrorCodeNameUnknown) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "name unknown") || strings.Contains(msg, "repository name not known")
 }
 
 // FreeSpace is the free and total bytes of the file system holding path.

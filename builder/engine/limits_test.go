@@ -17,15 +17,6 @@ import (
 	"imagebuilder/db"
 )
 
-// hungryBase is busybox with a stand-in apt-get whose install holds
-// about 150 MB in a shell variable (update does nothing).
-func hungryBase(t *testing.T, r *enginetest.Rig) string {
-	t.Helper()
-	stand := "FROM " + r.Busybox(t) + "\n" +
-		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\ncat /proc/$$/cgroup\\ncase \" $* \" in *\" update \"*) exit 0;; esac\\necho allocating\\nx=$(head -c 150000000 /dev/zero | tr \"\\\\\\\\0\" a)\\necho allocated ${#x}\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
-	return r.Derived(t, stand, r.Target.Host+"/library/hungry:1")
-}
-
 // A build over its memory limit fails as out of memory, naming the
 // limit; the portal's process is not in the build's group and lives on.
 // The same build with room enough succeeds, and its steps ran in the
@@ -35,7 +26,7 @@ func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 	if !r.Engine.StepLimits() {
 		t.Skip("this machine gives no control groups to the tests")
 	}
-	base := hungryBase(t, r)
+	base := r.Hungry(t)
 	s := db.ImageSpec{Name: "hungry", BaseImage: base, APT: []string{"anything"}}
 	var log syncBuffer
 	_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "1", Registry: r.Target, Log: &log,

@@ -189,6 +189,33 @@ func (e *RegistryTimeoutError) Error() string {
 }
 func (e *RegistryTimeoutError) Unwrap() error { return e.Err }
 
+// RegistryUnreachableError is a registry that refused the connection or
+// could not be found.
+type RegistryUnreachableError struct {
+	Host string
+	Push bool
+	Err  error
+}
+
+func (e *RegistryUnreachableError) Error() string {
+	if e.Push {
+		return fmt.Sprintf("the registry %s cannot be reached (pushing the image): %v", e.Host, e.Err)
+	}
+	return fmt.Sprintf("the registry %s cannot be reached (pulling the base image): %v", e.Host, e.Err)
+}
+func (e *RegistryUnreachableError) Unwrap() error { return e.Err }
+
+// BaseNotFoundError is a base image its registry does not have.
+type BaseNotFoundError struct {
+	Image string
+	Err   error
+}
+
+func (e *BaseNotFoundError) Error() string {
+	return fmt.Sprintf("the base image %s does not exist in its registry", e.Image)
+}
+func (e *BaseNotFoundError) Unwrap() error { return e.Err }
+
 // OutOfMemoryError is a build killed for going over its memory limit.
 type OutOfMemoryError struct {
 	// Limit is the limit it went over, e.g. "512Mi", or "" when unknown.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -452,6 +453,8 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 	var oom *executor.OutOfMemoryError
 	var deadline *executor.DeadlineError
 	var cluster *executor.ClusterError
+	var unreachable *executor.RegistryUnreachableError
+	var missing *executor.BaseNotFoundError
 	switch {
 	case errors.As(err, &oom):
 		return failed(oom.Error(), db.ReasonOutOfMemory, oom.Limit)
@@ -463,6 +466,12 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 		return failed(full.Error(), db.ReasonDiskSpaceLow, executor.HumanBytes(full.Free), full.Path, executor.HumanBytes(full.Need))
 	case errors.As(err, &full):
 		return failed(full.Error(), db.ReasonDiskFull, full.Path)
+	case errors.As(err, &unreachable) && unreachable.Push:
+		return failed(unreachable.Error(), db.ReasonUnreachableOut, unreachable.Host, cause(unreachable.Err))
+	case errors.As(err, &unreachable):
+		return failed(unreachable.Error(), db.ReasonUnreachable, unreachable.Host, cause(unreachable.Err))
+	case errors.As(err, &missing):
+		return failed(missing.Error(), db.ReasonBaseNotFound, missing.Image)
 	case errors.As(err, &silent) && silent.Push:
 		return failed(silent.Error(), db.ReasonRegistrySilentOut, silent.Host, silent.Timeout.String())
 	case errors.As(err, &silent):
@@ -501,6 +510,20 @@ func failureReason(err error, lastLines []string) db.JobOutcome {
 		return failed(err.Error(), db.ReasonNoRegistry, strings.TrimPrefix(err.Error(), ErrNoRegistry.Error()+": "))
 	}
 	return failed(err.Error(), "")
+}
+
+// cause is the innermost text of a network error: "connect: connection
+// refused", not the URL and the operation around it.
+func cause(err error) string {
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return dns.Err
+	case errors.As(err, &op) && op.Err != nil:
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 // reasonEnglish starts the English reason of a cluster's failure.

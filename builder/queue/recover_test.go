@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -307,4 +308,54 @@ func TestAddedAPTPackageKeepsThePreviousStep(t *testing.T) {
 	if j3 := build("tree"); fmt.Sprint(j3.APTSteps) != "[[tree]]" {
 		t.Errorf("revision 3 (jq removed) steps %v", j3.APTSteps)
 	}
+}
+
+// Real failing builds whose reason is not a package tool's: a base image
+// its registry does not have, a registry nobody listens on, and a build
+// over its memory limit. Each names what failed.
+func TestFailedBuildsNameBaseRegistryAndMemory(t *testing.T) {
+	r := enginetest.Get(t)
+	if !r.Engine.StepLimits() {
+		t.Skip("this machine gives no control groups to the tests")
+	}
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) {
+		c.Limits = func(context.Context) (executor.Limits, error) { return executor.Limits{Memory: 64 << 20}, nil }
+	})
+	ctx := context.Background()
+	r.Busybox(t)
+	missing := r.Target.Host + "/library/busybox:no-such-tag"
+	nobody := freeAddr(t)
+	for _, tc := range []struct {
+		name, base, apt string
+		code            string
+		args            []string
+	}{
+		{"no-such-base", missing, "", db.ReasonBaseNotFound, []string{missing}},
+		{"no-registry-there", nobody + "/library/busybox:1", "", db.ReasonUnreachable, []string{nobody, "connect: connection refused"}},
+		{"over-memory", r.Hungry(t), "anything", db.ReasonOutOfMemory, []string{"64.0 MiB"}},
+	} {
+		s := db.ImageSpec{Name: tc.name, BaseImage: tc.base}
+		if tc.apt != "" {
+			s.APT = []string{tc.apt}
+		}
+		_, job, err := q.Create(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
+		if j.Reason != tc.code || fmt.Sprint(j.ReasonArgs) != fmt.Sprint(tc.args) {
+			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
+		}
+	}
+}
+
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -180,10 +180,14 @@ func Answers(ctx context.Context, reg Target) bool {
 // could not be connected to, in time.
 var ErrSilent = errors.New("the registry did not answer")
 
+// ErrUnreachable is a registry that could not be connected to at all
+// (connection refused, no such host, no route).
+var ErrUnreachable = errors.New("the registry cannot be reached")
+
 // Probe asks host (host[:port]) for its API root and waits at most timeout
-// for the answer's headers. Any answer, even an error status, or a refused
-// connection (which fails at once, and is left for the pull or push to
-// report) is not a hang; only silence past timeout returns ErrSilent.
+// for the answer's headers. Any answer, even an error status, is fine;
+// silence past timeout returns ErrSilent, and a connection that fails on
+// every scheme returns ErrUnreachable with the last cause.
 func Probe(ctx context.Context, host string, insecure bool, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -193,6 +197,7 @@ func Probe(ctx context.Context, host string, insecure bool, timeout time.Duratio
 	}
 	client := http.Client{Transport: &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{InsecureSkipVerify: insecure}}, //nolint:gosec // as configured for this registry
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var last error
 	for _, s := range schemes {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s+"://"+host+"/v2/", nil)
 		if err != nil {
@@ -206,6 +211,12 @@ func Probe(ctx context.Context, host string, insecure bool, timeout time.Duratio
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w within %s", host, ErrSilent, timeout)
 		}
+		var op *net.OpError
+		var dns *net.DNSError
+		if !errors.As(err, &op) && !errors.As(err, &dns) {
+			return nil // TLS or protocol trouble: the pull or push says what
+		}
+		last = err
 	}
-	return nil
+	return fmt.Errorf("%s: %w: %w", host, ErrUnreachable, last)
 }

@@ -141,6 +141,15 @@ func (r *Rig) Derived(t testing.TB, containerfile, target string) string {
 	return target
 }
 
+// Hungry is busybox with a stand-in apt-get whose install holds
+// about 150 MB in a shell variable (update does nothing).
+func (r *Rig) Hungry(t testing.TB) string {
+	t.Helper()
+	stand := "FROM " + r.Busybox(t) + "\n" +
+		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\ncat /proc/$$/cgroup\\ncase \" $* \" in *\" update \"*) exit 0;; esac\\necho allocating\\nx=$(head -c 150000000 /dev/zero | tr \"\\\\\\\\0\" a)\\necho allocated ${#x}\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
+	return r.Derived(t, stand, r.Target.Host+"/library/hungry:1")
+}
+
 // Leftovers lists what builds left in the rig's data directory: mounts
 // other than the open store's own, Buildah scratch entries, and build
 // context directories. A finished, failed, cancelled or timed-out build
