@@ -328,7 +328,9 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 }
 
 // Conda lines reach conda as one argument each, after the Conda check
-// found it, with "install -y -n base" and a clean-up. No conda binary or
+// found it, with "install -y -n base"; the administrator's channels follow
+// as "-c <channel>" (read from a secret file, so a channel's token is in
+// no layer or log) with --override-channels when asked. No conda binary or
 // channel can be reached here, so the base image's conda is a stand-in
 // that records its arguments.
 func TestCondaLinesReachCondaAsArguments(t *testing.T) {
@@ -356,6 +358,23 @@ func TestCondaLinesReachCondaAsArguments(t *testing.T) {
 	}
 	if res.Digest == "" {
 		t.Fatal("no digest")
+	}
+
+	const token = "tok-MARKER-5521"
+	channels := spec.Sources{CondaChannels: []string{"conda-forge", "https://conda.example.com/t/" + token + "/main"}, CondaOverride: true}
+	var log2 syncBuffer
+	if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: db.ImageSpec{Name: "conda-demo", BaseImage: base, Conda: lines[:1]},
+		Tag: "2", Registry: r.Target, Log: &log2, Sources: channels}); err != nil {
+		t.Fatalf("build with channels: %v\n%s", err, log2.String())
+	}
+	files = registryFiles(t, r.Target.Host, "conda-demo", "2", "conda-args")
+	want = "[install]\n[-y]\n[-n]\n[base]\n[--override-channels]\n[" + lines[0] + "]\n[-c]\n[conda-forge]\n[-c]\n[https://conda.example.com/t/" + token + "/main]\n"
+	if got := string(files["conda-args"]); got != want {
+		t.Fatalf("conda received\n%s\nwant\n%s", got, want)
+	}
+	config, _ := imageBlobs(t, r.Target.Host, "conda-demo", "2")
+	if bytes.Contains(config, []byte(token)) || strings.Contains(log2.String(), token) {
+		t.Error("the channel token is in the image's history or the log")
 	}
 }
 

@@ -1,12 +1,15 @@
 package kube
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
 
@@ -72,5 +75,28 @@ func TestResultsKeepTheirType(t *testing.T) {
 	res, err := executor.DecodeResult(executor.EncodeResult(executor.Outcome{Image: "r/x:1", Digest: "sha256:ab", Size: 3}, nil))
 	if err != nil || res.Digest != "sha256:ab" || res.Size != 3 {
 		t.Errorf("outcome: %+v %v", res, err)
+	}
+}
+
+// A build's package sources travel in its Secret, apart from the request:
+// the request (which the pod's spec never holds either) has no credential,
+// and the worker reads the sources file back whole.
+func TestSourcesTravelInTheSecretOnly(t *testing.T) {
+	k := &Executor{cfg: Config{Namespace: "builds", Instance: "x"}}
+	src := spec.Sources{PipIndexURL: "https://ci:pw-MARKER@pypi.example.com/simple", CondaChannels: []string{"conda-forge"}}
+	sec, err := k.secret(executor.Request{Job: db.Job{ID: 7, Snapshot: db.ImageSpec{Name: "a", BaseImage: "b"}}, Sources: src,
+		PreviousAPT: [][]string{{"jq"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sec.Data[fileRequest]), "pw-MARKER") {
+		t.Error("the request holds the index password")
+	}
+	if !strings.Contains(string(sec.Data[fileRequest]), `"previousAPT":[["jq"]]`) {
+		t.Errorf("the request lacks the previous APT steps: %s", sec.Data[fileRequest])
+	}
+	var back spec.Sources
+	if err := json.Unmarshal(sec.Data[fileSources], &back); err != nil || back.PipIndexURL != src.PipIndexURL {
+		t.Errorf("sources file %q: %v", sec.Data[fileSources], err)
 	}
 }
