@@ -32,7 +32,7 @@ func TestContainerfileCommand(t *testing.T) {
 		return out.String(), errOut.String(), 0
 	}
 	out, _, code := run(write("ok.json", `{"name":"ok","baseImage":"debian:bookworm","apt":["jq"],"pip":["requests>=2"]}`))
-	if code != 0 || !strings.HasPrefix(out, "# Image Builder spec ok\nFROM debian:bookworm\nRUN [") || !strings.Contains(out, `"apt","jq"]`) {
+	if code != 0 || !strings.HasPrefix(out, "# Image Builder spec ok\nFROM debian:bookworm\nRUN --mount=type=cache,id=imagebuilder-apt,") || !strings.Contains(out, `"apt","jq"]`) {
 		t.Fatalf("valid spec: exit %d\n%s", code, out)
 	}
 	_, stderr, code := run(write("bad.json", `{"name":"Bad","baseImage":"debian:bookworm","apt":["curl","curl; rm -rf /"],"conda":["numpy[foo=1]"],"pip":["-r x"]}`))
