@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +41,9 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 	if j, _ := store.GetJob(ctx, waiting[0].ID); j.Status != db.StatusPending {
 		t.Fatalf("waiting job is %s", j.Status)
 	}
+	if len(buildCgroups(t, in.dir)) == 0 {
+		t.Error("the running build has no control group")
+	}
 
 	srv.kill()
 
@@ -64,10 +70,29 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 	if left := buildProcessesUnder(t, in.dir); len(left) > 0 {
 		t.Errorf("processes of the killed build still run:\n%s", strings.Join(left, "\n"))
 	}
+	if left := buildCgroups(t, in.dir); len(left) > 0 {
+		t.Errorf("control groups of the killed build are left:\n%s", strings.Join(left, "\n"))
+	}
 	restarted.stop()
 	if left := mountsUnder(t, in.dir); len(left) > 0 {
 		t.Fatalf("mounts left under the data directory:\n%s", strings.Join(left, "\n"))
 	}
+}
+
+// buildCgroups lists the build control groups of the data directory dir
+// (named build-<first 8 hex of sha256 of its absolute path>-…), in every
+// hierarchy.
+func buildCgroups(t *testing.T, dir string) []string {
+	abs, err := filepath.Abs(dir)
+	must(t, err)
+	sum := sha256.Sum256([]byte(abs))
+	prefix := "build-" + hex.EncodeToString(sum[:4]) + "-"
+	var out []string
+	for _, pattern := range []string{"/sys/fs/cgroup/imagebuilder/", "/sys/fs/cgroup/*/imagebuilder/"} {
+		m, _ := filepath.Glob(pattern + prefix + "*")
+		out = append(out, m...)
+	}
+	return out
 }
 
 // SIGTERM stops taking jobs, cancels the running build and records it.

@@ -133,7 +133,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := e.lockAndSweep(); err != nil {
 		return nil, err
 	}
-	e.stepLimits = cfg.StepLimits && CgroupsUsable()
+	e.stepLimits = cfg.StepLimits && e.cgroupsUsable()
 	e.store, err = storage.GetStore(storage.StoreOptions{
 		GraphRoot:       filepath.Join(dir, "storage"),
 		RunRoot:         filepath.Join(dir, "run", "storage"),
@@ -431,7 +431,7 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 	opts.ContainerSuffix = buildContainerMark + strings.TrimPrefix(filepath.Base(work), "build-")
 	var group *buildCgroup
 	if b.Limits != nil {
-		if group, err = newBuildCgroup(opts.ContainerSuffix, *b.Limits); err != nil {
+		if group, err = e.newBuildCgroup(opts.ContainerSuffix, *b.Limits); err != nil {
 			fmt.Fprintf(log, "Image Builder: warning: the build's limits cannot be applied: %v\n", err)
 		} else {
 			fmt.Fprintf(log, "Image Builder: build limits: %s\n", b.Limits)

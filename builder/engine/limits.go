@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,10 +37,18 @@ type buildCgroup struct {
 	marker string // what /proc/<pid>/cgroup shows for a member
 }
 
+// cgroupPrefix starts the name of every build group of this data
+// directory ("build-<hash of the directory>-"), so a sweep at start-up
+// removes only what this directory's builds left.
+func (e *Engine) cgroupPrefix() string {
+	sum := sha256.Sum256([]byte(e.dataDir))
+	return "build-" + hex.EncodeToString(sum[:4]) + "-"
+}
+
 // newBuildCgroup makes the group for the build whose containers carry
 // suffix.
-func newBuildCgroup(suffix string, l executor.Limits) (*buildCgroup, error) {
-	name := "build-" + strings.TrimPrefix(suffix, buildContainerMark)
+func (e *Engine) newBuildCgroup(suffix string, l executor.Limits) (*buildCgroup, error) {
+	name := e.cgroupPrefix() + strings.TrimPrefix(suffix, buildContainerMark)
 	res := &cgroups.Resources{}
 	if l.Memory > 0 {
 		res.Memory = l.Memory
@@ -191,13 +201,44 @@ func (e *Engine) watchSteps(suffix string, g *buildCgroup) (stop func()) {
 	}
 }
 
-// CgroupsUsable reports whether this process may make control groups for
+// cgroupsUsable reports whether this process may make control groups for
 // builds (root, with a writable cgroup file system).
-func CgroupsUsable() bool {
-	g, err := newBuildCgroup(buildContainerMark+"probe-"+strconv.Itoa(os.Getpid()), executor.Limits{})
+func (e *Engine) cgroupsUsable() bool {
+	g, err := e.newBuildCgroup(buildContainerMark+"probe-"+strconv.Itoa(os.Getpid()), executor.Limits{})
 	if err != nil {
 		return false
 	}
 	g.close()
 	return true
+}
+
+// removeStaleCgroups ends and removes the build groups a killed process
+// of this data directory left.
+func (e *Engine) removeStaleCgroups() {
+	var roots []string
+	if cgroups.IsCgroup2UnifiedMode() {
+		roots = []string{"/sys/fs/cgroup"}
+	} else {
+		for _, sub := range []string{"memory", "cpu"} {
+			if mnt, err := cgroups.FindCgroupMountpoint("", sub); err == nil {
+				roots = append(roots, mnt)
+			}
+		}
+	}
+	for _, root := range roots {
+		dirs, _ := filepath.Glob(filepath.Join(root, cgroupParent, e.cgroupPrefix()+"*"))
+		for _, d := range dirs {
+			for i := 0; i < 50; i++ {
+				pids, err := cgroups.GetPids(d)
+				if err != nil || len(pids) == 0 {
+					break
+				}
+				for _, p := range pids {
+					_ = syscall.Kill(p, syscall.SIGKILL)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			_ = cgroups.RemovePath(d)
+		}
+	}
 }

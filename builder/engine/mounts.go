@@ -171,6 +171,7 @@ func (e *Engine) RemoveLeftovers() error {
 		}
 	}
 	e.removeBuildContainers(buildContainerMark)
+	e.removeStaleCgroups()
 	return errors.Join(errs...)
 }
 
@@ -187,6 +188,7 @@ func (e *Engine) lockAndSweep() error {
 	}
 	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 		errs := []error{killProcessesUnder(e.dataDir)}
+		e.removeStaleCgroups()
 		_, err := unmountWhere(e.leftByBuilds)
 		errs = append(errs, err, os.RemoveAll(filepath.Join(e.runDir, "storage")))
 		if err := errors.Join(errs...); err != nil {
