@@ -466,6 +466,13 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 // process whose root directory is the mounted rootfs of a container whose
 // name holds suffix, until the returned stop function is called.
 func (e *Engine) killOnCancel(ctx context.Context, suffix string) (stop func()) {
+	return repeat(ctx.Done(), 100*time.Millisecond, func() { e.killContainerProcesses(suffix) })
+}
+
+// repeat calls f once start is closed (a nil channel never is) and then
+// every interval, until the returned stop function is called; stop returns
+// once f has run for the last time.
+func repeat(start <-chan struct{}, interval time.Duration, f func()) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -473,12 +480,12 @@ func (e *Engine) killOnCancel(ctx context.Context, suffix string) (stop func()) 
 		select {
 		case <-done:
 			return
-		case <-ctx.Done():
+		case <-start:
 		}
-		tick := time.NewTicker(100 * time.Millisecond)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
-			e.killContainerProcesses(suffix)
+			f()
 			select {
 			case <-done:
 				return
@@ -491,6 +498,13 @@ func (e *Engine) killOnCancel(ctx context.Context, suffix string) (stop func()) 
 		<-finished
 	}
 }
+
+// now is a start channel for repeat that is already closed.
+var now = func() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // containerUppers are the overlay upperdir options of the working
 // containers whose names hold suffix. A RUN step pivots into its

@@ -42,40 +42,60 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// registryGet reads path under /v2/<name> from the registry at host.
+func registryGet(t *testing.T, host, name, path, accept string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+host+"/v2/"+name+path, nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
+	}
+	return body
+}
+
+// imageBlobs fetches an image's config and every layer (uncompressed tar)
+// from the registry.
+func imageBlobs(t *testing.T, host, name, tag string) (config []byte, layers [][]byte) {
+	t.Helper()
+	var m struct {
+		Config struct{ Digest string }   `json:"config"`
+		Layers []struct{ Digest string } `json:"layers"`
+	}
+	if err := json.Unmarshal(registryGet(t, host, name, "/manifests/"+tag, "application/vnd.oci.image.manifest.v1+json"), &m); err != nil {
+		t.Fatal(err)
+	}
+	config = registryGet(t, host, name, "/blobs/"+m.Config.Digest, "")
+	for _, l := range m.Layers {
+		zr, err := gzip.NewReader(bytes.NewReader(registryGet(t, host, name, "/blobs/"+l.Digest, "")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, raw)
+	}
+	return config, layers
+}
+
 // registryFiles pulls image name:tag back through the registry API and
 // returns the content of the wanted paths found in its layers (upper layers
 // win).
 func registryFiles(t *testing.T, host, name, tag string, want ...string) map[string][]byte {
 	t.Helper()
-	get := func(path, accept string) []byte {
-		req, _ := http.NewRequest("GET", "http://"+host+"/v2/"+name+path, nil)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
-		}
-		return body
-	}
-	var m struct {
-		Layers []struct{ Digest string } `json:"layers"`
-	}
-	if err := json.Unmarshal(get("/manifests/"+tag, "application/vnd.oci.image.manifest.v1+json"), &m); err != nil {
-		t.Fatal(err)
-	}
+	_, layers := imageBlobs(t, host, name, tag)
 	found := map[string][]byte{}
-	for _, l := range m.Layers {
-		zr, err := gzip.NewReader(bytes.NewReader(get("/blobs/"+l.Digest, "")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(zr)
+	for _, l := range layers {
+		tr := tar.NewReader(bytes.NewReader(l))
 		for {
 			h, err := tr.Next()
 			if err == io.EOF {

@@ -181,24 +181,7 @@ func descends(pid, ancestor int, parent map[int]int) bool {
 
 // watchSteps adopts the build's step processes every 50 ms until stop.
 func (e *Engine) watchSteps(suffix string, g *buildCgroup) (stop func()) {
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			e.adoptSteps(suffix, g)
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
+	return repeat(now, 50*time.Millisecond, func() { e.adoptSteps(suffix, g) })
 }
 
 // cgroupsUsable reports whether this process may make control groups for

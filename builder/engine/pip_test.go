@@ -2,11 +2,7 @@ package engine_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -27,48 +23,6 @@ var testWheels = []spectest.Wheel{
 	{Name: "gamma", Version: "1.0"},
 	{Name: "clash-a", Version: "1.0", Requires: []string{"gamma<1.0"}},
 	{Name: "clash-b", Version: "1.0", Requires: []string{"gamma>=1.0"}},
-}
-
-// imageBlobs fetches an image's config and every layer (uncompressed tar)
-// from the registry.
-func imageBlobs(t *testing.T, host, name, tag string) (config []byte, layers [][]byte) {
-	t.Helper()
-	get := func(path, accept string) []byte {
-		req, _ := http.NewRequest("GET", "http://"+host+"/v2/"+name+path, nil)
-		if accept != "" {
-			req.Header.Set("Accept", accept)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET %s: %s", path, resp.Status)
-		}
-		return body
-	}
-	var m struct {
-		Config struct{ Digest string }   `json:"config"`
-		Layers []struct{ Digest string } `json:"layers"`
-	}
-	if err := json.Unmarshal(get("/manifests/"+tag, "application/vnd.oci.image.manifest.v1+json"), &m); err != nil {
-		t.Fatal(err)
-	}
-	config = get("/blobs/"+m.Config.Digest, "")
-	for _, l := range m.Layers {
-		zr, err := gzip.NewReader(bytes.NewReader(get("/blobs/"+l.Digest, "")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		layers = append(layers, raw)
-	}
-	return config, layers
 }
 
 // Pip installs from a private PEP 503 index for real: the newest allowed
