@@ -76,7 +76,7 @@ func jobPods(t *testing.T, c *kubetest.Cluster, ns string, id int64) []string {
 func TestBuildsOnKubernetes(t *testing.T) {
 	in, c, ns := kubeInstance(t)
 	steady := in.importBase(busyboxWithAptGet(t,
-		"[ \"$1\" = install ] || exit 0\nfor i in 1 2 3 4 5 6 7 8; do echo \"unpacking part $i\"; sleep 1; done\n"),
+		"case \" $* \" in *\" install \"*) ;; *) exit 0;; esac\nfor i in 1 2 3 4 5 6 7 8; do echo \"unpacking part $i\"; sleep 1; done\n"),
 		"library/steady-apt:1", "Steady apt")
 	srv := in.serve()
 	store := in.store()

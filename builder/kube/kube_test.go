@@ -323,7 +323,7 @@ func TestABuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 		c.Resources, _ = kube.ParseResources("", "", "", "256Mi")
 	})
 	// apt-get holds half a gigabyte in a shell variable.
-	hungry := aptBase(t, g.r, "apt-hungry2", "#!/bin/sh\nset -e\n[ \"$1\" = install ] || exit 0\necho reading a big package list\nhead -c 536870912 /dev/zero | tail -n 1 >/dev/null\necho done\n")
+	hungry := aptBase(t, g.r, "apt-hungry2", "#!/bin/sh\nset -e\ncase \" $* \" in *\" install \"*) ;; *) exit 0;; esac\necho reading a big package list\nhead -c 536870912 /dev/zero | tail -n 1 >/dev/null\necho done\n")
 	_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: "kube-oom", BaseImage: hungry, APT: []string{"jq"}})
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +357,7 @@ func TestAMissingWorkerImageSaysSo(t *testing.T) {
 func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 	g := newRig(t, 10*time.Minute, nil)
 	ctx := context.Background()
-	base := aptBase(t, g.r, "apt-steady", "#!/bin/sh\n[ \"$1\" = install ] || exit 0\nfor i in 1 2 3 4 5 6; do echo \"unpacking part $i\"; sleep 1; done\n")
+	base := aptBase(t, g.r, "apt-steady", "#!/bin/sh\ncase \" $* \" in *\" install \"*) ;; *) exit 0;; esac\nfor i in 1 2 3 4 5 6; do echo \"unpacking part $i\"; sleep 1; done\n")
 	_, job, err := g.q.Create(ctx, db.ImageSpec{Name: "kube-attach", BaseImage: base, APT: []string{"jq"}})
 	if err != nil {
 		t.Fatal(err)
