@@ -77,7 +77,7 @@ func TestPrivateBaseImageAndNoSecretLeaks(t *testing.T) {
 	}
 	// First without a secret, while no copy of the base is in the store.
 	without := build("without-secret", url.Values{"baseImage": {base}})
-	if without.Status != db.StatusFailed || !strings.Contains(without.Error, "pulling the base image was refused: authentication required") {
+	if without.Status != db.StatusFailed || without.Reason != db.ReasonPullAuth || !strings.Contains(without.Error, "pulling the base image was refused: authentication required") {
 		t.Fatalf("without a pull secret: %s %q", without.Status, without.Error)
 	}
 	with := build("with-secret", url.Values{"baseImage": {base}, "usePullSecret": {"on"}, "pullSecret": {"private"}})

@@ -92,4 +92,17 @@ func TestBuildSettingsPrivatePipIndexAndLimits(t *testing.T) {
 		t.Error("the job page holds the index password")
 	}
 	shot.take("job-with-sources")
+
+	// The Storage page shows what the build left in the package caches,
+	// and Clear empties them.
+	_, err = page.Goto(srv.url("/settings/storage"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "cache-APT").Locator("td").Nth(1)).Not().ToHaveText("0 B"))
+	must(t, expect.Locator(byTestID(page, "cache-Pip").Locator("td").Nth(1)).Not().ToHaveText("0 B"))
+	shot.take("storage-caches")
+	must(t, byTestID(page, "caches-clear").Click())
+	must(t, expect.Locator(byTestID(page, "caches-message")).ToContainText("The package caches are empty."))
+	for _, c := range []string{"cache-APT", "cache-Conda", "cache-Pip"} {
+		must(t, expect.Locator(byTestID(page, c).Locator("td").Nth(1)).ToHaveText("0 B"))
+	}
 }

@@ -424,3 +424,49 @@ func TestInspectBaseSaysWhatTheImageOffers(t *testing.T) {
 		t.Fatalf("inspection left:\n%s", strings.Join(left, "\n"))
 	}
 }
+
+// Two APT builds at once share the package cache: one waits for the
+// other's APT step (the cache is locked per build) and both succeed;
+// clearing the caches is refused while they run.
+func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads Debian packages")
+	}
+	r := enginetest.Get(t)
+	base := r.Debian(t)
+	errs := make(chan error, 2)
+	logs := []*syncBuffer{{}, {}}
+	for i, pkg := range []string{"tree", "less"} {
+		go func() {
+			_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: db.ImageSpec{Name: "together-" + pkg, BaseImage: base, APT: []string{pkg}},
+				Tag: "1", Registry: r.Target, Log: logs[i], NoCache: true})
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs[0].String()+logs[1].String(), "STEP 2/2"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("neither build reached its APT step")
+		}
+	}
+	if err := r.Engine.ClearCaches(); !errors.Is(err, engine.ErrBuildsRunning) {
+		t.Errorf("clearing the caches while builds run: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("build: %v\n%s\n%s", err, logs[0].String(), logs[1].String())
+		}
+	}
+	for i, pkg := range []string{"tree", "less"} {
+		if !strings.Contains(logs[i].String(), "Setting up "+pkg) {
+			t.Errorf("%s was not installed:\n%s", pkg, logs[i].String())
+		}
+	}
+	if err := r.Engine.ClearCaches(); err != nil {
+		t.Fatalf("clearing the caches once the builds are done: %v", err)
+	}
+	for _, c := range r.Engine.Caches() {
+		if c.Files != 0 {
+			t.Errorf("%s holds %d files after Clear", c.ID, c.Files)
+		}
+	}
+}

@@ -310,10 +310,11 @@ func TestAddedAPTPackageKeepsThePreviousStep(t *testing.T) {
 	}
 }
 
-// Real failing builds whose reason is not a package tool's: a base image
-// its registry does not have, a registry nobody listens on, and a build
-// over its memory limit. Each names what failed.
-func TestFailedBuildsNameBaseRegistryAndMemory(t *testing.T) {
+// Real failing builds whose reason is not a package tool's error line: a
+// base image its registry does not have, a registry nobody listens on, a
+// build over its memory limit, Conda or Pip lines on a base without conda
+// or pip. Each names what failed.
+func TestFailedBuildsNameBaseRegistryMemoryAndMissingTools(t *testing.T) {
 	r := enginetest.Get(t)
 	if !r.Engine.StepLimits() {
 		t.Skip("this machine gives no control groups to the tests")
@@ -325,24 +326,28 @@ func TestFailedBuildsNameBaseRegistryAndMemory(t *testing.T) {
 	r.Busybox(t)
 	missing := r.Target.Host + "/library/busybox:no-such-tag"
 	nobody := freeAddr(t)
+	busybox := r.Busybox(t)
 	for _, tc := range []struct {
-		name, base, apt string
+		name, base      string
+		apt, conda, pip []string
 		code            string
 		args            []string
 	}{
-		{"no-such-base", missing, "", db.ReasonBaseNotFound, []string{missing}},
-		{"no-registry-there", nobody + "/library/busybox:1", "", db.ReasonUnreachable, []string{nobody, "connect: connection refused"}},
-		{"over-memory", r.Hungry(t), "anything", db.ReasonOutOfMemory, []string{"64.0 MiB"}},
+		{"no-such-base", missing, nil, nil, nil, db.ReasonBaseNotFound, []string{missing}},
+		{"no-registry-there", nobody + "/library/busybox:1", nil, nil, nil, db.ReasonUnreachable, []string{nobody, "connect: connection refused"}},
+		{"over-memory", r.Hungry(t), []string{"anything"}, nil, nil, db.ReasonOutOfMemory, []string{"64.0 MiB"}},
+		{"no-conda", busybox, nil, []string{"numpy"}, nil, db.ReasonCondaMissing, nil},
+		{"no-pip", busybox, nil, nil, []string{"requests"}, db.ReasonPipMissing, nil},
 	} {
-		s := db.ImageSpec{Name: tc.name, BaseImage: tc.base}
-		if tc.apt != "" {
-			s.APT = []string{tc.apt}
-		}
+		s := db.ImageSpec{Name: tc.name, BaseImage: tc.base, APT: tc.apt, Conda: tc.conda, Pip: tc.pip}
 		_, job, err := q.Create(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
+		if tc.args == nil && len(j.ReasonArgs) == 1 {
+			j.ReasonArgs = nil // the quoted line of a missing tool
+		}
 		if j.Reason != tc.code || fmt.Sprint(j.ReasonArgs) != fmt.Sprint(tc.args) {
 			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
 		}
