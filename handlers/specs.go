@@ -224,7 +224,7 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	// An edit builds on the spec's last good build, as the queue will.
 	if prev, ok, err := h.DB.LastSucceededJob(c.UserContext(), in.Name, 0); err != nil {
 		return err
-	} else if ok && prev.Snapshot.BaseImage == in.BaseImage {
+	} else if ok && prev.Snapshot.BaseImage == in.BaseImage && !h.Executor.Kubernetes {
 		opts.PreviousAPT = prev.APTSteps
 	}
 	cf, err := spec.ContainerfileWith(in, opts)

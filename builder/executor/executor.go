@@ -86,6 +86,14 @@ type Executor interface {
 	Attach(ctx context.Context, job db.Job, log io.Writer) (Outcome, error)
 }
 
+// LayerKeeper is an Executor that may say its builds start without the
+// layers of earlier builds (a fresh pod): then a plan that keeps earlier
+// steps for their cached layers (spec.PlanAPT) would only cost more, and
+// the queue does not make one. An Executor without the method keeps them.
+type LayerKeeper interface {
+	KeepsLayers() bool
+}
+
 // Recovery is what Recover found of one job's build.
 type Recovery struct {
 	JobID   int64

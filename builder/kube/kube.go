@@ -101,6 +101,10 @@ type Executor struct {
 
 var _ executor.Executor = (*Executor)(nil)
 
+// KeepsLayers is false: each build pod starts with an empty store, so
+// there are no earlier layers to keep; see executor.LayerKeeper.
+func (k *Executor) KeepsLayers() bool { return false }
+
 // RESTConfig loads the kubeconfig file, or the in-cluster config for "".
 func RESTConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {

@@ -355,7 +355,8 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 	if err != nil {
 		return executor.Request{}, err
 	}
-	if ok && prev.Snapshot.BaseImage == job.Snapshot.BaseImage {
+	keeper, isKeeper := q.exec.(executor.LayerKeeper)
+	if ok && prev.Snapshot.BaseImage == job.Snapshot.BaseImage && (!isKeeper || keeper.KeepsLayers()) {
 		req.PreviousAPT = prev.APTSteps
 	}
 	record := ""
