@@ -21,7 +21,7 @@ PLAYWRIGHT_VERSION := 1.52.0
 
 APT_PACKAGES := gcc libc6-dev pkg-config git ca-certificates make debootstrap busybox-static \
 	chromium skopeo buildah nodejs npm fonts-noto-cjk \
-	etcd-server containerd runc containernetworking-plugins iproute2
+	etcd-server containerd runc containernetworking-plugins iproute2 gnupg
 
 # The test cluster's Kubernetes binaries, built from the k8sbin module once
 # per go.sum and Go version (about 10 minutes cold, seconds after).
