@@ -490,6 +490,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		PullSecret:     conf.PullSecret,
 		Sources:        conf.Sources,
 		Limits:         conf.BuildLimits,
+		Reuse:          rt.engine,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,

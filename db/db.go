@@ -372,7 +372,7 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
 	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
-	j.reason, j.reason_args, j.sources, j.apt_steps`
+	j.reason, j.reason_args, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse`
 
 type scanner interface{ Scan(...any) error }
 
@@ -382,7 +382,7 @@ func scanJob(r scanner) (Job, error) {
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
@@ -408,6 +408,36 @@ func (d *DB) SetJobPlan(ctx context.Context, id int64, sources string, aptSteps 
 		return fmt.Errorf("record the build plan of job %d: %w", id, err)
 	}
 	return nil
+}
+
+// SetJobContentKey records what a job builds (see spec.ContentKey).
+func (d *DB) SetJobContentKey(ctx context.Context, id int64, key string) error {
+	if _, err := d.write.ExecContext(ctx, `UPDATE jobs SET content_key = ? WHERE id = ?`, key, id); err != nil {
+		return fmt.Errorf("record the content key of job %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetJobReusedFrom records that a job reused the image of job from.
+func (d *DB) SetJobReusedFrom(ctx context.Context, id, from int64) error {
+	if _, err := d.write.ExecContext(ctx, `UPDATE jobs SET reused_from = ? WHERE id = ?`, from, id); err != nil {
+		return fmt.Errorf("record what job %d reused: %w", id, err)
+	}
+	return nil
+}
+
+// SucceededJobWithKey is the spec's newest succeeded job before job id
+// before that built (or reused) the content key; ok is false for none.
+func (d *DB) SucceededJobWithKey(ctx context.Context, specName, key string, before int64) (job Job, ok bool, err error) {
+	job, err = scanJob(d.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id
+		WHERE s.name = ? AND j.content_key = ? AND j.status = ? AND j.id < ? ORDER BY j.id DESC LIMIT 1`, specName, key, StatusSucceeded, before))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("a succeeded job of %s with the same content: %w", specName, err)
+	}
+	return job, true, nil
 }
 
 // LastSucceededJob is the spec's newest succeeded job before job id
@@ -619,6 +649,13 @@ func (d *DB) enqueueAgain(ctx context.Context, id int64, registry, action string
 	job, err := d.insertJob(ctx, tx, old.SpecID, old.Snapshot, registry, old.ID, d.now())
 	if err != nil {
 		return Job{}, err
+	}
+	if action == ActionRebuild {
+		// A rebuild builds, even when an image of the same content exists.
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET no_reuse = 1 WHERE id = ?`, job.ID); err != nil {
+			return Job{}, err
+		}
+		job.NoReuse = true
 	}
 	if err := d.audit(ctx, tx, ActorOf(ctx), action, old.SpecName, job.ID, job.Revision); err != nil {
 		return Job{}, err

@@ -101,6 +101,13 @@ type Job struct {
 	// Sources are the package sources the build used, as JSON with every
 	// credential masked ("" for none).
 	Sources string
+	// ContentKey names what the job builds (spec.ContentKey); "" before
+	// it is known.
+	ContentKey string
+	// ReusedFrom is the job whose image this job reused instead of
+	// building (0: it built); NoReuse makes it build regardless.
+	ReusedFrom int64
+	NoReuse    bool
 	// APTSteps are the APT steps the build ran (package lines per step).
 	APTSteps   [][]string
 	QueuedAt   time.Time

@@ -105,4 +105,20 @@ func TestBuildSettingsPrivatePipIndexAndLimits(t *testing.T) {
 	for _, c := range []string{"cache-APT", "cache-Conda", "cache-Pip"} {
 		must(t, expect.Locator(byTestID(page, c).Locator("td").Nth(1)).ToHaveText("0 B"))
 	}
+
+	// Confirming the spec unchanged reuses revision 1's image at once.
+	_, err = page.Goto(srv.url("/specs/private-pip"))
+	must(t, err)
+	must(t, byTestID(page, "confirm").Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/private-pip/jobs$`)))
+	jobs, err = store.ListJobs(t.Context(), "private-pip")
+	must(t, err)
+	again := waitJob(t, store, jobs[0].ID, 30*time.Second, db.StatusSucceeded, db.StatusFailed)
+	if again.Revision != 2 || again.Digest != job.Digest || again.ReusedFrom != job.ID {
+		t.Fatalf("unchanged save: %+v", again)
+	}
+	_, err = page.Goto(srv.url(fmt.Sprintf("/jobs/%d", again.ID)))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "job-reused")).ToContainText("the image of revision 1 was reused"))
+	shot.take("job-reused")
 }

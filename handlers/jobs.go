@@ -52,6 +52,12 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 		CanRetry: j.Status == db.StatusFailed || j.Status == db.StatusCancelled,
 		Sources:  sourceLines(j.Sources),
 	}
+	if j.ReusedFrom != 0 {
+		v.ReusedFrom = j.ReusedFrom
+		if from, err := h.DB.GetJob(c.UserContext(), j.ReusedFrom); err == nil {
+			v.ReusedRevision = from.Revision
+		}
+	}
 	if v.CanRetry {
 		// Only the spec's latest job can be retried.
 		jobs, err := h.DB.ListJobs(c.UserContext(), j.SpecName)

@@ -193,6 +193,10 @@ type JobView struct {
 	Digest     string
 	Size       int64
 	RetryOf    int64
+	// ReusedFrom is the job whose image this one reused (0: built), of
+	// revision ReusedRevision.
+	ReusedFrom     int64
+	ReusedRevision int
 	// Snapshot is the spec as this job built it.
 	SnapshotBase       string
 	SnapshotPullSecret string

@@ -25,10 +25,12 @@ import (
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/imagebuildah"
 	nettypes "go.podman.io/common/libnetwork/types"
+	imagecopy "go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
+	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
@@ -620,6 +622,38 @@ func (e *Engine) Push(ctx context.Context, image, target string, reg registry.Ta
 		return BuildResult{}, fmt.Errorf("inspect pushed %s: %w", target, err)
 	}
 	return BuildResult{Image: target, Digest: dig.String(), Size: size}, nil
+}
+
+// Retag gives an image already in the registry another tag: from is
+// host/name@digest, to host/name:tag, both on reg. Nothing is built or
+// uploaded again; it returns the image's compressed size.
+func (e *Engine) Retag(ctx context.Context, reg registry.Target, from, to string, log io.Writer) (int64, error) {
+	src, err := docker.ParseReference("//" + from)
+	if err != nil {
+		return 0, fmt.Errorf("image %q: %w", from, err)
+	}
+	dst, err := docker.ParseReference("//" + to)
+	if err != nil {
+		return 0, fmt.Errorf("image %q: %w", to, err)
+	}
+	policy, err := signature.NewPolicyFromFile(e.policyPath)
+	if err != nil {
+		return 0, err
+	}
+	pc, err := signature.NewPolicyContext(policy)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = pc.Destroy() }()
+	sys := e.pushContext(reg)
+	if log == nil {
+		log = io.Discard
+	}
+	if _, err := imagecopy.Image(ctx, pc, dst, src, &imagecopy.Options{SourceCtx: sys, DestinationCtx: sys, ReportWriter: log,
+		ImageListSelection: imagecopy.CopySystemImage}); err != nil {
+		return 0, fmt.Errorf("tag %s as %s: %w", from, to, err)
+	}
+	return e.remoteSize(ctx, to, sys)
 }
 
 func (e *Engine) pushContext(reg registry.Target) *types.SystemContext {

@@ -57,35 +57,14 @@ func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	if err != nil {
 		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
 	}
-	sys := e.systemContext()
-	if len(pullSecret) > 0 {
-		work, err := os.MkdirTemp(e.runDir, "inspect-")
-		if err != nil {
-			return BaseInfo{}, err
-		}
-		defer os.RemoveAll(work)
-		sys.AuthFilePath = filepath.Join(work, "auth.json")
-		if err := os.WriteFile(sys.AuthFilePath, pullSecret, 0o600); err != nil {
-			return BaseInfo{}, err
-		}
-	}
-	dref, err := docker.NewReference(reference.TagNameOnly(named))
+	sys, done, err := e.pullContext(named, pullSecret)
 	if err != nil {
-		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+		return BaseInfo{}, err
 	}
-	if host := reference.Domain(named); e.isInsecure(host) {
-		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
-	}
-	dig, err := manifestDigest(ctx, dref, sys)
+	defer done()
+	dig, err := e.resolve(ctx, named, sys)
 	if err != nil {
-		var code errcode.Error
-		switch {
-		case isAuthError(err):
-			return BaseInfo{}, authRefused(err)
-		case errors.As(err, &code) && (code.Code.Descriptor().Value == "MANIFEST_UNKNOWN" || code.Code.Descriptor().Value == "NAME_UNKNOWN"):
-			return BaseInfo{}, fmt.Errorf("%w: %s", ErrBaseNotFound, ref)
-		}
-		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+		return BaseInfo{}, err
 	}
 	e.inspected.mu.Lock()
 	info, ok := e.inspected.m[dig.String()]
@@ -129,6 +108,65 @@ func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	e.inspected.m[dig.String()] = info
 	e.inspected.mu.Unlock()
 	return info, nil
+}
+
+// ResolveBase returns the digest a base image reference names now.
+func (e *Engine) ResolveBase(ctx context.Context, ref string, pullSecret []byte) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", fmt.Errorf("base image %q: %w", ref, err)
+	}
+	sys, done, err := e.pullContext(named, pullSecret)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	dig, err := e.resolve(ctx, named, sys)
+	return dig.String(), err
+}
+
+// pullContext is the system context for pulling named with pullSecret (a
+// Docker config JSON, or nil); done removes its files.
+func (e *Engine) pullContext(named reference.Named, pullSecret []byte) (*types.SystemContext, func(), error) {
+	sys := e.systemContext()
+	done := func() {}
+	if len(pullSecret) > 0 {
+		work, err := os.MkdirTemp(e.runDir, "inspect-")
+		if err != nil {
+			return nil, done, err
+		}
+		done = func() { _ = os.RemoveAll(work) }
+		sys.AuthFilePath = filepath.Join(work, "auth.json")
+		if err := os.WriteFile(sys.AuthFilePath, pullSecret, 0o600); err != nil {
+			done()
+			return nil, func() {}, err
+		}
+	}
+	if host := reference.Domain(named); e.isInsecure(host) {
+		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
+	}
+	return sys, done, nil
+}
+
+// resolve fetches named's manifest digest, typing a refusal and a missing
+// image.
+func (e *Engine) resolve(ctx context.Context, named reference.Named, sys *types.SystemContext) (digest.Digest, error) {
+	dref, err := docker.NewReference(reference.TagNameOnly(named))
+	if err != nil {
+		return "", fmt.Errorf("base image %q: %w", named, err)
+	}
+	dig, err := manifestDigest(ctx, dref, sys)
+	if err != nil {
+		var code errcode.Error
+		switch {
+		case isAuthError(err):
+			return "", authRefused(err)
+		case errors.As(err, &code) && (code.Code.Descriptor().Value == "MANIFEST_UNKNOWN" || code.Code.Descriptor().Value == "NAME_UNKNOWN"):
+			return "", fmt.Errorf("%w: %s", ErrBaseNotFound, named)
+		}
+		return "", fmt.Errorf("base image %q: %w", named, err)
+	}
+	return dig, nil
 }
 
 func authRefused(err error) error {

@@ -40,6 +40,9 @@ type Config struct {
 	PullSecret func(ctx context.Context, name string) ([]byte, error)
 	// Sources returns the package sources new builds use (nil: none).
 	Sources func(ctx context.Context) (spec.Sources, error)
+	// Reuse, when set, spares building a spec whose content an earlier
+	// revision built (nil: every job builds).
+	Reuse Reuser
 	// Limits returns the limits new builds' steps get (nil: none).
 	Limits func(ctx context.Context) (executor.Limits, error)
 	// Log gets a line per job state change; nil discards them.
@@ -328,8 +331,58 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) db.JobO
 	}
 	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
 	defer cancel()
+	if res, ok := q.reuse(timeout, job, req, log); ok {
+		return q.outcome(timeout, res, nil, log)
+	}
 	res, err := q.exec.Run(timeout, req, log)
 	return q.outcome(timeout, res, err, log)
+}
+
+// Reuser spares a build whose result exists: it resolves a base image's
+// digest now, and tags an image already in the registry again.
+type Reuser interface {
+	ResolveBase(ctx context.Context, ref string, pullSecret []byte) (string, error)
+	Retag(ctx context.Context, reg registry.Target, from, to string, log io.Writer) (int64, error)
+}
+
+// reuse records what the job builds (its content key) and, when a
+// succeeded revision of the spec built the same content into the same
+// registry and its image is still there, gives that image the job's tag
+// instead of building. A rebuild (NoReuse) always builds. Any trouble on
+// the way (the base cannot be resolved, the old image is gone) means a
+// build, as without this.
+func (q *Queue) reuse(ctx context.Context, job db.Job, req executor.Request, log *logs.JobLog) (executor.Outcome, bool) {
+	if q.cfg.Reuse == nil {
+		return executor.Outcome{}, false
+	}
+	dig, err := q.cfg.Reuse.ResolveBase(ctx, job.Snapshot.BaseImage, req.PullSecret)
+	if err != nil {
+		return executor.Outcome{}, false // the build says what is wrong with the base
+	}
+	key := spec.ContentKey(job.Snapshot, dig, req.Sources)
+	if err := q.db.SetJobContentKey(ctx, job.ID, key); err != nil || job.NoReuse {
+		return executor.Outcome{}, false
+	}
+	prev, ok, err := q.db.SucceededJobWithKey(ctx, job.SpecName, key, job.ID)
+	if err != nil || !ok || prev.Registry != req.Registry.Host || prev.Digest == "" {
+		return executor.Outcome{}, false
+	}
+	repo, _, _ := strings.Cut(prev.Image, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	target := req.Registry.Host + "/" + job.Snapshot.Name + ":" + req.Tag
+	log.Printf("Image Builder: revision %d built the same spec on the same base image (%s): its image is reused, nothing is built", prev.Revision, dig)
+	size, err := q.cfg.Reuse.Retag(ctx, req.Registry, repo+"@"+prev.Digest, target, io.Discard)
+	if err != nil {
+		log.Printf("Image Builder: the image of revision %d cannot be reused (%v); building", prev.Revision, err)
+		return executor.Outcome{}, false
+	}
+	if err := q.db.SetJobReusedFrom(ctx, job.ID, prev.ID); err != nil {
+		log.Printf("Image Builder: warning: %v", err)
+	}
+	log.Printf("Image Builder: reused revision %d's image: %s@%s", prev.Revision, target, prev.Digest)
+	return executor.Outcome{Image: target, Digest: prev.Digest, Size: size}, true
 }
 
 // request gathers what a job's build needs: where it pushes and the pull

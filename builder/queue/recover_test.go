@@ -364,3 +364,58 @@ func freeAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// Saving a spec unchanged reuses the image of the revision that built
+// it: no build, a new tag on the same digest, a log that says so. A new
+// base image digest builds again, and Rebuild always builds.
+func TestIdenticalSpecReusesTheImage(t *testing.T) {
+	r := enginetest.Get(t)
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Engine })
+	ctx := context.Background()
+	s := db.ImageSpec{Name: "same-again", BaseImage: r.Busybox(t)}
+	_, j1, err := q.Create(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j1 = waitJob(t, store, j1.ID, db.StatusSucceeded, db.StatusFailed)
+	if j1.Status != db.StatusSucceeded || j1.ContentKey == "" || j1.ReusedFrom != 0 {
+		t.Fatalf("revision 1: %+v\n%s", j1, logTextOrEmpty(q, j1.ID))
+	}
+	start := time.Now()
+	_, j2, err := q.Update(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j2 = waitJob(t, store, j2.ID, db.StatusSucceeded, db.StatusFailed)
+	took := time.Since(start)
+	log := logTextOrEmpty(q, j2.ID)
+	if j2.Status != db.StatusSucceeded || j2.Digest != j1.Digest || j2.ReusedFrom != j1.ID || j2.Image != r.Target.Host+"/same-again:2" ||
+		!strings.Contains(log, "reused revision 1's image") || strings.Contains(log, "STEP 1") {
+		t.Fatalf("revision 2 (unchanged): %+v\n%s", j2, log)
+	}
+	if took > 5*time.Second {
+		t.Errorf("reusing took %s", took)
+	}
+	// The new tag is in the registry, on the same digest.
+	if got, err := r.Engine.ResolveBase(ctx, j2.Image, nil); err != nil || got != j1.Digest {
+		t.Errorf("tag 2 resolves to %q (%v), want %s", got, err, j1.Digest)
+	}
+	j3, err := q.Rebuild(ctx, j2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j3 = waitJob(t, store, j3.ID, db.StatusSucceeded, db.StatusFailed)
+	if j3.Status != db.StatusSucceeded || j3.ReusedFrom != 0 || !strings.Contains(logTextOrEmpty(q, j3.ID), "STEP 1") {
+		t.Fatalf("rebuild: %+v\n%s", j3, logTextOrEmpty(q, j3.ID))
+	}
+	// A changed spec builds.
+	s.APT = []string{"jq"}
+	_, j4, err := q.Update(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j4 = waitJob(t, store, j4.ID, db.StatusSucceeded, db.StatusFailed)
+	if j4.ReusedFrom != 0 || j4.ContentKey == j1.ContentKey {
+		t.Fatalf("changed spec: %+v", j4)
+	}
+}

@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -316,4 +318,17 @@ func ParseRun(line string) (mounts, argv []string, ok bool) {
 		return nil, nil, false
 	}
 	return mounts, argv, true
+}
+
+// ContentKey names what a build of spec makes: its Containerfile (the
+// package lines as they reach the package managers, the recipe's scripts
+// and the sources' fingerprints) over the base image's digest. Two builds
+// with the same key make the same image, as far as the inputs go; the key
+// leaves out what does not change the result (the step plan, the limits,
+// the pull secret, credentials).
+func ContentKey(spec db.ImageSpec, baseDigest string, sources Sources) string {
+	spec.PullSecret = ""
+	spec.BaseImage += "@" + baseDigest
+	sum := sha256.Sum256([]byte(RenderWith(spec, Options{Sources: sources.Redacted()})))
+	return hex.EncodeToString(sum[:])
 }
