@@ -628,6 +628,10 @@ func (e *Engine) Push(ctx context.Context, image, target string, reg registry.Ta
 // host/name@digest, to host/name:tag, both on reg. Nothing is built or
 // uploaded again; it returns the image's compressed size.
 func (e *Engine) Retag(ctx context.Context, reg registry.Target, from, to string, log io.Writer) (int64, error) {
+	// A manifest and a few blob checks: a registry that takes longer is
+	// left to the build, which says what is wrong with it.
+	ctx, cancel := context.WithTimeout(ctx, 4*e.regTimeout)
+	defer cancel()
 	src, err := docker.ParseReference("//" + from)
 	if err != nil {
 		return 0, fmt.Errorf("image %q: %w", from, err)

@@ -110,8 +110,11 @@ func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	return info, nil
 }
 
-// ResolveBase returns the digest a base image reference names now.
+// ResolveBase returns the digest a base image reference names now; a
+// registry that does not answer within the registry timeout is an error.
 func (e *Engine) ResolveBase(ctx context.Context, ref string, pullSecret []byte) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.regTimeout)
+	defer cancel()
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return "", fmt.Errorf("base image %q: %w", ref, err)
