@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/views"
@@ -33,13 +34,8 @@ func (h *handler) buildSettingsPage(c *fiber.Ctx, status int, form *views.Source
 		if err != nil {
 			return err
 		}
-		lim = &views.LimitsForm{}
-		if l.Memory > 0 {
-			lim.Memory = units.BytesSize(float64(l.Memory))
-		}
-		if l.CPUs > 0 {
-			lim.CPUs = strconv.FormatFloat(l.CPUs, 'f', -1, 64)
-		}
+		f := limitsForm(l)
+		lim = &f
 	}
 	lim.MachineCPUs = runtime.NumCPU()
 	lim.Kubernetes = h.Executor.Kubernetes
@@ -83,23 +79,25 @@ func (h *handler) showBuildSettings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	form := sourcesForm(s)
-	form.Saved = c.Query("sources") == "saved"
-	if c.Query("limits") == "saved" {
-		l, err := h.Settings.BuildLimits(c.UserContext())
-		if err != nil {
-			return err
-		}
-		lim := views.LimitsForm{Saved: true}
-		if l.Memory > 0 {
-			lim.Memory = units.BytesSize(float64(l.Memory))
-		}
-		if l.CPUs > 0 {
-			lim.CPUs = strconv.FormatFloat(l.CPUs, 'f', -1, 64)
-		}
-		return h.buildSettingsPage(c, fiber.StatusOK, &form, &lim)
+	l, err := h.Settings.BuildLimits(c.UserContext())
+	if err != nil {
+		return err
 	}
-	return h.buildSettingsPage(c, fiber.StatusOK, &form, nil)
+	form, lim := sourcesForm(s), limitsForm(l)
+	form.Saved, lim.Saved = c.Query("sources") == "saved", c.Query("limits") == "saved"
+	return h.buildSettingsPage(c, fiber.StatusOK, &form, &lim)
+}
+
+// limitsForm shows stored limits as an administrator would type them.
+func limitsForm(l executor.Limits) views.LimitsForm {
+	var f views.LimitsForm
+	if l.Memory > 0 {
+		f.Memory = units.BytesSize(float64(l.Memory))
+	}
+	if l.CPUs > 0 {
+		f.CPUs = strconv.FormatFloat(l.CPUs, 'f', -1, 64)
+	}
+	return f
 }
 
 // formLines is a textarea's non-blank lines, trimmed.
