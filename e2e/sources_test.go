@@ -41,9 +41,14 @@ func TestBuildSettingsPrivatePipIndexAndLimits(t *testing.T) {
 	must(t, expect.Locator(byTestID(page, "sources-saved")).ToBeVisible())
 	masked := strings.Replace(ix.AuthURL(), password, "****", 1)
 	must(t, expect.Locator(byTestID(page, "sources-pip-index")).ToHaveValue(masked))
-	// Saved again as shown: the stored password stays.
+	// Saved again as shown: the stored password stays. (From a fresh load,
+	// so the banner seen is the new page's, not the one being left.)
+	_, err := page.Goto(srv.url("/settings/builds"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "sources-saved")).ToHaveCount(0))
 	must(t, byTestID(page, "sources-save").Click())
 	must(t, expect.Locator(byTestID(page, "sources-saved")).ToBeVisible())
+	must(t, page.WaitForLoadState())
 	html, err := page.Content()
 	must(t, err)
 	if strings.Contains(html, password) {
