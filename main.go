@@ -27,11 +27,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
@@ -106,16 +106,12 @@ type byteSize uint64
 func (b *byteSize) String() string { return executor.HumanBytes(uint64(*b)) }
 
 func (b *byteSize) Set(v string) error {
-	v = strings.TrimSpace(v)
-	num := strings.TrimRightFunc(v, func(r rune) bool { return r < '0' || r > '9' })
-	units := map[string]uint64{"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20,
-		"G": 1 << 30, "GiB": 1 << 30, "T": 1 << 40, "TiB": 1 << 40}
-	mult, ok := units[strings.TrimSpace(v[len(num):])]
-	n, err := strconv.ParseUint(num, 10, 64)
-	if !ok || err != nil || num == "" {
+	// The same parser as the Build settings page's memory limit.
+	n, err := units.RAMInBytes(strings.TrimSpace(v))
+	if err != nil || n < 0 {
 		return fmt.Errorf("%q is not a size such as 2GiB, 512MiB or 1024", v)
 	}
-	*b = byteSize(n * mult)
+	*b = byteSize(n)
 	return nil
 }
 

@@ -67,11 +67,13 @@ func (h *handler) saveLimits(c *fiber.Ctx) error {
 }
 
 // sourcesForm shows stored sources with every credential masked.
-func sourcesForm(s spec.Sources) views.SourcesForm {
-	r := s.Redacted()
-	return views.SourcesForm{PipIndexURL: r.PipIndexURL, PipExtra: strings.Join(r.PipExtraIndexURLs, "\n"),
-		PipTrusted: strings.Join(r.PipTrustedHosts, "\n"), CondaChannels: strings.Join(r.CondaChannels, "\n"),
-		CondaOverride: r.CondaOverride, APTSource: r.APTSource, APTKey: r.APTKey}
+func sourcesForm(s spec.Sources) views.SourcesForm { return formOfSources(s.Redacted()) }
+
+// formOfSources puts sources into the form's fields as they are.
+func formOfSources(s spec.Sources) views.SourcesForm {
+	return views.SourcesForm{PipIndexURL: s.PipIndexURL, PipExtra: strings.Join(s.PipExtraIndexURLs, "\n"),
+		PipTrusted: strings.Join(s.PipTrustedHosts, "\n"), CondaChannels: strings.Join(s.CondaChannels, "\n"),
+		CondaOverride: s.CondaOverride, APTSource: s.APTSource, APTKey: s.APTKey}
 }
 
 func (h *handler) showBuildSettings(c *fiber.Ctx) error {
@@ -126,9 +128,8 @@ func (h *handler) saveSources(c *fiber.Ctx) error {
 	if errors.As(err, &verr) {
 		// The form comes back as it was sent: it never holds a stored
 		// credential the page did not already show masked.
-		form := views.SourcesForm{PipIndexURL: in.PipIndexURL, PipExtra: strings.Join(in.PipExtraIndexURLs, "\n"),
-			PipTrusted: strings.Join(in.PipTrustedHosts, "\n"), CondaChannels: strings.Join(in.CondaChannels, "\n"),
-			CondaOverride: in.CondaOverride, APTSource: in.APTSource, APTKey: in.APTKey, Errors: map[string][]string{}}
+		form := formOfSources(in)
+		form.Errors = map[string][]string{}
 		loc := locOf(c)
 		for _, fe := range verr {
 			msg := say(loc, fe.Message)

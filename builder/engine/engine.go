@@ -324,10 +324,8 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	fmt.Fprintf(req.Log, "Image Builder: building %s from %s\n", target, req.Spec.BaseImage)
 	if named, err := reference.ParseNormalizedNamed(req.Spec.BaseImage); err == nil {
 		host := reference.Domain(named)
-		if err := registry.Probe(ctx, host, e.isInsecure(host), e.regTimeout); errors.Is(err, registry.ErrUnreachable) {
-			return BuildResult{}, &executor.RegistryUnreachableError{Host: host, Err: err}
-		} else if err != nil {
-			return BuildResult{}, &executor.RegistryTimeoutError{Host: host, Timeout: e.regTimeout, Err: err}
+		if err := e.probe(ctx, host, e.isInsecure(host), false); err != nil {
+			return BuildResult{}, err
 		}
 	}
 	pullSecret := withOwnRegistryAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
@@ -345,10 +343,8 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	}
 	fmt.Fprintf(req.Log, "Image Builder: pushing %s\n", target)
 	pushHost := registry.HostOnly(req.Registry.Host)
-	if err := registry.Probe(ctx, pushHost, req.Registry.Insecure || e.isInsecure(pushHost), e.regTimeout); errors.Is(err, registry.ErrUnreachable) {
-		return BuildResult{}, &executor.RegistryUnreachableError{Host: pushHost, Push: true, Err: err}
-	} else if err != nil {
-		return BuildResult{}, &executor.RegistryTimeoutError{Host: pushHost, Push: true, Timeout: e.regTimeout, Err: err}
+	if err := e.probe(ctx, pushHost, req.Registry.Insecure || e.isInsecure(pushHost), true); err != nil {
+		return BuildResult{}, err
 	}
 	res, err := e.Push(ctx, id, target, req.Registry, req.Log)
 	if err != nil {
@@ -378,6 +374,19 @@ type ContainerfileBuild struct {
 	// Limits, when set, put the steps in a control group with these
 	// limits; the Containerfile's steps must wait for it (spec Gate).
 	Limits *executor.Limits
+}
+
+// probe checks that the registry at host answers before a pull (or a
+// push) waits on it, typing what is wrong: unreachable, or silent.
+func (e *Engine) probe(ctx context.Context, host string, insecure, push bool) error {
+	err := registry.Probe(ctx, host, insecure, e.regTimeout)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, registry.ErrUnreachable):
+		return &executor.RegistryUnreachableError{Host: host, Push: push, Err: err}
+	}
+	return &executor.RegistryTimeoutError{Host: host, Push: push, Timeout: e.regTimeout, Err: err}
 }
 
 // BuildContainerfile runs one Containerfile and returns the image ID. Build

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/docker/distribution/registry/api/errcode"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/define"
@@ -160,11 +159,10 @@ func (e *Engine) resolve(ctx context.Context, named reference.Named, sys *types.
 	}
 	dig, err := manifestDigest(ctx, dref, sys)
 	if err != nil {
-		var code errcode.Error
 		switch {
 		case isAuthError(err):
 			return "", authRefused(err)
-		case errors.As(err, &code) && (code.Code.Descriptor().Value == "MANIFEST_UNKNOWN" || code.Code.Descriptor().Value == "NAME_UNKNOWN"):
+		case isNotFound(err):
 			return "", fmt.Errorf("%w: %s", ErrBaseNotFound, named)
 		}
 		return "", fmt.Errorf("base image %q: %w", named, err)

@@ -133,16 +133,56 @@ func (e *Engine) adoptSteps(suffix string, g *buildCgroup) {
 	if len(uppers) == 0 {
 		return
 	}
-	self := os.Getpid()
-	parent := processParents()
-	for pid := range parent {
-		if pid == self || !descends(pid, self, parent) || g.holds(pid) {
-			continue
-		}
+	for _, pid := range outsideDescendants(g) {
 		if rootUpperdirMatches(fmt.Sprintf("/proc/%d/mountinfo", pid), uppers) {
 			_ = g.mgr.Apply(pid)
 		}
 	}
+}
+
+// outsideDescendants lists this process's descendants that are not in g.
+// It runs every 50 ms while a build does, so it walks down from this
+// process (/proc/<pid>/task/*/children) and not into a process already in
+// g, whose children were born there; without those files (a kernel
+// without CONFIG_PROC_CHILDREN) it reads every process's parent instead.
+func outsideDescendants(g *buildCgroup) []int {
+	self := os.Getpid()
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d/children", self, self)); err != nil {
+		var out []int
+		parent := processParents()
+		for pid := range parent {
+			if pid != self && descends(pid, self, parent) && !g.holds(pid) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}
+	var out []int
+	for next := children(self); len(next) > 0; {
+		pid := next[0]
+		next = next[1:]
+		if g.holds(pid) {
+			continue
+		}
+		out = append(out, pid)
+		next = append(next, children(pid)...)
+	}
+	return out
+}
+
+// children lists pid's child processes, from each of its threads.
+func children(pid int) []int {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(raw)) {
+			if c, err := strconv.Atoi(field); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // processParents maps every process to its parent.

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.podman.io/image/v5/docker/reference"
+
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
@@ -367,13 +369,13 @@ func (q *Queue) reuse(ctx context.Context, job db.Job, req executor.Request, log
 	if err != nil || !ok || prev.Registry != req.Registry.Host || prev.Digest == "" {
 		return executor.Outcome{}, false
 	}
-	repo, _, _ := strings.Cut(prev.Image, "@")
-	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-		repo = repo[:i]
+	named, err := reference.ParseNormalizedNamed(prev.Image)
+	if err != nil {
+		return executor.Outcome{}, false
 	}
 	target := req.Registry.Host + "/" + job.Snapshot.Name + ":" + req.Tag
 	log.Printf("Image Builder: revision %d built the same spec on the same base image (%s): its image is reused, nothing is built", prev.Revision, dig)
-	size, err := q.cfg.Reuse.Retag(ctx, req.Registry, repo+"@"+prev.Digest, target, io.Discard)
+	size, err := q.cfg.Reuse.Retag(ctx, req.Registry, reference.TrimNamed(named).String()+"@"+prev.Digest, target, io.Discard)
 	if err != nil {
 		log.Printf("Image Builder: the image of revision %d cannot be reused (%v); building", prev.Revision, err)
 		return executor.Outcome{}, false

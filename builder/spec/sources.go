@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"imagebuilder/builder/message"
@@ -264,16 +265,9 @@ func (s Sources) Credentials() []string {
 			uniq = append(uniq, c)
 		}
 	}
-	sortLongestFirst(uniq)
+	// Longest first: a password inside a longer user:password is masked whole.
+	slices.SortStableFunc(uniq, func(a, b string) int { return len(b) - len(a) })
 	return uniq
-}
-
-func sortLongestFirst(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && len(s[j]) > len(s[j-1]); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // SecretFiles are the files the steps mount, by secret id; only the
