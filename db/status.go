@@ -108,6 +108,9 @@ type Job struct {
 	// building (0: it built); NoReuse makes it build regardless.
 	ReusedFrom int64
 	NoReuse    bool
+	// BaseDigest is the digest the base image had when the job started
+	// ("" when it could not be resolved).
+	BaseDigest string
 	// APTSteps are the APT steps the build ran (package lines per step).
 	APTSteps   [][]string
 	QueuedAt   time.Time

@@ -362,7 +362,7 @@ func (q *Queue) reuse(ctx context.Context, job db.Job, req executor.Request, log
 		return executor.Outcome{}, false // the build says what is wrong with the base
 	}
 	key := spec.ContentKey(job.Snapshot, dig, req.Sources)
-	if err := q.db.SetJobContentKey(ctx, job.ID, key); err != nil || job.NoReuse {
+	if err := q.db.SetJobContentKey(ctx, job.ID, key, dig); err != nil || job.NoReuse {
 		return executor.Outcome{}, false
 	}
 	prev, ok, err := q.db.SucceededJobWithKey(ctx, job.SpecName, key, job.ID)
