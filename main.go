@@ -487,6 +487,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		Sources:        conf.Sources,
 		Limits:         conf.BuildLimits,
 		Reuse:          rt.engine,
+		Inventory:      rt.engine,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,

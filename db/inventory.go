@@ -36,10 +36,10 @@ type Inventory struct {
 	// AgainstJob is the previous succeeded revision it was compared with
 	// (0: none), of revision AgainstRevision, with the counts of packages
 	// added, removed and changed since.
-	AgainstJob             int64
-	AgainstRevision        int
+	AgainstJob              int64
+	AgainstRevision         int
 	Added, Removed, Changed int
-	Packages               []Package
+	Packages                []Package
 }
 
 const inventoryColumns = `i.job_id, i.ok, i.error, i.distro_id, i.distro_version, i.scanned_at, i.duration_ms, i.copied_from,

@@ -36,6 +36,7 @@ import (
 	"go.podman.io/storage/pkg/archive"
 
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
@@ -46,6 +47,7 @@ import (
 // builds may run on it at once.
 type Engine struct {
 	inspected      inspectCache
+	scanner        *inventory.Scanner
 	lock           *os.File // the data directory's engine lock, held shared
 	dataDir        string
 	minFree        uint64
@@ -96,6 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
+		scanner: inventory.NewScanner(),
 		dataDir:        dir,
 		minFree:        cfg.MinFreeSpace,
 		regTimeout:     cfg.RegistryTimeout,
@@ -740,4 +743,20 @@ func (hostNetwork) Drivers() []string          { return nil }
 func (hostNetwork) DefaultNetworkName() string { return "host" }
 func (hostNetwork) NetworkInfo() nettypes.NetworkInfo {
 	return nettypes.NetworkInfo{Backend: "none"}
+}
+
+// Inventory reads what the image ref (host/name@digest on reg) holds, from
+// the registry: whatever built it, Buildah here or a build pod.
+func (e *Engine) Inventory(ctx context.Context, reg registry.Target, ref string) (inventory.Inventory, error) {
+	dref, err := docker.ParseReference("//" + ref)
+	if err != nil {
+		return inventory.Inventory{}, fmt.Errorf("image %q: %w", ref, err)
+	}
+	sys := e.pushContext(reg)
+	src, err := dref.NewImageSource(ctx, sys)
+	if err != nil {
+		return inventory.Inventory{}, fmt.Errorf("read %s: %w", ref, err)
+	}
+	defer src.Close()
+	return e.scanner.ScanImage(ctx, src, sys)
 }

@@ -85,9 +85,9 @@ func TestLayersWithWhiteouts(t *testing.T) {
 		"usr/share/doc/jq/copyright":                                        "ignored",
 	})
 	top := layerOf(t, map[string]string{
-		"usr/local/lib/python3.11/dist-packages/.wh.old-1.0.dist-info":           "",
+		"usr/local/lib/python3.11/dist-packages/.wh.old-1.0.dist-info":              "",
 		"usr/local/lib/python3.11/dist-packages/Requests-2.31.0.dist-info/METADATA": "Name: Requests\nVersion: 2.31.0\n",
-		"opt/conda/envs/ml/conda-meta/.wh..wh..opq":                             "",
+		"opt/conda/envs/ml/conda-meta/.wh..wh..opq":                                 "",
 	})
 	inv := merge([]layer{base, top}).inventory()
 	want := []string{"deb:jq=1.6-2.1", "deb:libjq1=1.6-2.1", "python:Requests=2.31.0", "python:six=1.16.0", "conda:numpy=1.26.4=py311h64a7726_0"}
@@ -213,8 +213,10 @@ func TestDocumentsParseAndNameThePackages(t *testing.T) {
 	}
 	var cd struct {
 		BOMFormat, SpecVersion string
-		Metadata               struct{ Component struct{ Name, Version string } }
-		Components             []struct{ Name, Version, Purl string }
+		Metadata               struct {
+			Component struct{ Name, Version string }
+		}
+		Components []struct{ Name, Version, Purl string }
 	}
 	if err := json.Unmarshal(c.Bytes(), &cd); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/settings"
@@ -45,6 +46,9 @@ type Config struct {
 	// Reuse, when set, spares building a spec whose content an earlier
 	// revision built (nil: every job builds).
 	Reuse Reuser
+	// Inventory, when set, reads what every succeeded job's image holds
+	// (nil: no inventory is taken).
+	Inventory Inventorier
 	// Limits returns the limits new builds' steps get (nil: none).
 	Limits func(ctx context.Context) (executor.Limits, error)
 	// Log gets a line per job state change; nil discards them.
@@ -313,31 +317,113 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 		timeout, stopTimer := context.WithTimeoutCause(ctx, max(left, time.Millisecond), timedOut{q.cfg.Timeout})
 		defer stopTimer()
 		res, err := attach(timeout, job, log)
-		q.finish(job, log, q.outcome(timeout, res, err, log))
+		out := q.outcome(timeout, res, err, log)
+		q.takeInventory(ctx, job, out, 0, log)
+		q.finish(job, log, out)
 		return
 	}
 	log.Printf("Image Builder: job %d, revision %d of %q started (queued %s)", job.ID, job.Revision, job.SpecName, job.QueuedAt.UTC().Format(time.RFC3339))
 	if q.cfg.Observer != nil {
 		q.cfg.Observer.Started(job)
 	}
-	out := q.build(ctx, job, log)
+	out, reusedFrom := q.build(ctx, job, log)
+	q.takeInventory(ctx, job, out, reusedFrom, log)
 	q.finish(job, log, out)
 }
 
-func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) db.JobOutcome {
+// build runs the job's build, or reuses an earlier revision's image (then
+// reusedFrom is that revision's job).
+func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) (out db.JobOutcome, reusedFrom int64) {
 	req, err := q.request(ctx, job, log)
 	if err != nil {
 		// Also when ctx ended meanwhile: a cancel right after the start
 		// is a cancel, not a failure of the lookups it interrupted.
-		return q.outcome(ctx, executor.Outcome{}, err, log)
+		return q.outcome(ctx, executor.Outcome{}, err, log), 0
 	}
 	timeout, cancel := context.WithTimeoutCause(ctx, q.cfg.Timeout, timedOut{q.cfg.Timeout})
 	defer cancel()
-	if res, ok := q.reuse(timeout, job, req, log); ok {
-		return q.outcome(timeout, res, nil, log)
+	if res, from, ok := q.reuse(timeout, job, req, log); ok {
+		return q.outcome(timeout, res, nil, log), from
 	}
 	res, err := q.exec.Run(timeout, req, log)
-	return q.outcome(timeout, res, err, log)
+	return q.outcome(timeout, res, err, log), 0
+}
+
+// Inventorier reads what a pushed image holds.
+type Inventorier interface {
+	// Inventory reads the image ref (host/name@digest) on reg.
+	Inventory(ctx context.Context, reg registry.Target, ref string) (inventory.Inventory, error)
+}
+
+// inventoryTimeout bounds reading one image's packages.
+const inventoryTimeout = 5 * time.Minute
+
+// takeInventory records what a succeeded job's image holds: copied from
+// the job whose image it reused, else read from the registry, and compared
+// with the previous succeeded revision's. A read that fails is recorded
+// with why and never fails the build.
+func (q *Queue) takeInventory(ctx context.Context, job db.Job, out db.JobOutcome, reusedFrom int64, log *logs.JobLog) {
+	if q.cfg.Inventory == nil || out.Status != db.StatusSucceeded {
+		return
+	}
+	start := time.Now()
+	inv := db.Inventory{JobID: job.ID, ScannedAt: start}
+	if reusedFrom != 0 {
+		if prev, ok, err := q.db.GetInventory(ctx, reusedFrom); err == nil && ok && prev.OK {
+			inv.OK, inv.CopiedFrom, inv.DistroID, inv.DistroVersion, inv.Packages = true, reusedFrom, prev.DistroID, prev.DistroVersion, prev.Packages
+		}
+	}
+	if !inv.OK {
+		if err := q.readInventory(ctx, job, out, &inv); err != nil {
+			inv.Error = err.Error()
+		}
+	}
+	inv.Duration = time.Since(start)
+	since := ""
+	if inv.OK {
+		if prev, ok, err := q.db.PreviousInventoried(ctx, job.SpecName, job.ID); err == nil && ok {
+			if old, ok, err := q.db.GetInventory(ctx, prev.ID); err == nil && ok {
+				d := inventory.Compare(old.Packages, inv.Packages)
+				inv.AgainstJob, inv.Added, inv.Removed, inv.Changed = prev.ID, len(d.Added), len(d.Removed), len(d.Changed)
+				since = fmt.Sprintf("; since revision %d: %d added, %d removed, %d changed", prev.Revision, inv.Added, inv.Removed, inv.Changed)
+			}
+		}
+	}
+	if err := q.db.SaveInventory(context.WithoutCancel(ctx), inv); err != nil {
+		log.Printf("Image Builder: warning: %v", err)
+		return
+	}
+	if !inv.OK {
+		log.Printf("Image Builder: the image's package inventory could not be read (%s); the image is not affected", inv.Error)
+		return
+	}
+	counts := inventory.Counts(inv.Packages)
+	how := fmt.Sprintf("read in %.2fs", inv.Duration.Seconds())
+	if inv.CopiedFrom != 0 {
+		how = "the same as the reused image's"
+	}
+	log.Printf("Image Builder: the image holds %d packages (%d deb, %d python, %d conda), %s%s",
+		len(inv.Packages), counts[inventory.TypeDeb], counts[inventory.TypePython], counts[inventory.TypeConda], how, since)
+}
+
+// readInventory reads the pushed image's packages into inv.
+func (q *Queue) readInventory(ctx context.Context, job db.Job, out db.JobOutcome, inv *db.Inventory) error {
+	reg, err := q.registryFor(ctx, job)
+	if err != nil {
+		return err
+	}
+	named, err := reference.ParseNormalizedNamed(out.Image)
+	if err != nil {
+		return fmt.Errorf("image %q: %w", out.Image, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, inventoryTimeout)
+	defer cancel()
+	got, err := q.cfg.Inventory.Inventory(ctx, reg, reference.TrimNamed(named).String()+"@"+out.Digest)
+	if err != nil {
+		return err
+	}
+	inv.OK, inv.DistroID, inv.DistroVersion, inv.Packages = true, got.DistroID, got.DistroVersion, got.Packages
+	return nil
 }
 
 // Reuser spares a build whose result exists: it resolves a base image's
@@ -353,38 +439,38 @@ type Reuser interface {
 // instead of building. A rebuild (NoReuse) always builds. Any trouble on
 // the way (the base cannot be resolved, the old image is gone) means a
 // build, as without this.
-func (q *Queue) reuse(ctx context.Context, job db.Job, req executor.Request, log *logs.JobLog) (executor.Outcome, bool) {
+func (q *Queue) reuse(ctx context.Context, job db.Job, req executor.Request, log *logs.JobLog) (executor.Outcome, int64, bool) {
 	if q.cfg.Reuse == nil {
-		return executor.Outcome{}, false
+		return executor.Outcome{}, 0, false
 	}
 	dig, err := q.cfg.Reuse.ResolveBase(ctx, job.Snapshot.BaseImage, req.PullSecret)
 	if err != nil {
-		return executor.Outcome{}, false // the build says what is wrong with the base
+		return executor.Outcome{}, 0, false // the build says what is wrong with the base
 	}
 	key := spec.ContentKey(job.Snapshot, dig, req.Sources)
 	if err := q.db.SetJobContentKey(ctx, job.ID, key, dig); err != nil || job.NoReuse {
-		return executor.Outcome{}, false
+		return executor.Outcome{}, 0, false
 	}
 	prev, ok, err := q.db.SucceededJobWithKey(ctx, job.SpecName, key, job.ID)
 	if err != nil || !ok || prev.Registry != req.Registry.Host || prev.Digest == "" {
-		return executor.Outcome{}, false
+		return executor.Outcome{}, 0, false
 	}
 	named, err := reference.ParseNormalizedNamed(prev.Image)
 	if err != nil {
-		return executor.Outcome{}, false
+		return executor.Outcome{}, 0, false
 	}
 	target := req.Registry.Host + "/" + job.Snapshot.Name + ":" + req.Tag
 	log.Printf("Image Builder: revision %d built the same spec on the same base image (%s): its image is reused, nothing is built", prev.Revision, dig)
 	size, err := q.cfg.Reuse.Retag(ctx, req.Registry, reference.TrimNamed(named).String()+"@"+prev.Digest, target, io.Discard)
 	if err != nil {
 		log.Printf("Image Builder: the image of revision %d cannot be reused (%v); building", prev.Revision, err)
-		return executor.Outcome{}, false
+		return executor.Outcome{}, 0, false
 	}
 	if err := q.db.SetJobReusedFrom(ctx, job.ID, prev.ID); err != nil {
 		log.Printf("Image Builder: warning: %v", err)
 	}
 	log.Printf("Image Builder: reused revision %d's image: %s@%s", prev.Revision, target, prev.Digest)
-	return executor.Outcome{Image: target, Digest: prev.Digest, Size: size}, true
+	return executor.Outcome{Image: target, Digest: prev.Digest, Size: size}, prev.ID, true
 }
 
 // request gathers what a job's build needs: where it pushes and the pull
