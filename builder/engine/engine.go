@@ -98,7 +98,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		scanner: inventory.NewScanner(),
+		scanner:        inventory.NewScanner(),
 		dataDir:        dir,
 		minFree:        cfg.MinFreeSpace,
 		regTimeout:     cfg.RegistryTimeout,
