@@ -143,12 +143,3 @@ func (d *DB) PreviousInventoried(ctx context.Context, specName string, before in
 	}
 	return job, true, nil
 }
-
-// JobByRevision is one revision's job of a spec.
-func (d *DB) JobByRevision(ctx context.Context, specName string, revision int) (Job, error) {
-	j, err := scanJob(d.read.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE s.name = ? AND j.revision = ?`, specName, revision))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Job{}, notFound("%s has no revision %d", specName, revision)
-	}
-	return j, err
-}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -226,6 +227,42 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 		t.Errorf("download name %q", name)
 	}
 
+	// Packages: the requested package is marked, the filter narrows the
+	// table without a reload, both SBOMs parse and name jq, and the pinned
+	// spec pins jq to the version installed.
+	packages := byTestID(page, "packages")
+	jqRow := packages.Locator(`[data-testid="package-row"][data-name="jq"]`)
+	must(t, expect.Locator(jqRow.Locator(`[data-testid="package-requested"]`)).ToBeVisible())
+	must(t, expect.Locator(packages.Locator(`[data-testid="packages-count"][data-type="deb"]`)).ToBeVisible())
+	_, err = page.Evaluate(`window.__samePackages = true`)
+	must(t, err)
+	must(t, byTestID(page, "packages-q").PressSequentially("libjq"))
+	must(t, expect.Locator(packages.Locator(`[data-testid="package-row"]`)).ToHaveCount(1))
+	must(t, expect.Locator(packages.Locator(`[data-testid="package-row"][data-name="libjq1"]`)).ToBeVisible())
+	shot.take("job-packages-filtered")
+	if same, _ := page.Evaluate(`window.__samePackages === true`); same != true {
+		t.Fatal("filtering the packages reloaded the page")
+	}
+	must(t, byTestID(page, "packages-q").Fill(""))
+	must(t, expect.Locator(jqRow).ToBeVisible())
+	jqVersion, err := jqRow.Locator("code").TextContent()
+	must(t, err)
+	for _, id := range []string{"sbom-spdx", "sbom-cyclonedx"} {
+		download, err := page.ExpectDownload(func() error { return byTestID(page, id).Click() })
+		must(t, err)
+		saved := filepath.Join(t.TempDir(), id+".json")
+		must(t, download.SaveAs(saved))
+		raw, _ := os.ReadFile(saved)
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil || !strings.Contains(string(raw), `"pkg:deb/debian/jq@`+jqVersion) {
+			t.Fatalf("%s: %v\n%.400s", id, err, raw)
+		}
+	}
+	must(t, byTestID(page, "pinned-spec").Locator("summary").Click())
+	must(t, expect.Locator(byTestID(page, "pinned-spec")).ToContainText("jq=" + jqVersion))
+	must(t, expect.Locator(byTestID(page, "pinned-base")).ToContainText("@sha256:"))
+	shot.take("job-packages-pinned")
+
 	// The list shows the image URL and both specs succeeded.
 	_, err = page.Goto(srv.url("/specs"))
 	must(t, err)
@@ -291,6 +328,17 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 		must(t, expect.Locator(r.Locator(`[data-testid="duration"]`)).ToHaveText(regexp.MustCompile(`^\d+(s|m \d\ds)$`)))
 		must(t, expect.Locator(r.Locator(`[data-testid="job-requested-by"]`)).ToHaveText("by "+adminUser))
 	}
+	// Revision 2 only added a comment: its image is revision 1's, and the
+	// Jobs tab says nothing changed; Compare shows the two side by side.
+	rev2Packages := page.Locator(`[data-testid="job-row"][data-revision="2"] [data-testid="diff-summary"]`)
+	must(t, expect.Locator(rev2Packages).ToHaveText(regexp.MustCompile(`^\s*\+0\s+−0\s+~0\s+packages vs revision 1\s*$`)))
+	must(t, rev2Packages.Click())
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/data-tools/compare\?from=1&to=2$`)))
+	must(t, expect.Locator(byTestID(page, "compare-same")).ToBeVisible())
+	must(t, expect.Locator(byTestID(page, "spec-line-added")).ToHaveCount(0))
+	shot.take("compare-same")
+	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
+	must(t, err)
 	// Rebuild revision 1: a new revision 3 from its snapshot.
 	must(t, page.Locator(`[data-testid="job-row"][data-revision="1"] [data-testid="rebuild-job"]`).Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/jobs/\d+$`)))
@@ -301,6 +349,18 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, err)
 	must(t, expect.Locator(byTestID(page, "job-row")).ToHaveCount(3))
 	shot.take("jobs-tab")
+
+	// Rebuild pinned: revision 1's pinned spec becomes revision 4, built
+	// with jq at the same version.
+	_, err = page.Goto(srv.url(fmt.Sprintf("/jobs/%d", jobs[0].ID)))
+	must(t, err)
+	must(t, byTestID(page, "pinned-spec").Locator("summary").Click())
+	must(t, byTestID(page, "rebuild-pinned").Click())
+	must(t, expect.Locator(page.Locator("h1")).ToContainText("4"))
+	must(t, expect.Locator(byTestID(page, "job-meta").Locator(`[data-testid="status"]`)).ToHaveAttribute("data-status", "succeeded"))
+	must(t, expect.Locator(byTestID(page, "job-spec")).ToContainText("jq=" + jqVersion))
+	must(t, expect.Locator(page.Locator(`[data-testid="package-row"][data-name="jq"] code`)).ToHaveText(jqVersion))
+	shot.take("job-pinned-rebuild")
 
 	// Delete: Cancel keeps the spec, OK removes it.
 	_, err = page.Goto(srv.url("/specs"))

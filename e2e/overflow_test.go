@@ -136,6 +136,8 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		visit("/specs/"+long, "edit-info")
 		visit("/specs/"+long+"/jobs", "edit-jobs")
 		visit(fmt.Sprintf("/jobs/%d", job.ID), "job")
+		visit("/specs/"+long+"/compare?from=1&to=1", "compare")
+		visit("/specs/"+long+"/compare?from=1&to=99", "compare-bad-revision")
 		visit("/specs/"+long+"/delete", "delete-page")
 		visit("/images", "images")
 		visit("/settings/secrets", "secrets")

@@ -58,6 +58,11 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 			v.ReusedRevision = from.Revision
 		}
 	}
+	if j.Status == db.StatusSucceeded {
+		if v.Inventory, err = h.inventoryView(c.UserContext(), j, c.Query("q"), c.Query("type")); err != nil {
+			return err
+		}
+	}
 	if v.CanRetry {
 		// Only the spec's latest job can be retried.
 		jobs, err := h.DB.ListJobs(c.UserContext(), j.SpecName)

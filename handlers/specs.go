@@ -274,11 +274,18 @@ func (h *handler) specJobs(c *fiber.Ctx) error {
 	}
 	l := h.layout(c, "", "builder")
 	l.Title = l.Loc.T("tab.jobs") + ": " + name
+	invs, err := h.DB.Inventories(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
 	v := views.JobsTab{Layout: l, Name: name}
 	for _, j := range jobs {
 		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt,
 			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, RequestedBy: j.RequestedBy,
-			CanRebuild: j.Status == db.StatusSucceeded})
+			CanRebuild: j.Status == db.StatusSucceeded, Since: diffSummary(name, j.Revision, invs[j.ID])})
+		if j.Status == db.StatusSucceeded {
+			v.Succeeded = append(v.Succeeded, j.Revision)
+		}
 	}
 	return render(c, fiber.StatusOK, l, views.JobsTabContent(v))
 }

@@ -42,6 +42,7 @@ var keptInEnglish = map[string]bool{
 	"registry.warning":  true, // the seed quotes the warning in English: `image registry not found`
 	"image.none":        true, // a dash
 	"audit.filter.spec": true,
+	"pkg.sbom.spdx":     true, "pkg.sbom.cyclonedx": true, // format names
 }
 
 func TestEveryPageStringIsTranslated(t *testing.T) {

@@ -71,7 +71,7 @@ func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	if ok {
 		return info, nil
 	}
-	opts := e.builderOptions(reference.TagNameOnly(named).String(), sys)
+	opts := e.builderOptions(pullable(named).String(), sys)
 	opts.PullPolicy = define.PullIfMissing
 	opts.ContainerSuffix = buildContainerMark + "inspect"
 	b, err := buildah.NewBuilder(ctx, e.store, opts)
@@ -153,7 +153,7 @@ func (e *Engine) pullContext(named reference.Named, pullSecret []byte) (*types.S
 // resolve fetches named's manifest digest, typing a refusal and a missing
 // image.
 func (e *Engine) resolve(ctx context.Context, named reference.Named, sys *types.SystemContext) (digest.Digest, error) {
-	dref, err := docker.NewReference(reference.TagNameOnly(named))
+	dref, err := docker.NewReference(pullable(named))
 	if err != nil {
 		return "", fmt.Errorf("base image %q: %w", named, err)
 	}
@@ -168,6 +168,18 @@ func (e *Engine) resolve(ctx context.Context, named reference.Named, sys *types.
 		return "", fmt.Errorf("base image %q: %w", named, err)
 	}
 	return dig, nil
+}
+
+// pullable is named as the image library pulls it: name@digest when it has
+// a digest (a pinned base, name:tag@digest, keeps its tag only for people),
+// else name:tag, with latest for none.
+func pullable(named reference.Named) reference.Named {
+	if d, ok := named.(reference.Digested); ok {
+		if c, err := reference.WithDigest(reference.TrimNamed(named), d.Digest()); err == nil {
+			return c
+		}
+	}
+	return reference.TagNameOnly(named)
 }
 
 func authRefused(err error) error {

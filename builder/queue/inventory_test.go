@@ -137,6 +137,9 @@ func TestDebianInventoryDiffAndPinnedRebuild(t *testing.T) {
 	if j3.Status != db.StatusSucceeded {
 		t.Fatalf("pinned rebuild: %+v\n%s", j3, logText(t, q, j3.ID))
 	}
+	if j3.BaseDigest != j1.BaseDigest {
+		t.Errorf("the pinned base %s resolved to %q, want %s", pinned.Spec.BaseImage, j3.BaseDigest, j1.BaseDigest)
+	}
 	inv3 := getInventory(t, store, j3.ID)
 	if d := inventory.Compare(inv1.Packages, inv3.Packages); !d.Empty() {
 		t.Fatalf("the pinned rebuild differs from revision 1: %+v", d)
