@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/types"
+
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
@@ -158,4 +162,53 @@ func BenchmarkAPTCacheAddOnePackage(b *testing.B) {
 			b.ReportMetric(float64(second)/float64(first), "plus-one/cold")
 		})
 	}
+}
+
+// BenchmarkInventoryDebian20 reads what the Debian image with twenty APT
+// packages holds, from the registry as the queue does after a push: cold
+// (no layer read before) and warm (the base image's layers already read
+// for an earlier revision, as for every build on that base after the
+// first). Target: under 2 s.
+func BenchmarkInventoryDebian20(b *testing.B) {
+	r := enginetest.Get(b)
+	twenty := []string{"jq", "curl", "less", "file", "tree", "zip", "unzip", "xz-utils", "bzip2", "patch",
+		"rsync", "wget", "gnupg", "procps", "nano", "vim-tiny", "htop", "lsof", "strace", "bc"}
+	res, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: db.ImageSpec{Name: "bench-inventory", BaseImage: r.Debian(b), APT: twenty},
+		Tag: "1", Registry: r.Target})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ref := r.Target.Host + "/bench-inventory@" + res.Digest
+	sys := &types.SystemContext{DockerInsecureSkipTLSVerify: types.OptionalBoolTrue, SystemRegistriesConfPath: r.Engine.RegistriesConfPath()}
+	scan := func(s *inventory.Scanner) int {
+		dref, err := docker.ParseReference("//" + ref)
+		if err != nil {
+			b.Fatal(err)
+		}
+		src, err := dref.NewImageSource(context.Background(), sys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer src.Close()
+		inv, err := s.ScanImage(context.Background(), src, sys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return len(inv.Packages)
+	}
+	b.Run("cold", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if n := scan(inventory.NewScanner()); n < 100 {
+				b.Fatalf("only %d packages", n)
+			}
+		}
+	})
+	b.Run("warm", func(b *testing.B) {
+		s := inventory.NewScanner()
+		scan(s)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			scan(s)
+		}
+	})
 }
