@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -247,16 +248,36 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, expect.Locator(jqRow).ToBeVisible())
 	jqVersion, err := jqRow.Locator("code").TextContent()
 	must(t, err)
+	purls := map[string][]string{}
 	for _, id := range []string{"sbom-spdx", "sbom-cyclonedx"} {
 		download, err := page.ExpectDownload(func() error { return byTestID(page, id).Click() })
 		must(t, err)
 		saved := filepath.Join(t.TempDir(), id+".json")
 		must(t, download.SaveAs(saved))
 		raw, _ := os.ReadFile(saved)
-		var doc map[string]any
-		if err := json.Unmarshal(raw, &doc); err != nil || !strings.Contains(string(raw), `"pkg:deb/debian/jq@`+jqVersion) {
-			t.Fatalf("%s: %v\n%.400s", id, err, raw)
+		var doc struct {
+			Packages []struct {
+				ExternalRefs []struct{ ReferenceLocator string }
+			}
+			Components []struct{ Purl string }
 		}
+		if err := json.Unmarshal(raw, &doc); err != nil || !strings.Contains(string(raw), `"pkg:deb/debian/jq@`+strings.ReplaceAll(jqVersion, "+", "%2B")+"?") {
+			t.Fatalf("%s: %v, no purl for jq %q in\n%s", id, err, jqVersion, raw)
+		}
+		for _, p := range doc.Packages {
+			for _, r := range p.ExternalRefs {
+				purls[id] = append(purls[id], r.ReferenceLocator)
+			}
+		}
+		for _, c := range doc.Components {
+			purls[id] = append(purls[id], c.Purl)
+		}
+		sort.Strings(purls[id])
+	}
+	if n := packages.Locator(`[data-testid="package-row"]`); len(purls["sbom-spdx"]) < 50 || strings.Join(purls["sbom-spdx"], " ") != strings.Join(purls["sbom-cyclonedx"], " ") {
+		t.Fatalf("the SBOMs name different packages:\nSPDX %v\nCycloneDX %v", purls["sbom-spdx"], purls["sbom-cyclonedx"])
+	} else if rows, _ := n.Count(); rows != len(purls["sbom-spdx"]) {
+		t.Fatalf("the page lists %d packages, the SBOMs %d", rows, len(purls["sbom-spdx"]))
 	}
 	must(t, byTestID(page, "pinned-spec").Locator("summary").Click())
 	must(t, expect.Locator(byTestID(page, "pinned-spec")).ToContainText("jq=" + jqVersion))

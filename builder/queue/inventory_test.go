@@ -169,15 +169,14 @@ func TestPythonAndCondaInventoryIsCopiedWhenReused(t *testing.T) {
 	if !inv1.OK || !slices.Equal(inv1.Packages, want) {
 		t.Fatalf("inventory %+v, want %+v\n%s", inv1, want, logText(t, q, j1.ID))
 	}
-	start := time.Now()
 	_, j2, err := q.Update(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	j2 = waitJob(t, store, j2.ID, db.StatusSucceeded, db.StatusFailed)
 	inv2 := getInventory(t, store, j2.ID)
-	if took := time.Since(start); j2.ReusedFrom != j1.ID || inv2.CopiedFrom != j1.ID || !slices.Equal(inv2.Packages, want) || took > 3*time.Second {
-		t.Fatalf("reused revision (%s): %+v %+v", took, j2, inv2)
+	if j2.ReusedFrom != j1.ID || inv2.CopiedFrom != j1.ID || !slices.Equal(inv2.Packages, want) {
+		t.Fatalf("reused revision: %+v %+v", j2, inv2)
 	}
 	if inv2.AgainstJob != j1.ID || inv2.Added+inv2.Removed+inv2.Changed != 0 {
 		t.Fatalf("an identical image differs: %+v", inv2)

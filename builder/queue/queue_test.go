@@ -28,7 +28,7 @@ func slowAptBase(t *testing.T, r *enginetest.Rig) string {
 
 // openStores opens a database and a log store in a temporary directory,
 // closed when the test ends.
-func openStores(t *testing.T) (*db.DB, *logs.Store) {
+func openStores(t testing.TB) (*db.DB, *logs.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
@@ -68,7 +68,7 @@ func newTestQueue(t *testing.T, r *enginetest.Rig, timeout time.Duration, option
 }
 
 // waitJob waits until the job reaches one of the statuses.
-func waitJob(t *testing.T, store *db.DB, id int64, want ...db.Status) db.Job {
+func waitJob(t testing.TB, store *db.DB, id int64, want ...db.Status) db.Job {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
