@@ -280,7 +280,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 		t.Fatalf("the page lists %d packages, the SBOMs %d", rows, len(purls["sbom-spdx"]))
 	}
 	must(t, byTestID(page, "pinned-spec").Locator("summary").Click())
-	must(t, expect.Locator(byTestID(page, "pinned-spec")).ToContainText("jq=" + jqVersion))
+	must(t, expect.Locator(byTestID(page, "pinned-spec")).ToContainText("jq="+jqVersion))
 	must(t, expect.Locator(byTestID(page, "pinned-base")).ToContainText("@sha256:"))
 	shot.take("job-packages-pinned")
 
@@ -379,7 +379,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, byTestID(page, "rebuild-pinned").Click())
 	must(t, expect.Locator(page.Locator("h1")).ToContainText("4"))
 	must(t, expect.Locator(byTestID(page, "job-meta").Locator(`[data-testid="status"]`)).ToHaveAttribute("data-status", "succeeded"))
-	must(t, expect.Locator(byTestID(page, "job-spec")).ToContainText("jq=" + jqVersion))
+	must(t, expect.Locator(byTestID(page, "job-spec")).ToContainText("jq="+jqVersion))
 	must(t, expect.Locator(page.Locator(`[data-testid="package-row"][data-name="jq"] code`)).ToHaveText(jqVersion))
 	shot.take("job-pinned-rebuild")
 
