@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"archive/tar"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"net/url"
 	"strings"
 	"testing"
@@ -107,6 +111,20 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 	}
 	jobs, _ := store.ListJobs(t.Context(), long)
 	job := waitJob(t, store, jobs[0].ID, time.Minute, db.StatusSucceeded)
+	// A spec whose image holds packages of every type with long names,
+	// then moved to plain busybox: its job page has a full packages table
+	// and its Compare page removed packages and a changed base.
+	packaged := in.importBase(packagedBusybox(t), "library/packaged:1", "Packaged")
+	if resp := srv.postForm("/specs", url.Values{"name": {"packaged"}, "baseImage": {packaged}}); resp.StatusCode != 303 {
+		t.Fatalf("create packaged: %s", resp.Status)
+	}
+	pjobs, _ := store.ListJobs(t.Context(), "packaged")
+	pjob := waitJob(t, store, pjobs[0].ID, time.Minute, db.StatusSucceeded)
+	if resp := srv.postForm("/specs/packaged", url.Values{"baseImage": {busybox}}); resp.StatusCode != 303 {
+		t.Fatalf("edit packaged: %s", resp.Status)
+	}
+	pjobs, _ = store.ListJobs(t.Context(), "packaged")
+	waitJob(t, store, pjobs[0].ID, time.Minute, db.StatusSucceeded)
 	for _, locale := range []string{"en-US", "zh-TW"} {
 		page := newPage(t, locale)
 		shot := &shots{t: t, page: page, kept: locale != "en-US"}
@@ -137,6 +155,9 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		visit("/specs/"+long+"/jobs", "edit-jobs")
 		visit(fmt.Sprintf("/jobs/%d", job.ID), "job")
 		visit("/specs/"+long+"/compare?from=1&to=1", "compare")
+		visit("/specs/packaged/compare?from=1&to=2", "compare-packages")
+		visit("/specs/packaged/jobs", "packaged-jobs")
+		visit(fmt.Sprintf("/jobs/%d", pjob.ID), "job-packages")
 		visit("/specs/"+long+"/compare?from=1&to=99", "compare-bad-revision")
 		visit("/specs/"+long+"/delete", "delete-page")
 		visit("/images", "images")
@@ -154,4 +175,43 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		shot.take(locale + "-build-settings-errors")
 		visit("/jobs/999999", "not-found")
 	}
+}
+
+// packagedBusybox is the busybox rootfs plus a dpkg status file, a Python
+// dist-info and a conda-meta entry with long names, versions and build
+// strings: an image whose inventory fills every column of the table.
+func packagedBusybox(t *testing.T) string {
+	t.Helper()
+	src, err := os.Open(baseTar(t, "busybox.tar"))
+	must(t, err)
+	defer src.Close()
+	out := filepath.Join(t.TempDir(), "packaged.tar")
+	dst, err := os.Create(out)
+	must(t, err)
+	defer dst.Close()
+	tw := tar.NewWriter(dst)
+	tr := tar.NewReader(src)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		must(t, err)
+		must(t, tw.WriteHeader(h))
+		_, err = io.Copy(tw, tr)
+		must(t, err)
+	}
+	files := map[string]string{
+		"./var/lib/dpkg/status": "Package: libreallylongpackagename-with-many-parts-dev\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.38.1-5+deb12u3~bpo11+1.really.long\n\n" +
+			"Package: jq\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.6-2.1\n",
+		"./usr/local/lib/python3.11/site-packages/a_python_distribution_with_a_long_name-2024.10.31.post1.dev7.dist-info/METADATA": "Name: a_python_distribution_with_a_long_name\nVersion: 2024.10.31.post1.dev7\n",
+		"./opt/conda/conda-meta/numpy-1.26.4-py311h64a7726_0.json": `{"name":"numpy","version":"1.26.4","build":"py311h64a7726_0_with_a_long_build_string","channel":"https://conda.anaconda.org/conda-forge/linux-64"}`,
+	}
+	for name, body := range files {
+		must(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write([]byte(body))
+		must(t, err)
+	}
+	must(t, tw.Close())
+	return out
 }

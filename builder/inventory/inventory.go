@@ -32,11 +32,13 @@ type Package = db.Package
 // Key is what identifies a package across two images: its type, name
 // (normalised for Python) and, for Debian, its architecture.
 func Key(p Package) string {
-	name := p.Name
-	if p.Type == TypePython {
-		name = NormalizePython(name)
+	switch p.Type {
+	case TypePython:
+		return p.Type + "/" + NormalizePython(p.Name)
+	case TypeDeb:
+		return p.Type + "/" + p.Name + "/" + p.Arch
 	}
-	return p.Type + "/" + name + "/" + p.Arch
+	return p.Type + "/" + p.Name // a Conda package moving to noarch is a change
 }
 
 // FullVersion is the version with a Conda build string.
