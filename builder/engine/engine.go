@@ -753,6 +753,12 @@ func (e *Engine) Inventory(ctx context.Context, reg registry.Target, ref string)
 		return inventory.Inventory{}, fmt.Errorf("image %q: %w", ref, err)
 	}
 	sys := e.pushContext(reg)
+	// A registry that is gone or silent says so within the registry
+	// timeout, rather than holding the job until the read's own bound.
+	host := reference.Domain(dref.DockerReference())
+	if err := registry.Probe(ctx, host, sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue, e.regTimeout); err != nil {
+		return inventory.Inventory{}, fmt.Errorf("the registry %s: %w", host, err)
+	}
 	src, err := dref.NewImageSource(ctx, sys)
 	if err != nil {
 		return inventory.Inventory{}, fmt.Errorf("read %s: %w", ref, err)
