@@ -4,9 +4,9 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -205,7 +205,7 @@ func packagedBusybox(t *testing.T) string {
 		"./var/lib/dpkg/status": "Package: libreallylongpackagename-with-many-parts-dev\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.38.1-5+deb12u3~bpo11+1.really.long\n\n" +
 			"Package: jq\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.6-2.1\n",
 		"./usr/local/lib/python3.11/site-packages/a_python_distribution_with_a_long_name-2024.10.31.post1.dev7.dist-info/METADATA": "Name: a_python_distribution_with_a_long_name\nVersion: 2024.10.31.post1.dev7\n",
-		"./opt/conda/conda-meta/numpy-1.26.4-py311h64a7726_0.json": `{"name":"numpy","version":"1.26.4","build":"py311h64a7726_0_with_a_long_build_string","channel":"https://conda.anaconda.org/conda-forge/linux-64"}`,
+		"./opt/conda/conda-meta/numpy-1.26.4-py311h64a7726_0.json":                                                                 `{"name":"numpy","version":"1.26.4","build":"py311h64a7726_0_with_a_long_build_string","channel":"https://conda.anaconda.org/conda-forge/linux-64"}`,
 	}
 	for name, body := range files {
 		must(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}))
