@@ -239,8 +239,8 @@ func (d *DB) GetSpec(ctx context.Context, name string) (Spec, error) {
 	var s Spec
 	var apt, conda, pip string
 	var created, updated int64
-	err := d.read.QueryRowContext(ctx, `SELECT id, name, base_image, pull_secret, apt, conda, pip, created_at, updated_at FROM specs WHERE name = ?`, name).
-		Scan(&s.ID, &s.Name, &s.BaseImage, &s.PullSecret, &apt, &conda, &pip, &created, &updated)
+	err := d.read.QueryRowContext(ctx, `SELECT id, name, base_image, pull_secret, apt, conda, pip, created_at, updated_at, active_job, alias_tag, alias_digest FROM specs WHERE name = ?`, name).
+		Scan(&s.ID, &s.Name, &s.BaseImage, &s.PullSecret, &apt, &conda, &pip, &created, &updated, &s.ActiveJob, &s.AliasTag, &s.AliasDigest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Spec{}, notFound("image spec %q does not exist", name)
 	}
@@ -277,7 +277,7 @@ type SpecPage struct {
 }
 
 // ListSpecsPage returns the specs that match f, by name, with their latest
-// job's status and the image of their latest succeeded job.
+// job's status and the image of their active revision.
 func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -288,12 +288,12 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 		WITH picked AS (
 			SELECT s.id, s.name, s.base_image, s.updated_at,
 			       (SELECT id FROM jobs WHERE spec_id = s.id ORDER BY id DESC LIMIT 1) AS latest_id,
-			       (SELECT id FROM jobs WHERE spec_id = s.id AND status = 'succeeded' ORDER BY id DESC LIMIT 1) AS ok_id
+			       `+activeJobSQL+` AS ok_id, s.active_job
 			FROM specs s WHERE s.name LIKE ? ESCAPE '\'
 		)
 		SELECT p.name, p.base_image, p.updated_at,
 		       COALESCE(l.id, 0), COALESCE(l.revision, 0), COALESCE(l.status, ''),
-		       COALESCE(ok.image, ''), COALESCE(ok.digest, ''), COUNT(*) OVER ()
+		       COALESCE(ok.image, ''), COALESCE(ok.digest, ''), COALESCE(ok.revision, 0), p.active_job != 0 AND p.active_job = ok.id, COUNT(*) OVER ()
 		FROM picked p
 		LEFT JOIN jobs l  ON l.id  = p.latest_id
 		LEFT JOIN jobs ok ON ok.id = p.ok_id
@@ -308,7 +308,7 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 		var s SpecSummary
 		var updated int64
 		var status string
-		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest, &page.Total); err != nil {
+		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
 			return SpecPage{}, fmt.Errorf("list specs: %w", err)
 		}
 		s.UpdatedAt, s.Status = time.UnixMilli(updated), Status(status)

@@ -55,6 +55,13 @@ type Spec struct {
 	ImageSpec
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ActiveJob is the job an administrator pinned as the active revision
+	// (0: the latest succeeded one is active).
+	ActiveJob int64
+	// AliasTag keeps <name>:active on the active revision's image;
+	// AliasDigest is where it was last put.
+	AliasTag    bool
+	AliasDigest string
 }
 
 // SpecSummary is one row of the Image Builder list.
@@ -67,9 +74,12 @@ type SpecSummary struct {
 	LatestJobID    int64
 	LatestRevision int
 	Status         Status
-	// Image is the reference of the latest succeeded job ("" if none).
-	Image  string
-	Digest string
+	// Image is the reference of the active revision's image ("" if none):
+	// the pinned one (Pinned), else the latest succeeded one.
+	Image          string
+	Digest         string
+	ActiveRevision int
+	Pinned         bool
 }
 
 // Job is a build job: one image revision of a spec.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -382,6 +383,62 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, expect.Locator(byTestID(page, "job-spec")).ToContainText("jq="+jqVersion))
 	must(t, expect.Locator(page.Locator(`[data-testid="package-row"][data-name="jq"] code`)).ToHaveText(jqVersion))
 	shot.take("job-pinned-rebuild")
+
+	// Rollback: revision 4 is active; with the alias on, data-tools:active
+	// is its image; making revision 1 active changes the list's image URL
+	// and moves the alias; back to automatic, revision 4 again.
+	all, err := store.ListJobs(t.Context(), "data-tools")
+	must(t, err)
+	digestOf := map[int]string{}
+	for _, j := range all {
+		digestOf[j.Revision] = j.Digest
+	}
+	aliasDigest := func() string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodHead, "http://"+in.regAddr+"/v2/data-tools/manifests/active", nil)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Logf("HEAD data-tools:active: %s", resp.Status)
+		}
+		return resp.Header.Get("Docker-Content-Digest")
+	}
+	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
+	must(t, err)
+	rowOf := func(rev int) playwright.Locator {
+		return page.Locator(fmt.Sprintf(`[data-testid="job-row"][data-revision="%d"]`, rev))
+	}
+	must(t, expect.Locator(rowOf(4).Locator(`[data-testid="job-active"]`)).ToBeVisible())
+	must(t, byTestID(page, "alias-on").Check())
+	must(t, byTestID(page, "alias-save").Click())
+	must(t, expect.Locator(byTestID(page, "active-revision")).ToHaveAttribute("data-alias", "true"))
+	if got := aliasDigest(); got != digestOf[4] {
+		t.Fatalf("data-tools:active is %q, want revision 4's %s", got, digestOf[4])
+	}
+	must(t, rowOf(1).Locator(`[data-testid="make-active"]`).Click())
+	must(t, expect.Locator(rowOf(1).Locator(`[data-testid="job-active"]`)).ToBeVisible())
+	must(t, expect.Locator(byTestID(page, "active-summary")).ToContainText("chosen by an administrator"))
+	shot.take("jobs-rolled-back")
+	if got := aliasDigest(); got != digestOf[1] {
+		t.Fatalf("after the rollback data-tools:active is %q, want revision 1's %s", got, digestOf[1])
+	}
+	_, err = page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Locator(row.Locator(`[data-testid="spec-image"]`)).ToHaveText(in.regAddr+"/data-tools:1"))
+	must(t, expect.Locator(row.Locator(`[data-testid="spec-pinned"]`)).ToHaveText("revision 1, pinned"))
+	shot.take("list-rolled-back")
+	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
+	must(t, err)
+	must(t, byTestID(page, "make-auto").Click())
+	must(t, expect.Locator(rowOf(4).Locator(`[data-testid="job-active"]`)).ToBeVisible())
+	_, err = page.Goto(srv.url("/specs"))
+	must(t, err)
+	must(t, expect.Locator(row.Locator(`[data-testid="spec-image"]`)).ToHaveText(in.regAddr+"/data-tools:4"))
+	if got := aliasDigest(); got != digestOf[4] {
+		t.Fatalf("back to automatic data-tools:active is %q, want revision 4's %s", got, digestOf[4])
+	}
 
 	// Delete: Cancel keeps the spec, OK removes it.
 	_, err = page.Goto(srv.url("/specs"))

@@ -133,6 +133,8 @@ func New(d Deps) *fiber.App {
 	app.Get("/jobs/:id/pinned.json", h.downloadPinned)
 	app.Post("/jobs/:id/rebuild-pinned", h.rebuildPinned)
 	app.Get("/specs/:name/compare", h.compare)
+	app.Post("/specs/:name/active", h.activate)
+	app.Post("/specs/:name/alias", h.setAlias)
 	app.Get("/settings/audit", h.auditLog)
 	app.Get("/settings/storage", h.storage)
 	app.Post("/settings/storage/clear-caches", h.clearCaches)

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -40,7 +41,11 @@ func (h *handler) listSpecs(c *fiber.Ctx) error {
 		v.Filtered = true
 	}
 	for _, s := range res.Specs {
-		v.Rows = append(v.Rows, views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision})
+		row := views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision}
+		if s.Pinned {
+			row.PinnedRevision = s.ActiveRevision
+		}
+		v.Rows = append(v.Rows, row)
 	}
 	return render(c, fiber.StatusOK, l, views.SpecListContent(v))
 }
@@ -125,15 +130,10 @@ func (h *handler) editSpec(c *fiber.Ctx) error {
 	if err := h.fillFormChoices(c, &v); err != nil {
 		return err
 	}
-	jobs, err := h.DB.ListJobs(c.UserContext(), spec.Name)
-	if err != nil {
+	if active, _, ok, err := h.DB.ActiveJob(c.UserContext(), spec.Name); err != nil {
 		return err
-	}
-	for _, j := range jobs {
-		if j.Status == db.StatusSucceeded {
-			v.LatestImage, v.LatestImageJob, v.LatestImageRevision = j.Image, j.ID, j.Revision
-			break
-		}
+	} else if ok {
+		v.LatestImage, v.LatestImageJob, v.LatestImageRevision = active.Image, active.ID, active.Revision
 	}
 	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
 }
@@ -265,7 +265,8 @@ func (h *handler) checkName(c *fiber.Ctx) error {
 
 func (h *handler) specJobs(c *fiber.Ctx) error {
 	name := c.Params("name")
-	if _, err := h.DB.GetSpec(c.UserContext(), name); err != nil {
+	sp, err := h.DB.GetSpec(c.UserContext(), name)
+	if err != nil {
 		return err
 	}
 	jobs, err := h.DB.ListJobs(c.UserContext(), name)
@@ -278,11 +279,18 @@ func (h *handler) specJobs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v := views.JobsTab{Layout: l, Name: name}
+	active, pinned, hasActive, err := h.DB.ActiveJob(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
+	v := views.JobsTab{Layout: l, Name: name, Alias: sp.AliasTag}
+	if hasActive {
+		v.ActiveRevision, v.Pinned, v.AliasImage = active.Revision, pinned, active.Registry+"/"+name+":"+db.AliasTag
+	}
 	for _, j := range jobs {
 		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt,
 			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, RequestedBy: j.RequestedBy,
-			CanRebuild: j.Status == db.StatusSucceeded, Since: diffSummary(name, j.Revision, invs[j.ID])})
+			CanRebuild: j.Status == db.StatusSucceeded, Since: diffSummary(name, j.Revision, invs[j.ID]), Active: hasActive && j.ID == active.ID})
 		if j.Status == db.StatusSucceeded {
 			v.Succeeded = append(v.Succeeded, j.Revision)
 		}
@@ -305,4 +313,27 @@ func (h *handler) deleteSpec(c *fiber.Ctx) error {
 		return err
 	}
 	return redirectAfterPost(c, "/specs")
+}
+
+// activate makes a succeeded revision the spec's active one (job=0: the
+// latest succeeded one).
+func (h *handler) activate(c *fiber.Ctx) error {
+	name := utils.CopyString(c.Params("name"))
+	id, err := strconv.ParseInt(c.FormValue("job"), 10, 64)
+	if err != nil || id < 0 {
+		return fiber.NewError(fiber.StatusBadRequest, "choose a revision to make active")
+	}
+	if err := h.Queue.Activate(c.UserContext(), name, id); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/specs/"+name+"/jobs")
+}
+
+// setAlias turns the spec's <name>:active tag on or off.
+func (h *handler) setAlias(c *fiber.Ctx) error {
+	name := utils.CopyString(c.Params("name"))
+	if err := h.Queue.SetAlias(c.UserContext(), name, c.FormValue("on") == "1"); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/specs/"+name+"/jobs")
 }

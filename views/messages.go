@@ -168,6 +168,8 @@ var messages = map[string]map[string]string{
 		"build job %d does not exist":                                                      "創建工作 %d 不存在",
 		"build job %d has already started":                                                 "創建工作 %d 已開始",
 		"build job %d is %s and cannot become %s":                                          "創建工作 %d 目前為 %s，無法變成 %s",
+		"revision %d is %s; only a succeeded revision can be active":                       "版號 %d 目前為 %s；只有成功的版本可以設為使用中",
+		"build job %d is not a revision of %s":                                             "創建工作 %d 不是 %s 的版號",
 		"revision %d is %s; only succeeded revisions can be rebuilt":                       "版號 %d 目前為 %s；只有成功的版本可以重新創建",
 		"revision %d is %s; only failed or cancelled builds can be retried":                "版號 %d 目前為 %s；只有失敗或已取消的創建工作可以重試",
 		"revision %d is not the latest build of %q; retry the latest one or edit the spec": "版號 %d 不是 %q 最新的創建工作；請重試最新的工作或編輯 spec",

@@ -30,9 +30,12 @@ type Layout struct {
 type SpecRow struct {
 	Name     string
 	Status   string // a db status, or "" when never built
-	Image    string // latest successful image, "" when none
+	Image    string // the active revision's image, "" when none
 	JobID    int64
 	Revision int
+	// PinnedRevision is the revision an administrator made active (0:
+	// the latest succeeded one is).
+	PinnedRevision int
 }
 
 // SpecList is the Image Builder list page: one page of the specs that
@@ -157,6 +160,8 @@ type JobRow struct {
 	// Since compares a succeeded revision's packages with the previous
 	// succeeded one's (nil: no inventory to compare).
 	Since *DiffSummary
+	// Active: this is the spec's active revision.
+	Active bool
 }
 
 // JobsTab is the edit page's Jobs tab.
@@ -166,6 +171,15 @@ type JobsTab struct {
 	Jobs []JobRow
 	// Succeeded are the succeeded revisions, newest first (Compare).
 	Succeeded []int
+	// ActiveRevision is the spec's active revision (0: none yet); Pinned
+	// says an administrator chose it rather than it being the latest
+	// succeeded one.
+	ActiveRevision int
+	Pinned         bool
+	// Alias keeps AliasImage (<registry>/<name>:active) on the active
+	// revision's image.
+	Alias      bool
+	AliasImage string
 }
 
 // Active reports whether any job is still pending or building.
