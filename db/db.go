@@ -372,7 +372,7 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
 	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
-	j.reason, j.reason_args, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse, j.base_digest`
+	j.reason, j.reason_args, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse, j.base_digest, j.log_removed`
 
 type scanner interface{ Scan(...any) error }
 
@@ -382,7 +382,7 @@ func scanJob(r scanner) (Job, error) {
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse, &j.BaseDigest); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse, &j.BaseDigest, &j.LogRemoved); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)

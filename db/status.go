@@ -121,6 +121,8 @@ type Job struct {
 	// BaseDigest is the digest the base image had when the job started
 	// ("" when it could not be resolved).
 	BaseDigest string
+	// LogRemoved: retention removed the job's log.
+	LogRemoved bool
 	// APTSteps are the APT steps the build ran (package lines per step).
 	APTSteps   [][]string
 	QueuedAt   time.Time

@@ -58,6 +58,9 @@ type Config struct {
 	SilenceTimeout time.Duration
 	// Observer hears of every build's start and end (metrics); nil: none.
 	Observer Observer
+	// ForgetSpec, when set, removes a deleted spec's images from where
+	// they were pushed (its jobs, as they were before the deletion).
+	ForgetSpec func(ctx context.Context, name string, jobs []db.Job) error
 }
 
 // Observer hears of builds starting and ending.
@@ -970,7 +973,7 @@ func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job,
 }
 
 // Delete cancels the spec's unfinished jobs, then removes the spec, its
-// jobs and their logs. Images already pushed stay in the registry.
+// jobs and their logs, and (ForgetSpec) its images' tags.
 func (q *Queue) Delete(ctx context.Context, name string) error {
 	jobs, err := q.db.ListJobs(ctx, name)
 	if err != nil {
@@ -992,6 +995,9 @@ func (q *Queue) Delete(ctx context.Context, name string) error {
 	var errs []error
 	for _, j := range jobs {
 		errs = append(errs, q.logs.Remove(j.ID))
+	}
+	if q.cfg.ForgetSpec != nil {
+		errs = append(errs, q.cfg.ForgetSpec(ctx, name, jobs))
 	}
 	return errors.Join(errs...)
 }

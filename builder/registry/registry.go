@@ -61,9 +61,11 @@ type Config struct {
 
 // Registry is a running embedded registry.
 type Registry struct {
-	app *handlers.App
-	srv *http.Server
-	ln  net.Listener
+	app  *handlers.App
+	srv  *http.Server
+	ln   net.Listener
+	dir  string
+	gate *gate
 }
 
 // Start opens the listener and serves the registry in the background.
@@ -93,10 +95,13 @@ func Start(ctx context.Context, cfg Config) (*Registry, error) {
 			"realm": "imagebuilder", "path": cfg.HtpasswdPath}}
 	}
 	app := handlers.NewApp(ctx, conf)
+	g := &gate{next: app}
 	r := &Registry{
-		app: app,
-		ln:  ln,
-		srv: &http.Server{Handler: app, ReadHeaderTimeout: 30 * time.Second},
+		app:  app,
+		ln:   ln,
+		dir:  cfg.Dir,
+		gate: g,
+		srv:  &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second},
 	}
 	go func() { _ = r.srv.Serve(ln) }()
 	return r, nil

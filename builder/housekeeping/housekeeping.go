@@ -1,0 +1,246 @@
+// Package housekeeping keeps a builder's disk bounded: retention (which of
+// a spec's jobs, logs and revision tags stay) and garbage collection of
+// the embedded registry, on a schedule and on demand, one run at a time,
+// each run recorded with what it freed. It knows nothing of HTTP or of
+// how builds run.
+package housekeeping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"imagebuilder/builder/logs"
+	"imagebuilder/builder/registry"
+	"imagebuilder/db"
+)
+
+// Registry is the embedded registry: tags to delete, garbage to collect.
+type Registry interface {
+	Untag(ctx context.Context, repo, tag string) error
+	CollectGarbage(ctx context.Context) (registry.GCReport, error)
+}
+
+// Keeper runs housekeeping.
+type Keeper struct {
+	DB   *db.DB
+	Logs *logs.Store
+	// Registry is the embedded registry, and RegistryHost its host as
+	// jobs record it; jobs pushed anywhere else keep their tags (nil: no
+	// tag is deleted and nothing is collected).
+	Registry     Registry
+	RegistryHost string
+	// Default is the global retention.
+	Default func(ctx context.Context) (db.Retention, error)
+	Log     *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+
+	mu sync.Mutex
+}
+
+// Triggers of a run.
+const (
+	TriggerSchedule = "schedule"
+	TriggerButton   = "button"
+)
+
+// Plan says which of a spec's jobs (newest first) retention deletes and
+// which kept jobs lose their log. The active revision is never deleted,
+// nor a revision whose image a kept job reused, nor a job that has not
+// finished.
+func Plan(jobs []db.Job, r db.Retention, active int64, now time.Time) (del, dropLogs []db.Job) {
+	protected := map[int64]bool{active: true}
+	for {
+		kept := map[int64]bool{}
+		del = nil
+		succeeded, failed := 0, 0
+		for _, j := range jobs {
+			switch j.Status {
+			case db.StatusSucceeded:
+				succeeded++
+				if r.KeepSucceeded > 0 && succeeded > r.KeepSucceeded && !protected[j.ID] {
+					del = append(del, j)
+					continue
+				}
+			case db.StatusFailed, db.StatusCancelled:
+				failed++
+				if r.KeepFailed > 0 && failed > r.KeepFailed && !protected[j.ID] {
+					del = append(del, j)
+					continue
+				}
+			}
+			kept[j.ID] = true
+		}
+		grew := false
+		for _, j := range jobs {
+			if kept[j.ID] && j.ReusedFrom != 0 && !protected[j.ReusedFrom] {
+				protected[j.ReusedFrom], grew = true, true
+			}
+		}
+		if !grew {
+			break
+		}
+	}
+	if r.LogDays > 0 {
+		deleted := map[int64]bool{}
+		for _, j := range del {
+			deleted[j.ID] = true
+		}
+		cutoff := now.Add(-time.Duration(r.LogDays) * 24 * time.Hour)
+		for _, j := range jobs {
+			if !deleted[j.ID] && j.Status.Finished() && !j.LogRemoved && !j.FinishedAt.IsZero() && j.FinishedAt.Before(cutoff) {
+				dropLogs = append(dropLogs, j)
+			}
+		}
+	}
+	return del, dropLogs
+}
+
+// Run applies every spec's retention, then collects the embedded
+// registry's garbage, and records the run.
+func (k *Keeper) Run(ctx context.Context, trigger string) (db.HousekeepingRun, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := time.Now
+	if k.Now != nil {
+		now = k.Now
+	}
+	run := db.HousekeepingRun{StartedAt: now(), Trigger: trigger}
+	err := k.retain(ctx, &run, now())
+	if k.Registry != nil {
+		gc, gcErr := k.Registry.CollectGarbage(ctx)
+		run.BlobsDeleted, run.RegistryFreed = gc.BlobsBefore-gc.BlobsAfter, gc.Freed()
+		err = errors.Join(err, gcErr)
+	}
+	run.Finished = now()
+	if err != nil {
+		run.Error = err.Error()
+	}
+	if recErr := k.DB.RecordHousekeeping(context.WithoutCancel(ctx), run); recErr != nil {
+		err = errors.Join(err, recErr)
+	}
+	if k.Log != nil {
+		k.Log.Info("housekeeping", "trigger", trigger, "jobs_deleted", run.JobsDeleted, "logs_deleted", run.LogsDeleted,
+			"tags_deleted", run.TagsDeleted, "blobs_deleted", run.BlobsDeleted, "registry_freed", run.RegistryFreed, "error", run.Error)
+	}
+	return run, err
+}
+
+// retain applies each spec's retention.
+func (k *Keeper) retain(ctx context.Context, run *db.HousekeepingRun, now time.Time) error {
+	def, err := k.Default(ctx)
+	if err != nil {
+		return err
+	}
+	names, err := k.DB.SpecNames(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if err := k.retainSpec(ctx, name, def, run, now); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (k *Keeper) retainSpec(ctx context.Context, name string, def db.Retention, run *db.HousekeepingRun, now time.Time) error {
+	r := def
+	if own, err := k.DB.SpecRetention(ctx, name); err != nil {
+		return err
+	} else if own != nil {
+		r = *own
+	}
+	jobs, err := k.DB.ListJobs(ctx, name)
+	if err != nil {
+		return err
+	}
+	active, _, _, err := k.DB.ActiveJob(ctx, name)
+	if err != nil {
+		return err
+	}
+	del, dropLogs := Plan(jobs, r, active.ID, now)
+	var ids []int64
+	var errs []error
+	for _, j := range del {
+		// The revision's tag goes first: a job whose tag cannot be
+		// deleted stays, so a later run tries again.
+		if j.Status == db.StatusSucceeded && k.Registry != nil && j.Registry == k.RegistryHost {
+			if err := k.Registry.Untag(ctx, name, strconv.Itoa(j.Revision)); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			run.TagsDeleted++
+		}
+		ids = append(ids, j.ID)
+	}
+	n, err := k.DB.DeleteJobs(ctx, ids)
+	run.JobsDeleted += n
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, id := range ids {
+		run.LogsFreed += k.removeLog(id, &errs)
+	}
+	for _, j := range dropLogs {
+		run.LogsFreed += k.removeLog(j.ID, &errs)
+		if err := k.DB.MarkLogRemoved(ctx, j.ID); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		run.LogsDeleted++
+	}
+	return errors.Join(errs...)
+}
+
+// removeLog removes a job's log and returns its size.
+func (k *Keeper) removeLog(id int64, errs *[]error) int64 {
+	var size int64
+	if st, err := os.Stat(k.Logs.Path(id)); err == nil {
+		size = st.Size()
+	}
+	if err := k.Logs.Remove(id); err != nil {
+		*errs = append(*errs, err)
+		return 0
+	}
+	return size
+}
+
+// Loop runs housekeeping every interval until ctx ends.
+func (k *Keeper) Loop(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = k.Run(ctx, TriggerSchedule)
+		}
+	}
+}
+
+// ForgetSpec deletes the tags of a deleted spec's revisions (and its
+// alias) in the embedded registry, so a collection can free its images.
+func (k *Keeper) ForgetSpec(ctx context.Context, name string, jobs []db.Job) error {
+	if k.Registry == nil {
+		return nil
+	}
+	errs := []error{k.Registry.Untag(ctx, name, db.AliasTag)}
+	for _, j := range jobs {
+		if j.Status == db.StatusSucceeded && j.Registry == k.RegistryHost {
+			errs = append(errs, k.Registry.Untag(ctx, name, strconv.Itoa(j.Revision)))
+		}
+	}
+	return errors.Join(errs...)
+}
