@@ -40,6 +40,7 @@ import (
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/kube"
 	"imagebuilder/builder/kube/deploy"
 	"imagebuilder/builder/logs"
@@ -63,31 +64,32 @@ func main() {
 
 // Config is everything a command can be told through flags or environment.
 type Config struct {
-	DataDir          string
-	Addr             string
-	RegistryAddr     string
-	Registry         string
-	RegistryUsername string
-	RegistryPassword string
-	RegistryInsecure bool
-	Workers          int
-	BuildTimeout     time.Duration
-	AdminUser        string
-	AdminPassword    string
-	TrustedProxies   string
-	AllowLinkLocal   bool
-	LogFormat        string
-	MinFreeSpace     byteSize
-	CacheMaxSize     byteSize
-	BuildMemory      byteSize
-	BuildCPUs        float64
-	RegistryTimeout  time.Duration
-	SilenceTimeout   time.Duration
-	MetricsAddr      string
-	RegistryHtpasswd string
-	RegistryName     string
-	Executor         string
-	Kube             kubeFlags
+	DataDir           string
+	Addr              string
+	RegistryAddr      string
+	Registry          string
+	RegistryUsername  string
+	RegistryPassword  string
+	RegistryInsecure  bool
+	Workers           int
+	BuildTimeout      time.Duration
+	AdminUser         string
+	AdminPassword     string
+	TrustedProxies    string
+	AllowLinkLocal    bool
+	LogFormat         string
+	MinFreeSpace      byteSize
+	CacheMaxSize      byteSize
+	BuildMemory       byteSize
+	BuildCPUs         float64
+	RegistryTimeout   time.Duration
+	SilenceTimeout    time.Duration
+	HousekeepingEvery time.Duration
+	MetricsAddr       string
+	RegistryHtpasswd  string
+	RegistryName      string
+	Executor          string
+	Kube              kubeFlags
 }
 
 // kubeFlags configure the Kubernetes executor (--executor kubernetes).
@@ -138,6 +140,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 0, "CPUs each in-process build may use until an administrator sets another limit (0: no limit)")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
+	fs.DurationVar(&c.HousekeepingEvery, "housekeeping-interval", time.Hour, "apply retention and collect the embedded registry's garbage this often (0: only from the Storage page's button)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
 	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
 	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
@@ -477,6 +480,11 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	keeper := &housekeeping.Keeper{DB: store, Logs: logStore, Default: conf.Retention, Log: logger}
+	var registryBytes func() int64
+	if rt.embedded != nil && rt.target.Own {
+		keeper.Registry, keeper.RegistryHost, registryBytes = rt.embedded, rt.target.Host, rt.embedded.BlobBytes
+	}
 	var jobs *queue.Queue
 	stats := metrics.New(store, func() int { return jobs.Running() })
 	jobs = queue.New(store, exec, logStore, queue.Config{
@@ -491,13 +499,16 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,
+		ForgetSpec:     keeper.ForgetSpec,
 	})
 	if err := jobs.Start(ctx); err != nil {
 		return err
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
-		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo})
+		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
+		Housekeeping: keeper, HousekeepingEvery: cfg.HousekeepingEvery, RegistryBytes: registryBytes})
+	go keeper.Loop(ctx, cfg.HousekeepingEvery)
 	execName := "in-process"
 	if execInfo.Kubernetes {
 		execName = "kubernetes (namespace " + execInfo.Namespace + ")"

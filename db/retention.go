@@ -141,3 +141,32 @@ func (d *DB) HousekeepingRuns(ctx context.Context, limit int) ([]HousekeepingRun
 	}
 	return out, rows.Err()
 }
+
+// SpecSize is how much one spec's images take in the registry.
+type SpecSize struct {
+	Name string
+	// Bytes sums the compressed size of each distinct image the spec's
+	// succeeded jobs pushed (layers shared with others counted in each).
+	Bytes  int64
+	Images int
+}
+
+// LargestSpecs are the specs whose images take the most, largest first.
+func (d *DB) LargestSpecs(ctx context.Context, limit int) ([]SpecSize, error) {
+	rows, err := d.read.QueryContext(ctx, `SELECT s.name, SUM(i.size), COUNT(*) FROM
+		(SELECT DISTINCT spec_id, digest, size FROM jobs WHERE status = ? AND digest != '') i
+		JOIN specs s ON s.id = i.spec_id GROUP BY s.id ORDER BY SUM(i.size) DESC, s.name LIMIT ?`, StatusSucceeded, limit)
+	if err != nil {
+		return nil, fmt.Errorf("the largest specs: %w", err)
+	}
+	defer rows.Close()
+	var out []SpecSize
+	for rows.Next() {
+		var s SpecSize
+		if err := rows.Scan(&s.Name, &s.Bytes, &s.Images); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -393,18 +393,19 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	for _, j := range all {
 		digestOf[j.Revision] = j.Digest
 	}
-	aliasDigest := func() string {
+	tagDigest := func(tag string) string {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodHead, "http://"+in.regAddr+"/v2/data-tools/manifests/active", nil)
+		req, _ := http.NewRequest(http.MethodHead, "http://"+in.regAddr+"/v2/data-tools/manifests/"+tag, nil)
 		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
 		resp, err := http.DefaultClient.Do(req)
 		must(t, err)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Logf("HEAD data-tools:active: %s", resp.Status)
+			return ""
 		}
 		return resp.Header.Get("Docker-Content-Digest")
 	}
+	aliasDigest := func() string { return tagDigest("active") }
 	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
 	must(t, err)
 	rowOf := func(rev int) playwright.Locator {
@@ -439,6 +440,38 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	if got := aliasDigest(); got != digestOf[4] {
 		t.Fatalf("back to automatic data-tools:active is %q, want revision 4's %s", got, digestOf[4])
 	}
+
+	// Retention: this spec keeps its two newest succeeded jobs; Run now
+	// on the Storage page deletes revisions 2 and then 1 (whose image only
+	// revision 2 reused), their tags with them; 3 and 4 still pull.
+	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
+	must(t, err)
+	must(t, byTestID(page, "spec-retention").Locator("summary").Click())
+	must(t, byTestID(page, "spec-retention-inherit").Uncheck())
+	must(t, byTestID(page, "spec-retention-keep-succeeded").Fill("x"))
+	must(t, byTestID(page, "spec-retention-save").Click())
+	must(t, expect.Locator(byTestID(page, "spec-retention-keep-succeeded-errors")).ToContainText(`"x" is not a whole number`))
+	shot.take("jobs-retention-error")
+	must(t, byTestID(page, "spec-retention-keep-succeeded").Fill("2"))
+	must(t, byTestID(page, "spec-retention-save").Click())
+	must(t, byTestID(page, "spec-retention").Locator("summary").Click())
+	must(t, expect.Locator(byTestID(page, "spec-retention-keep-succeeded")).ToHaveValue("2"))
+	must(t, expect.Locator(byTestID(page, "spec-retention-inherit")).Not().ToBeChecked())
+	_, err = page.Goto(srv.url("/settings/storage"))
+	must(t, err)
+	must(t, byTestID(page, "housekeeping-run").Click())
+	must(t, expect.Locator(byTestID(page, "housekeeping-ran")).ToContainText("Done: 2 jobs, 2 revision tags"))
+	must(t, expect.Locator(byTestID(page, "housekeeping-row").First().Locator(`[data-testid="housekeeping-jobs"]`)).ToHaveText("2"))
+	must(t, expect.Locator(byTestID(page, "largest-spec")).Not().ToHaveCount(0))
+	shot.take("storage-housekept")
+	for rev, want := range map[int]string{1: "", 2: "", 3: digestOf[3], 4: digestOf[4]} {
+		if got := tagDigest(fmt.Sprint(rev)); got != want {
+			t.Errorf("data-tools:%d is %q after retention, want %q", rev, got, want)
+		}
+	}
+	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "job-row")).ToHaveCount(2))
 
 	// Delete: Cancel keeps the spec, OK removes it.
 	_, err = page.Goto(srv.url("/specs"))

@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
 	"imagebuilder/builder/engine"
+	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/message"
 	"imagebuilder/builder/queue"
@@ -60,6 +61,13 @@ type Deps struct {
 	Caches Caches
 	// CacheMaxSize is the caches' bound, for the Storage page (0: none).
 	CacheMaxSize uint64
+	// Housekeeping runs retention and garbage collection (nil: the
+	// Storage page offers neither); HousekeepingEvery is its schedule.
+	Housekeeping      *housekeeping.Keeper
+	HousekeepingEvery time.Duration
+	// RegistryBytes measures the embedded registry's blobs (nil: builds
+	// push to an external registry).
+	RegistryBytes func() int64
 }
 
 // Caches measures and clears the package managers' caches.
@@ -135,6 +143,9 @@ func New(d Deps) *fiber.App {
 	app.Get("/specs/:name/compare", h.compare)
 	app.Post("/specs/:name/active", h.activate)
 	app.Post("/specs/:name/alias", h.setAlias)
+	app.Post("/specs/:name/retention", h.saveSpecRetention)
+	app.Post("/settings/storage/retention", h.saveRetention)
+	app.Post("/settings/storage/housekeeping", h.runHousekeeping)
 	app.Get("/settings/audit", h.auditLog)
 	app.Get("/settings/storage", h.storage)
 	app.Post("/settings/storage/clear-caches", h.clearCaches)

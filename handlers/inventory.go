@@ -26,7 +26,7 @@ func compareURL(name string, from, to int) string {
 // diffSummary is the recorded comparison of an inventory with the
 // previous succeeded revision's (nil: none).
 func diffSummary(name string, revision int, inv db.Inventory) *views.DiffSummary {
-	if !inv.OK || inv.AgainstJob == 0 {
+	if !inv.OK || inv.AgainstJob == 0 || inv.AgainstRevision == 0 { // 0: that revision was deleted since
 		return nil
 	}
 	return &views.DiffSummary{Against: inv.AgainstRevision, Added: inv.Added, Removed: inv.Removed, Changed: inv.Changed,

@@ -49,8 +49,9 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 		CanCancel:   !j.Status.Finished(),
 		CanRebuild:  j.Status == db.StatusSucceeded,
 		RequestedBy: j.RequestedBy, CancelledBy: j.CancelledBy,
-		CanRetry: j.Status == db.StatusFailed || j.Status == db.StatusCancelled,
-		Sources:  sourceLines(j.Sources),
+		CanRetry:   j.Status == db.StatusFailed || j.Status == db.StatusCancelled,
+		Sources:    sourceLines(j.Sources),
+		LogRemoved: j.LogRemoved,
 	}
 	if j.ReusedFrom != 0 {
 		v.ReusedFrom = j.ReusedFrom

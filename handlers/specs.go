@@ -264,7 +264,12 @@ func (h *handler) checkName(c *fiber.Ctx) error {
 }
 
 func (h *handler) specJobs(c *fiber.Ctx) error {
-	name := c.Params("name")
+	return h.renderJobsTab(c, utils.CopyString(c.Params("name")), nil)
+}
+
+// renderJobsTab shows a spec's Jobs tab; retention, when set, is the
+// retention form as sent, with its errors.
+func (h *handler) renderJobsTab(c *fiber.Ctx, name string, retention *views.RetentionForm) error {
 	sp, err := h.DB.GetSpec(c.UserContext(), name)
 	if err != nil {
 		return err
@@ -284,6 +289,11 @@ func (h *handler) specJobs(c *fiber.Ctx) error {
 		return err
 	}
 	v := views.JobsTab{Layout: l, Name: name, Alias: sp.AliasTag}
+	if retention != nil {
+		v.Retention = *retention
+	} else if v.Retention, err = h.specRetentionForm(c, name); err != nil {
+		return err
+	}
 	if hasActive {
 		v.ActiveRevision, v.Pinned, v.AliasImage = active.Revision, pinned, active.Registry+"/"+name+":"+db.AliasTag
 	}
@@ -295,7 +305,11 @@ func (h *handler) specJobs(c *fiber.Ctx) error {
 			v.Succeeded = append(v.Succeeded, j.Revision)
 		}
 	}
-	return render(c, fiber.StatusOK, l, views.JobsTabContent(v))
+	status := fiber.StatusOK
+	if len(v.Retention.Errors) > 0 {
+		status = fiber.StatusUnprocessableEntity
+	}
+	return render(c, status, l, views.JobsTabContent(v))
 }
 
 func (h *handler) confirmDelete(c *fiber.Ctx) error {

@@ -18,7 +18,19 @@ import (
 func (h *handler) storage(c *fiber.Ctx) error {
 	l := h.layout(c, "", "storage")
 	l.Title = l.Loc.T("storage.title")
-	v := views.StoragePage{Layout: l, MinFree: executor.HumanBytes(h.MinFreeSpace)}
+	v := views.StoragePage{Layout: l}
+	v.Retention.Saved = c.Query("retention") == "saved"
+	if err := h.fillStorage(c, &v); err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, l, views.StorageContent(v))
+}
+
+// fillStorage fills the Storage page: space, caches, usage, retention and
+// housekeeping.
+func (h *handler) fillStorage(c *fiber.Ctx, v *views.StoragePage) error {
+	l := v.Layout
+	v.MinFree = executor.HumanBytes(h.MinFreeSpace)
 	if h.DataDir != "" {
 		v.DataDir, _ = filepath.Abs(h.DataDir)
 		free, total, err := engine.FreeSpace(h.DataDir)
@@ -44,7 +56,7 @@ func (h *handler) storage(c *fiber.Ctx) error {
 			v.CachesMessage = l.Loc.T("caches.busy")
 		}
 	}
-	return render(c, fiber.StatusOK, l, views.StorageContent(v))
+	return h.fillHousekeeping(c, v)
 }
 
 var cacheNames = map[string]string{spec.CacheAPT: "APT", spec.CacheConda: "Conda", spec.CachePip: "Pip"}

@@ -180,6 +180,8 @@ type JobsTab struct {
 	// revision's image.
 	Alias      bool
 	AliasImage string
+	// Retention is the spec's own retention, or the default it follows.
+	Retention RetentionForm
 }
 
 // Active reports whether any job is still pending or building.
@@ -234,6 +236,8 @@ type JobView struct {
 	CancelledBy string
 	// Inventory is what a succeeded job's image holds (nil otherwise).
 	Inventory *InventoryView
+	// LogRemoved: retention removed the log.
+	LogRemoved bool
 }
 
 // DiagnosisIndex is the index in Lines of the log line the failure reason
@@ -429,6 +433,40 @@ type StoragePage struct {
 	CacheMax      string
 	CachesMessage string
 	CachesCleared bool
+	// Usage is what each part of the data directory takes.
+	Usage []UsageRow
+	// Largest are the specs whose images take the most.
+	Largest []UsageRow
+	// Retention is the global default retention form.
+	Retention RetentionForm
+	// Runs are the latest housekeeping runs; HousekeepingEvery how often
+	// one runs by itself ("" never); RanNow the result of the button.
+	Runs              []HousekeepingRow
+	HousekeepingEvery string
+	RanNow            string
+}
+
+// UsageRow is a named size.
+type UsageRow struct {
+	Name, Size, Detail string
+}
+
+// RetentionForm is a retention policy being edited: whole numbers, 0 or
+// empty keeping everything.
+type RetentionForm struct {
+	KeepSucceeded, KeepFailed, LogDays string
+	// Inherit: the spec follows the global default (per-spec form).
+	Inherit bool
+	Saved   bool
+	Errors  map[string][]string
+}
+
+// HousekeepingRow is one recorded housekeeping run.
+type HousekeepingRow struct {
+	At                              TimeValue
+	Trigger                         string
+	Jobs, Logs, Tags, Blobs         int
+	RegistryFreed, LogsFreed, Error string
 }
 
 // CacheRow is one package manager's cache.

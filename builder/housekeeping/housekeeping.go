@@ -188,6 +188,7 @@ func (k *Keeper) retainSpec(ctx context.Context, name string, def db.Retention, 
 	}
 	for _, id := range ids {
 		run.LogsFreed += k.removeLog(id, &errs)
+		run.LogsDeleted++
 	}
 	for _, j := range dropLogs {
 		run.LogsFreed += k.removeLog(j.ID, &errs)

@@ -1,0 +1,194 @@
+package handlers
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/housekeeping"
+	"imagebuilder/builder/settings"
+	"imagebuilder/builder/spec"
+	"imagebuilder/db"
+	"imagebuilder/views"
+)
+
+// dirBytes is what the files under dir take ("" and missing: 0).
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// retentionForm shows a policy in the form.
+func retentionForm(r db.Retention) views.RetentionForm {
+	return views.RetentionForm{KeepSucceeded: strconv.Itoa(r.KeepSucceeded), KeepFailed: strconv.Itoa(r.KeepFailed), LogDays: strconv.Itoa(r.LogDays)}
+}
+
+// fillHousekeeping adds the usage, retention and runs to the Storage page.
+func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
+	ctx := c.UserContext()
+	loc := v.Loc
+	if h.DataDir != "" {
+		abs, _ := filepath.Abs(h.DataDir)
+		if h.RegistryBytes != nil {
+			v.Usage = append(v.Usage, views.UsageRow{Name: "usage.registry", Size: executor.HumanBytes(uint64(h.RegistryBytes())), Detail: filepath.Join(abs, "registry")})
+		}
+		v.Usage = append(v.Usage,
+			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(dirBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
+			views.UsageRow{Name: "usage.logs", Size: executor.HumanBytes(uint64(dirBytes(filepath.Join(abs, "logs")))), Detail: filepath.Join(abs, "logs")})
+		var dbBytes int64
+		for _, f := range []string{"imagebuilder.db", "imagebuilder.db-wal", "imagebuilder.db-shm"} {
+			if st, err := os.Stat(filepath.Join(abs, f)); err == nil {
+				dbBytes += st.Size()
+			}
+		}
+		v.Usage = append(v.Usage, views.UsageRow{Name: "usage.database", Size: executor.HumanBytes(uint64(dbBytes)), Detail: filepath.Join(abs, "imagebuilder.db")})
+	}
+	largest, err := h.DB.LargestSpecs(ctx, 10)
+	if err != nil {
+		return err
+	}
+	for _, s := range largest {
+		v.Largest = append(v.Largest, views.UsageRow{Name: s.Name, Size: executor.HumanBytes(uint64(s.Bytes)), Detail: strconv.Itoa(s.Images)})
+	}
+	if h.Housekeeping == nil {
+		return nil
+	}
+	if v.Retention.Errors == nil {
+		r, err := h.Settings.Retention(ctx)
+		if err != nil {
+			return err
+		}
+		saved := v.Retention.Saved
+		v.Retention = retentionForm(r)
+		v.Retention.Saved = saved
+	}
+	if h.HousekeepingEvery > 0 {
+		v.HousekeepingEvery = shortDuration(h.HousekeepingEvery)
+	}
+	runs, err := h.DB.HousekeepingRuns(ctx, 10)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		v.Runs = append(v.Runs, views.HousekeepingRow{At: views.At(r.StartedAt), Trigger: r.Trigger, Jobs: r.JobsDeleted, Logs: r.LogsDeleted,
+			Tags: r.TagsDeleted, Blobs: r.BlobsDeleted, RegistryFreed: executor.HumanBytes(uint64(max(r.RegistryFreed, 0))),
+			LogsFreed: executor.HumanBytes(uint64(max(r.LogsFreed, 0))), Error: r.Error})
+	}
+	if c.Query("housekept") == "1" && len(runs) > 0 {
+		r := runs[0]
+		v.RanNow = loc.T("housekeeping.ran", r.JobsDeleted, r.TagsDeleted, r.LogsDeleted, r.BlobsDeleted, executor.HumanBytes(uint64(max(r.RegistryFreed, 0))))
+	}
+	return nil
+}
+
+// parseRetentionForm reads the three fields, or says what is wrong with
+// each, next to it.
+func parseRetentionForm(c *fiber.Ctx, loc views.Loc) (db.Retention, views.RetentionForm, bool) {
+	f := views.RetentionForm{KeepSucceeded: c.FormValue("keepSucceeded"), KeepFailed: c.FormValue("keepFailed"), LogDays: c.FormValue("logDays")}
+	r, err := settings.ParseRetention(f.KeepSucceeded, f.KeepFailed, f.LogDays)
+	var verr spec.ValidationError
+	if errors.As(err, &verr) {
+		f.Errors = map[string][]string{}
+		for _, e := range verr {
+			f.Errors[e.Field] = append(f.Errors[e.Field], loc.Msg(e.Message.Format, e.Message.Args...))
+		}
+		return db.Retention{}, f, false
+	}
+	return r, f, true
+}
+
+// saveRetention stores the global default retention.
+func (h *handler) saveRetention(c *fiber.Ctx) error {
+	if h.Housekeeping == nil {
+		return fiber.ErrNotFound
+	}
+	l := h.layout(c, "", "storage")
+	r, form, ok := parseRetentionForm(c, l.Loc)
+	if !ok {
+		l.Title = l.Loc.T("storage.title")
+		v := views.StoragePage{Layout: l, Retention: form}
+		if err := h.fillStorage(c, &v); err != nil {
+			return err
+		}
+		return render(c, fiber.StatusUnprocessableEntity, l, views.StorageContent(v))
+	}
+	if err := h.Settings.SaveRetention(c.UserContext(), r); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/settings/storage?retention=saved#retention")
+}
+
+// runHousekeeping runs retention and garbage collection now.
+func (h *handler) runHousekeeping(c *fiber.Ctx) error {
+	if h.Housekeeping == nil {
+		return fiber.ErrNotFound
+	}
+	if _, err := h.Housekeeping.Run(c.UserContext(), housekeeping.TriggerButton); err != nil {
+		h.Log.Warn("housekeeping", "err", err) // recorded with the run and shown on the page
+	}
+	return redirectAfterPost(c, "/settings/storage?housekept=1#housekeeping")
+}
+
+// specRetentionForm is the Jobs tab's retention form of a spec.
+func (h *handler) specRetentionForm(c *fiber.Ctx, name string) (views.RetentionForm, error) {
+	own, err := h.DB.SpecRetention(c.UserContext(), name)
+	if err != nil || own != nil {
+		if own == nil {
+			return views.RetentionForm{}, err
+		}
+		return retentionForm(*own), nil
+	}
+	def, err := h.Settings.Retention(c.UserContext())
+	f := retentionForm(def)
+	f.Inherit = true
+	return f, err
+}
+
+// saveSpecRetention gives a spec its own retention, or makes it follow
+// the default.
+func (h *handler) saveSpecRetention(c *fiber.Ctx) error {
+	name := utils.CopyString(c.Params("name"))
+	l := h.layout(c, "", "builder")
+	if c.FormValue("inherit") == "1" {
+		if err := h.DB.SetSpecRetention(c.UserContext(), name, nil); err != nil {
+			return err
+		}
+		return redirectAfterPost(c, "/specs/"+name+"/jobs")
+	}
+	r, form, ok := parseRetentionForm(c, l.Loc)
+	if !ok {
+		return h.renderJobsTab(c, name, &form)
+	}
+	if err := h.DB.SetSpecRetention(c.UserContext(), name, &r); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/specs/"+name+"/jobs")
+}
+
+// shortDuration writes 1h for 1h0m0s and 1h30m for 1h30m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
