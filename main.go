@@ -85,6 +85,7 @@ type Config struct {
 	RegistryTimeout   time.Duration
 	SilenceTimeout    time.Duration
 	HousekeepingEvery time.Duration
+	BaseCheckEvery    time.Duration
 	MetricsAddr       string
 	RegistryHtpasswd  string
 	RegistryName      string
@@ -140,6 +141,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 0, "CPUs each in-process build may use until an administrator sets another limit (0: no limit)")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
+	fs.DurationVar(&c.BaseCheckEvery, "base-check-interval", 6*time.Hour, "resolve every spec's base image again this often and act on its policy where it changed (0: only from the list's button)")
 	fs.DurationVar(&c.HousekeepingEvery, "housekeeping-interval", time.Hour, "apply retention and collect the embedded registry's garbage this often (0: only from the Storage page's button)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
 	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
@@ -509,6 +511,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
 		Housekeeping: keeper, HousekeepingEvery: cfg.HousekeepingEvery, RegistryBytes: registryBytes})
 	go keeper.Loop(ctx, cfg.HousekeepingEvery)
+	go jobs.WatchBases(ctx, cfg.BaseCheckEvery)
 	execName := "in-process"
 	if execInfo.Kubernetes {
 		execName = "kubernetes (namespace " + execInfo.Namespace + ")"

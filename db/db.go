@@ -288,10 +288,10 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 		WITH picked AS (
 			SELECT s.id, s.name, s.base_image, s.updated_at,
 			       (SELECT id FROM jobs WHERE spec_id = s.id ORDER BY id DESC LIMIT 1) AS latest_id,
-			       `+activeJobSQL+` AS ok_id, s.active_job
+			       `+activeJobSQL+` AS ok_id, s.active_job, s.base_update
 			FROM specs s WHERE s.name LIKE ? ESCAPE '\'
 		)
-		SELECT p.name, p.base_image, p.updated_at,
+		SELECT p.name, p.base_image, p.updated_at, p.base_update != '',
 		       COALESCE(l.id, 0), COALESCE(l.revision, 0), COALESCE(l.status, ''),
 		       COALESCE(ok.image, ''), COALESCE(ok.digest, ''), COALESCE(ok.revision, 0), p.active_job != 0 AND p.active_job = ok.id, COUNT(*) OVER ()
 		FROM picked p
@@ -308,7 +308,7 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 		var s SpecSummary
 		var updated int64
 		var status string
-		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
+		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.BaseUpdated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
 			return SpecPage{}, fmt.Errorf("list specs: %w", err)
 		}
 		s.UpdatedAt, s.Status = time.UnixMilli(updated), Status(status)
@@ -372,7 +372,7 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
 	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
-	j.reason, j.reason_args, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse, j.base_digest, j.log_removed`
+	j.reason, j.reason_args, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse, j.base_digest, j.log_removed, j.activate_on_success`
 
 type scanner interface{ Scan(...any) error }
 
@@ -382,7 +382,7 @@ func scanJob(r scanner) (Job, error) {
 	var queued, updated int64
 	var started, finished sql.NullInt64
 	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse, &j.BaseDigest, &j.LogRemoved); err != nil {
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse, &j.BaseDigest, &j.LogRemoved, &j.ActivateOnSuccess); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)

@@ -80,6 +80,8 @@ type SpecSummary struct {
 	Digest         string
 	ActiveRevision int
 	Pinned         bool
+	// BaseUpdated: the base image changed since the latest revision.
+	BaseUpdated bool
 }
 
 // Job is a build job: one image revision of a spec.
@@ -123,6 +125,9 @@ type Job struct {
 	BaseDigest string
 	// LogRemoved: retention removed the job's log.
 	LogRemoved bool
+	// ActivateOnSuccess makes the job its spec's active revision when it
+	// succeeds (a base-image update under the "activate" policy).
+	ActivateOnSuccess bool
 	// APTSteps are the APT steps the build ran (package lines per step).
 	APTSteps   [][]string
 	QueuedAt   time.Time

@@ -125,6 +125,15 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 	}
 	pjobs, _ = store.ListJobs(t.Context(), "packaged")
 	waitJob(t, store, pjobs[0].ID, time.Minute, db.StatusSucceeded)
+	// A spec whose base image is replaced under the same tag: the list
+	// and its Jobs tab say so once the bases are checked.
+	moving := in.importBase(baseTar(t, "busybox.tar"), "library/moving:1", "Moving")
+	if resp := srv.postForm("/specs", url.Values{"name": {"moving"}, "baseImage": {moving}}); resp.StatusCode != 303 {
+		t.Fatalf("create moving: %s", resp.Status)
+	}
+	mjobs, _ := store.ListJobs(t.Context(), "moving")
+	waitJob(t, store, mjobs[0].ID, time.Minute, db.StatusSucceeded)
+	in.importBase(packagedBusybox(t), "library/moving:1", "Moving")
 	for _, locale := range []string{"en-US", "zh-TW"} {
 		page := newPage(t, locale)
 		shot := &shots{t: t, page: page, kept: locale != "en-US"}
@@ -139,6 +148,9 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		// A signed-out visitor sees no navigation to pages they cannot open.
 		must(t, expect.Locator(page.Locator("header nav a")).ToHaveCount(0))
 		signIn(t, page, srv, "/specs")
+		must(t, byTestID(page, "check-bases").Click())
+		must(t, expect.Locator(byTestID(page, "bases-checked")).ToBeVisible())
+		must(t, expect.Locator(page.Locator(`[data-testid="spec-row"][data-name="moving"] [data-testid="base-updated"]`)).ToBeVisible())
 		shot.take(locale + "-list")
 		must(t, page.Locator(`[data-testid="delete-spec"]`).First().Click())
 		must(t, expect.Locator(page.Locator("dialog#delete-dialog")).ToBeVisible())
@@ -157,6 +169,8 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		visit("/specs/"+long+"/compare?from=1&to=1", "compare")
 		visit("/specs/packaged/compare?from=1&to=2", "compare-packages")
 		visit("/specs/packaged/jobs", "packaged-jobs")
+		visit("/specs/moving/jobs", "base-updated-jobs")
+		must(t, expect.Locator(byTestID(page, "base-update")).ToBeVisible())
 		visit(fmt.Sprintf("/jobs/%d", pjob.ID), "job-packages")
 		visit("/specs/"+long+"/compare?from=1&to=99", "compare-bad-revision")
 		visit("/specs/"+long+"/delete", "delete-page")

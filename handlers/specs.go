@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,11 +38,19 @@ func (h *handler) listSpecs(c *fiber.Ctx) error {
 	}
 	l := h.layout(c, "", "builder")
 	v := views.SpecList{Layout: l, Query: q, Status: status, Statuses: listStatuses, Page: page, PerPage: specsPerPage, Total: res.Total}
+	if checked, err := strconv.Atoi(c.Query("checked")); err == nil {
+		updated, _ := strconv.Atoi(c.Query("updated"))
+		rebuilt, _ := strconv.Atoi(c.Query("rebuilt"))
+		v.BaseCheck = l.Loc.T("bases.checked.result", checked, updated, rebuilt)
+		if failed, _ := strconv.Atoi(c.Query("failed")); failed > 0 {
+			v.BaseCheck += " " + l.Loc.T("bases.checked.failed", failed, l.Loc.T("bases.checked.log"))
+		}
+	}
 	if res.Total == 0 && (q != "" || status != "") {
 		v.Filtered = true
 	}
 	for _, s := range res.Specs {
-		row := views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision}
+		row := views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision, BaseUpdated: s.BaseUpdated}
 		if s.Pinned {
 			row.PinnedRevision = s.ActiveRevision
 		}
@@ -288,7 +297,12 @@ func (h *handler) renderJobsTab(c *fiber.Ctx, name string, retention *views.Rete
 	if err != nil {
 		return err
 	}
-	v := views.JobsTab{Layout: l, Name: name, Alias: sp.AliasTag}
+	base, err := h.DB.GetBaseState(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
+	v := views.JobsTab{Layout: l, Name: name, Alias: sp.AliasTag, BasePolicy: base.Policy, BasePolicies: db.BasePolicies,
+		BaseUpdate: base.Update, BaseChecked: views.At(base.CheckedAt)}
 	if retention != nil {
 		v.Retention = *retention
 	} else if v.Retention, err = h.specRetentionForm(c, name); err != nil {
@@ -303,6 +317,9 @@ func (h *handler) renderJobsTab(c *fiber.Ctx, name string, retention *views.Rete
 			CanRebuild: j.Status == db.StatusSucceeded, Since: diffSummary(name, j.Revision, invs[j.ID]), Active: hasActive && j.ID == active.ID})
 		if j.Status == db.StatusSucceeded {
 			v.Succeeded = append(v.Succeeded, j.Revision)
+			if v.RebuildJob == 0 {
+				v.RebuildJob = j.ID
+			}
 		}
 	}
 	status := fiber.StatusOK
@@ -350,4 +367,25 @@ func (h *handler) setAlias(c *fiber.Ctx) error {
 		return err
 	}
 	return redirectAfterPost(c, "/specs/"+name+"/jobs")
+}
+
+// setBasePolicy chooses what the spec does when its base image changes.
+func (h *handler) setBasePolicy(c *fiber.Ctx) error {
+	name := utils.CopyString(c.Params("name"))
+	if err := h.DB.SetBasePolicy(c.UserContext(), name, c.FormValue("policy")); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/specs/"+name+"/jobs#base-image")
+}
+
+// checkBases resolves every spec's base image again, now.
+func (h *handler) checkBases(c *fiber.Ctx) error {
+	res, err := h.Queue.CheckBases(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if len(res.Failed) > 0 {
+		h.Log.Warn("base image check", "failed", res.Failed)
+	}
+	return redirectAfterPost(c, fmt.Sprintf("/specs?checked=%d&updated=%d&rebuilt=%d&failed=%d", res.Checked, res.Updated, res.Rebuilt, len(res.Failed)))
 }

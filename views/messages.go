@@ -169,6 +169,7 @@ var messages = map[string]map[string]string{
 		"build job %d has already started":                                                 "創建工作 %d 已開始",
 		"build job %d is %s and cannot become %s":                                          "創建工作 %d 目前為 %s，無法變成 %s",
 		"%q is not a whole number from 0 (keep all) to %d":                                 "%q 不是 0（全部保留）到 %d 之間的整數",
+		"%q is not a base image policy":                                                    "%q 不是 base image 的處理政策",
 		"revision %d is %s; only a succeeded revision can be active":                       "版號 %d 目前為 %s；只有成功的版本可以設為使用中",
 		"build job %d is not a revision of %s":                                             "創建工作 %d 不是 %s 的版號",
 		"revision %d is %s; only succeeded revisions can be rebuilt":                       "版號 %d 目前為 %s；只有成功的版本可以重新創建",

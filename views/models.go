@@ -36,6 +36,8 @@ type SpecRow struct {
 	// PinnedRevision is the revision an administrator made active (0:
 	// the latest succeeded one is).
 	PinnedRevision int
+	// BaseUpdated: the base image changed since the latest revision.
+	BaseUpdated bool
 }
 
 // SpecList is the Image Builder list page: one page of the specs that
@@ -52,6 +54,8 @@ type SpecList struct {
 	Page, PerPage, Total int
 	// Filtered is true when specs exist but none matches.
 	Filtered bool
+	// BaseCheck is the result of Check base images ("" none).
+	BaseCheck string
 }
 
 // Pages is how many pages the matching specs fill.
@@ -182,6 +186,14 @@ type JobsTab struct {
 	AliasImage string
 	// Retention is the spec's own retention, or the default it follows.
 	Retention RetentionForm
+	// BasePolicy is what the spec does when its base image changes;
+	// BaseUpdate the newer digest found ("" none), BaseChecked when, and
+	// RebuildJob the latest succeeded job a Rebuild would take.
+	BasePolicy   string
+	BasePolicies []string
+	BaseUpdate   string
+	BaseChecked  TimeValue
+	RebuildJob   int64
 }
 
 // Active reports whether any job is still pending or building.

@@ -54,11 +54,13 @@ func TestActiveRevisionRollbackAndAliasTag(t *testing.T) {
 	if got := resolve(db.AliasTag); got != j1.Digest {
 		t.Fatalf("the alias points at %s, want revision 1's %s", got, j1.Digest)
 	}
-	// A new succeeded revision becomes active and takes the alias.
+	// A new succeeded revision becomes active and takes the alias (moved
+	// right after the job is recorded as succeeded).
 	j2 := build(other)
 	if j2.Digest == j1.Digest {
 		t.Fatal("the two bases gave one image")
 	}
+	eventually(t, func() bool { return resolve(db.AliasTag) == j2.Digest })
 	if s := listed(); s.Image != j2.Image || s.Pinned || resolve(db.AliasTag) != j2.Digest {
 		t.Fatalf("after revision 2: %+v, alias %s", s, resolve(db.AliasTag))
 	}

@@ -516,24 +516,35 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 	if err := q.db.SetJobPlan(ctx, job.ID, record, steps); err != nil {
 		return executor.Request{}, err
 	}
-	name := job.Snapshot.PullSecret
-	if name == "" {
-		if name, err = q.db.BaseImagePullSecret(ctx, job.Snapshot.BaseImage); err != nil {
-			return executor.Request{}, err
-		}
-		if name != "" {
-			log.Printf("Image Builder: using pull secret %q of the base image's Image Management entry", name)
-		}
+	name, secret, err := q.pullSecretFor(ctx, job.Snapshot)
+	if err != nil {
+		return executor.Request{}, err
 	}
-	if name != "" {
-		if q.cfg.PullSecret == nil {
-			return executor.Request{}, fmt.Errorf("pull secret %q is not available", name)
-		}
-		if req.PullSecret, err = q.cfg.PullSecret(ctx, name); err != nil {
-			return executor.Request{}, fmt.Errorf("pull secret %q: %w", name, err)
-		}
+	if name != "" && job.Snapshot.PullSecret == "" {
+		log.Printf("Image Builder: using pull secret %q of the base image's Image Management entry", name)
 	}
+	req.PullSecret = secret
 	return req, nil
+}
+
+// pullSecretFor is the pull secret of a spec's base image: the spec's,
+// else its Image Management entry's (name "" and nil for none).
+func (q *Queue) pullSecretFor(ctx context.Context, s db.ImageSpec) (string, []byte, error) {
+	name := s.PullSecret
+	if name == "" {
+		var err error
+		if name, err = q.db.BaseImagePullSecret(ctx, s.BaseImage); err != nil || name == "" {
+			return "", nil, err
+		}
+	}
+	if q.cfg.PullSecret == nil {
+		return name, nil, fmt.Errorf("pull secret %q is not available", name)
+	}
+	secret, err := q.cfg.PullSecret(ctx, name)
+	if err != nil {
+		return name, nil, fmt.Errorf("pull secret %q: %w", name, err)
+	}
+	return name, secret, nil
 }
 
 // outcome turns what the executor returned into how the job ended.
@@ -774,7 +785,7 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	// Record even while shutting down.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, recordErr := q.db.FinishJob(ctx, job.ID, out)
+	finished, recordErr := q.db.FinishJob(ctx, job.ID, out)
 	if q.cfg.Observer != nil {
 		q.cfg.Observer.Finished(job, out)
 	}
@@ -791,6 +802,7 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 		return
 	}
 	if out.Status == db.StatusSucceeded && recordErr == nil {
+		q.afterBaseUpdate(ctx, finished, log)
 		if moved, err := q.SyncAlias(ctx, job.SpecName); err != nil {
 			log.Printf("Image Builder: warning: the %s:%s tag was not moved: %v", job.SpecName, db.AliasTag, err)
 		} else if moved != "" {
@@ -936,6 +948,123 @@ func (q *Queue) SyncAlias(ctx context.Context, name string) (string, error) {
 	}
 	q.cfg.Log.Info("alias moved", "spec", name, "tag", to, "revision", active.Revision, "digest", active.Digest)
 	return to, nil
+}
+
+// afterBaseUpdate clears a spec's "base image updated" once a revision
+// built on the newer base succeeds, and makes a rebuild that the
+// "activate" policy asked for the active revision.
+func (q *Queue) afterBaseUpdate(ctx context.Context, job db.Job, log *logs.JobLog) {
+	st, err := q.db.GetBaseState(ctx, job.SpecName)
+	if err == nil && st.Update != "" && st.Update == job.BaseDigest {
+		err = q.db.SetBaseChecked(ctx, job.SpecName, "")
+	}
+	if err == nil && job.ActivateOnSuccess {
+		var sp db.Spec
+		if sp, err = q.db.GetSpec(ctx, job.SpecName); err == nil && sp.ActiveJob != 0 {
+			// A pinned spec moves to this revision; otherwise it is
+			// the latest succeeded one, active already.
+			if err = q.db.SetActiveJob(ctx, job.SpecName, job.ID); err == nil {
+				log.Printf("Image Builder: revision %d, built on the updated base image, is now the active revision", job.Revision)
+			}
+		}
+	}
+	if err != nil {
+		log.Printf("Image Builder: warning: %v", err)
+	}
+}
+
+// BaseCheck is what a check of the specs' base images found.
+type BaseCheck struct {
+	Checked, Updated, Rebuilt int
+	// Failed says, per spec, why its base image could not be resolved.
+	Failed []string
+}
+
+// CheckBases resolves again the base image of every spec whose latest
+// job succeeded (and none is queued or building), and where its digest
+// changed acts on the spec's policy: wait (the spec shows "base image
+// updated" until a Rebuild), rebuild, or rebuild and make the new
+// revision active when it succeeds.
+func (q *Queue) CheckBases(ctx context.Context) (BaseCheck, error) {
+	var res BaseCheck
+	if q.cfg.Reuse == nil {
+		return res, errors.New("this builder cannot resolve base images")
+	}
+	names, err := q.db.SpecNames(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, name := range names {
+		jobs, err := q.db.ListJobs(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		if len(jobs) == 0 || jobs[0].Status != db.StatusSucceeded || jobs[0].BaseDigest == "" {
+			continue // nothing built yet, a build on its way, or a failure to look at first
+		}
+		latest := jobs[0]
+		_, secret, err := q.pullSecretFor(ctx, latest.Snapshot)
+		var dig string
+		if err == nil {
+			dig, err = q.cfg.Reuse.ResolveBase(ctx, latest.Snapshot.BaseImage, secret)
+		}
+		if err != nil {
+			res.Failed = append(res.Failed, name+": "+err.Error())
+			continue
+		}
+		res.Checked++
+		if dig == latest.BaseDigest {
+			if err := q.db.SetBaseChecked(ctx, name, ""); err != nil {
+				return res, err
+			}
+			continue
+		}
+		res.Updated++
+		st, err := q.db.GetBaseState(ctx, name)
+		if err != nil {
+			return res, err
+		}
+		update := dig
+		if st.Policy != db.BasePolicyWait {
+			nj, err := q.Rebuild(ctx, latest.ID)
+			if err != nil {
+				res.Failed = append(res.Failed, name+": "+err.Error())
+				continue
+			}
+			if st.Policy == db.BasePolicyActivate {
+				if err := q.db.SetActivateOnSuccess(ctx, nj.ID); err != nil {
+					return res, err
+				}
+			}
+			res.Rebuilt++
+			q.cfg.Log.Info("base image updated", "spec", name, "digest", dig, "policy", st.Policy, "job", nj.ID, "revision", nj.Revision)
+		} else {
+			q.cfg.Log.Info("base image updated", "spec", name, "digest", dig, "policy", st.Policy)
+		}
+		if err := q.db.SetBaseChecked(ctx, name, update); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// WatchBases runs CheckBases every interval until ctx ends.
+func (q *Queue) WatchBases(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if res, err := q.CheckBases(ctx); err != nil || len(res.Failed) > 0 {
+				q.cfg.Log.Warn("base image check", "err", err, "failed", res.Failed)
+			}
+		}
+	}
 }
 
 // Cancel stops a Pending or Building job. A Building job is recorded as
