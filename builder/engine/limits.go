@@ -35,6 +35,8 @@ type buildCgroup struct {
 	mgr    cgroups.Manager
 	limits executor.Limits
 	marker string // what /proc/<pid>/cgroup shows for a member
+	// looks counts adoptSteps' looks, for the slower full scan.
+	looks int
 }
 
 // cgroupPrefix starts the name of every build group of this data
@@ -125,19 +127,43 @@ func (g *buildCgroup) close() {
 	_ = g.mgr.Destroy()
 }
 
+// fullScanEvery is how many looks at this process's descendants come
+// before one at every process.
+const fullScanEvery = 10
+
 // adoptSteps moves the processes of this build's steps that are not in
-// the group yet into it: this process's descendants whose root is one of
-// the build's containers.
+// the group yet into it: the processes whose root is one of the build's
+// containers. It looks among this process's descendants, and every
+// fullScanEvery looks among all processes, since a step whose runtime
+// parent exited first is reparented out of this process's tree.
 func (e *Engine) adoptSteps(suffix string, g *buildCgroup) {
 	uppers := e.containerUppers(suffix)
 	if len(uppers) == 0 {
 		return
 	}
-	for _, pid := range outsideDescendants(g) {
+	g.looks++
+	candidates := outsideDescendants(g)
+	if g.looks%fullScanEvery == 0 {
+		candidates = outsideProcesses(g)
+	}
+	for _, pid := range candidates {
 		if rootUpperdirMatches(fmt.Sprintf("/proc/%d/mountinfo", pid), uppers) {
 			_ = g.mgr.Apply(pid)
 		}
 	}
+}
+
+// outsideProcesses lists every process but this one that is not in g.
+func outsideProcesses(g *buildCgroup) []int {
+	self := os.Getpid()
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, en := range entries {
+		if pid, err := strconv.Atoi(en.Name()); err == nil && pid != self && !g.holds(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // outsideDescendants lists this process's descendants that are not in g.
