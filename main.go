@@ -86,6 +86,7 @@ type Config struct {
 	SilenceTimeout    time.Duration
 	HousekeepingEvery time.Duration
 	BaseCheckEvery    time.Duration
+	StorageMaxSize    byteSize
 	MetricsAddr       string
 	RegistryHtpasswd  string
 	RegistryName      string
@@ -134,6 +135,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "server log format: text or json (log/slog)")
 	c.MinFreeSpace = 2 << 30
 	fs.Var(&c.MinFreeSpace, "min-free-space", "free space the data directory needs for a build to start, e.g. 2GiB")
+	c.StorageMaxSize = 20 << 30
+	fs.Var(&c.StorageMaxSize, "build-storage-max-size", "housekeeping prunes the build storage (image layers) past this size, keeping each spec's latest and active revisions and their layer cache (0: never), e.g. 20GiB")
 	c.CacheMaxSize = 4 << 30
 	fs.Var(&c.CacheMaxSize, "cache-max-size", "bound on the APT, Conda and Pip caches kept between builds (0: no bound), e.g. 4GiB")
 	c.BuildMemory = byteSize(defaultBuildMemory())
@@ -482,7 +485,8 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	keeper := &housekeeping.Keeper{DB: store, Logs: logStore, Default: conf.Retention, Log: logger}
+	keeper := &housekeeping.Keeper{DB: store, Logs: logStore, Default: conf.Retention, Log: logger,
+		Storage: rt.engine, StorageMax: int64(cfg.StorageMaxSize)}
 	var registryBytes func() int64
 	if rt.embedded != nil && rt.target.Own {
 		keeper.Registry, keeper.RegistryHost, registryBytes = rt.embedded, rt.target.Host, rt.embedded.BlobBytes

@@ -106,14 +106,15 @@ type HousekeepingRun struct {
 	BlobsDeleted        int
 	RegistryFreed       int64
 	LogsFreed           int64
+	StorageFreed        int64
 	Error               string
 }
 
 // RecordHousekeeping stores a run.
 func (d *DB) RecordHousekeeping(ctx context.Context, r HousekeepingRun) error {
 	_, err := d.write.ExecContext(ctx, `INSERT INTO housekeeping_runs (started_at, finished_at, trigger, jobs_deleted, logs_deleted, tags_deleted,
-		blobs_deleted, registry_freed, logs_freed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(r.StartedAt), ms(r.Finished), r.Trigger, r.JobsDeleted, r.LogsDeleted, r.TagsDeleted, r.BlobsDeleted, r.RegistryFreed, r.LogsFreed, r.Error)
+		blobs_deleted, registry_freed, logs_freed, storage_freed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ms(r.StartedAt), ms(r.Finished), r.Trigger, r.JobsDeleted, r.LogsDeleted, r.TagsDeleted, r.BlobsDeleted, r.RegistryFreed, r.LogsFreed, r.StorageFreed, r.Error)
 	if err != nil {
 		return fmt.Errorf("record a housekeeping run: %w", err)
 	}
@@ -123,7 +124,7 @@ func (d *DB) RecordHousekeeping(ctx context.Context, r HousekeepingRun) error {
 // HousekeepingRuns are the newest runs, newest first.
 func (d *DB) HousekeepingRuns(ctx context.Context, limit int) ([]HousekeepingRun, error) {
 	rows, err := d.read.QueryContext(ctx, `SELECT id, started_at, finished_at, trigger, jobs_deleted, logs_deleted, tags_deleted, blobs_deleted,
-		registry_freed, logs_freed, error FROM housekeeping_runs ORDER BY id DESC LIMIT ?`, limit)
+		registry_freed, logs_freed, storage_freed, error FROM housekeeping_runs ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list housekeeping runs: %w", err)
 	}
@@ -133,7 +134,7 @@ func (d *DB) HousekeepingRuns(ctx context.Context, limit int) ([]HousekeepingRun
 		var r HousekeepingRun
 		var started, finished int64
 		if err := rows.Scan(&r.ID, &started, &finished, &r.Trigger, &r.JobsDeleted, &r.LogsDeleted, &r.TagsDeleted, &r.BlobsDeleted,
-			&r.RegistryFreed, &r.LogsFreed, &r.Error); err != nil {
+			&r.RegistryFreed, &r.LogsFreed, &r.StorageFreed, &r.Error); err != nil {
 			return nil, err
 		}
 		r.StartedAt, r.Finished = time.UnixMilli(started), time.UnixMilli(finished)

@@ -88,7 +88,7 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 	for _, r := range runs {
 		v.Runs = append(v.Runs, views.HousekeepingRow{At: views.At(r.StartedAt), Trigger: r.Trigger, Jobs: r.JobsDeleted, Logs: r.LogsDeleted,
 			Tags: r.TagsDeleted, Blobs: r.BlobsDeleted, RegistryFreed: executor.HumanBytes(uint64(max(r.RegistryFreed, 0))),
-			LogsFreed: executor.HumanBytes(uint64(max(r.LogsFreed, 0))), Error: r.Error})
+			LogsFreed: executor.HumanBytes(uint64(max(r.LogsFreed, 0))), StorageFreed: executor.HumanBytes(uint64(max(r.StorageFreed, 0))), Error: r.Error})
 	}
 	if c.Query("housekept") == "1" && len(runs) > 0 {
 		r := runs[0]

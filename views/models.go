@@ -479,6 +479,7 @@ type HousekeepingRow struct {
 	Trigger                         string
 	Jobs, Logs, Tags, Blobs         int
 	RegistryFreed, LogsFreed, Error string
+	StorageFreed                    string
 }
 
 // CacheRow is one package manager's cache.

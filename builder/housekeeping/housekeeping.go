@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"imagebuilder/builder/engine"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
@@ -24,6 +25,11 @@ import (
 type Registry interface {
 	Untag(ctx context.Context, repo, tag string) error
 	CollectGarbage(ctx context.Context) (registry.GCReport, error)
+}
+
+// Storage is a build host's image store.
+type Storage interface {
+	PruneStorage(keep []string, maxBytes int64) (engine.PruneReport, error)
 }
 
 // Keeper runs housekeeping.
@@ -37,7 +43,11 @@ type Keeper struct {
 	RegistryHost string
 	// Default is the global retention.
 	Default func(ctx context.Context) (db.Retention, error)
-	Log     *slog.Logger
+	// Storage is the in-process engine's image store, pruned beyond
+	// StorageMax bytes (nil or 0: never pruned).
+	Storage    Storage
+	StorageMax int64
+	Log        *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
@@ -118,6 +128,11 @@ func (k *Keeper) Run(ctx context.Context, trigger string) (db.HousekeepingRun, e
 		run.BlobsDeleted, run.RegistryFreed = gc.BlobsBefore-gc.BlobsAfter, gc.Freed()
 		err = errors.Join(err, gcErr)
 	}
+	if k.Storage != nil && k.StorageMax > 0 {
+		freed, pruneErr := k.prune(ctx)
+		run.StorageFreed = freed
+		err = errors.Join(err, pruneErr)
+	}
 	run.Finished = now()
 	if err != nil {
 		run.Error = err.Error()
@@ -127,7 +142,8 @@ func (k *Keeper) Run(ctx context.Context, trigger string) (db.HousekeepingRun, e
 	}
 	if k.Log != nil {
 		k.Log.Info("housekeeping", "trigger", trigger, "jobs_deleted", run.JobsDeleted, "logs_deleted", run.LogsDeleted,
-			"tags_deleted", run.TagsDeleted, "blobs_deleted", run.BlobsDeleted, "registry_freed", run.RegistryFreed, "error", run.Error)
+			"tags_deleted", run.TagsDeleted, "blobs_deleted", run.BlobsDeleted, "registry_freed", run.RegistryFreed,
+			"storage_freed", run.StorageFreed, "error", run.Error)
 	}
 	return run, err
 }
@@ -229,6 +245,37 @@ func (k *Keeper) Loop(ctx context.Context, every time.Duration) {
 			_, _ = k.Run(ctx, TriggerSchedule)
 		}
 	}
+}
+
+// prune keeps the image store under StorageMax, keeping each spec's
+// latest and active revisions' images (and so their layer cache) and
+// their base images; with builds running it waits for the next run.
+func (k *Keeper) prune(ctx context.Context) (int64, error) {
+	names, err := k.DB.SpecNames(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var keep []string
+	for _, name := range names {
+		if j, ok, err := k.DB.LastSucceededJob(ctx, name, 0); err != nil {
+			return 0, err
+		} else if ok {
+			keep = append(keep, j.Image, j.Snapshot.BaseImage)
+		}
+		if j, _, ok, err := k.DB.ActiveJob(ctx, name); err != nil {
+			return 0, err
+		} else if ok {
+			keep = append(keep, j.Image, j.Snapshot.BaseImage)
+		}
+		if sp, err := k.DB.GetSpec(ctx, name); err == nil {
+			keep = append(keep, sp.BaseImage)
+		}
+	}
+	rep, err := k.Storage.PruneStorage(keep, k.StorageMax)
+	if errors.Is(err, engine.ErrBuildsRunning) {
+		return 0, nil
+	}
+	return rep.Before - rep.After, err
 }
 
 // ForgetSpec deletes the tags of a deleted spec's revisions (and its

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/queue"
@@ -17,6 +19,15 @@ import (
 )
 
 func TestMain(m *testing.M) { enginetest.Main(m) }
+
+// fakeAPTBase is busybox with a stand-in apt-get that writes 2 MB of
+// random bytes for any install, so every APT line gives a layer of its own.
+func fakeAPTBase(t *testing.T, r *enginetest.Rig) string {
+	t.Helper()
+	return r.Derived(t, "FROM "+r.Busybox(t)+"\n"+
+		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\ncase \" $* \" in *\" install \"*) head -c 2000000 /dev/urandom > /installed;; esac\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]`+"\n",
+		r.Target.Host+"/library/fake-apt:1")
+}
 
 // skopeo copies ref out of the registry (every blob), as a pull would.
 func skopeo(t *testing.T, ref string) error {
@@ -66,11 +77,7 @@ func TestRetentionDeletesTagsAndGarbageCollectionFreesTheRegistry(t *testing.T) 
 		t.Fatalf("revision %d did not finish", j.Revision)
 		return db.Job{}
 	}
-	// A stand-in apt-get writes 2 MB of random bytes for any install, so
-	// every APT line gives a layer of its own.
-	fakeAPT := r.Derived(t, "FROM "+r.Busybox(t)+"\n"+
-		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\ncase \" $* \" in *\" install \"*) head -c 2000000 /dev/urandom > /installed;; esac\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]`+"\n",
-		r.Target.Host+"/library/fake-apt:1")
+	fakeAPT := fakeAPTBase(t, r)
 	// Six revisions of "keep", each its own image.
 	var revs []db.Job
 	for i := 1; i <= 6; i++ {
@@ -154,5 +161,41 @@ func TestRetentionDeletesTagsAndGarbageCollectionFreesTheRegistry(t *testing.T) 
 		if err := skopeo(t, revs[rev-1].Image); err != nil {
 			t.Errorf("revision %d does not pull after the second collection: %v", rev, err)
 		}
+	}
+}
+
+// Pruning the image store past its bound keeps the latest revision's
+// image and its layer cache, and removes an older revision's.
+func TestBuildStoragePruneKeepsTheLatestRevisionsCache(t *testing.T) {
+	r := enginetest.Get(t)
+	base := fakeAPTBase(t, r)
+	build := func(line, tag string) string {
+		t.Helper()
+		var log strings.Builder
+		if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: db.ImageSpec{Name: "prune", BaseImage: base, APT: []string{line}},
+			Tag: tag, Registry: r.Target, Log: &log}); err != nil {
+			t.Fatal(err)
+		}
+		return log.String()
+	}
+	build("old-package", "1")
+	build("new-package", "2")
+	rep, err := r.Engine.PruneStorage([]string{r.Target.Host + "/prune:2", base}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image store: %d bytes before, %d after, %d images removed", rep.Before, rep.After, rep.Images)
+	if rep.Images == 0 || rep.Before-rep.After < 2000000 {
+		t.Fatalf("prune %+v freed less than the old revision's 2 MB layer", rep)
+	}
+	if log := build("new-package", "3"); !strings.Contains(log, "Using cache") {
+		t.Fatalf("the latest revision lost its layer cache:\n%s", log)
+	}
+	if log := build("old-package", "4"); strings.Contains(log, "Using cache") {
+		t.Fatalf("the old revision's layers outlived the prune:\n%s", log)
+	}
+	// Under its bound, nothing is removed.
+	if rep, err := r.Engine.PruneStorage(nil, 1<<50); err != nil || rep.Images != 0 {
+		t.Fatalf("a store under its bound was pruned: %+v %v", rep, err)
 	}
 }
