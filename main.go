@@ -144,8 +144,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 0, "CPUs each in-process build may use until an administrator sets another limit (0: no limit)")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
-	fs.DurationVar(&c.BaseCheckEvery, "base-check-interval", 6*time.Hour, "resolve every spec's base image again this often and act on its policy where it changed (0: only from the list's button)")
-	fs.DurationVar(&c.HousekeepingEvery, "housekeeping-interval", time.Hour, "apply retention and collect the embedded registry's garbage this often (0: only from the Storage page's button)")
+	fs.DurationVar(&c.BaseCheckEvery, "base-check-interval", 6*time.Hour, "resolve every spec's base image again this often and act on its policy where it changed (0: only from the list's button), until set on the Storage page")
+	fs.DurationVar(&c.HousekeepingEvery, "housekeeping-interval", time.Hour, "apply retention and collect the embedded registry's garbage this often (0: only from the Storage page's button), until set on the Storage page")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
 	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
 	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
@@ -467,6 +467,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	conf := settings.New(store, box, rt.engine, target)
 	conf.AllowLinkLocal = cfg.AllowLinkLocal
 	conf.DefaultLimits = executor.Limits{Memory: int64(cfg.BuildMemory), CPUs: cfg.BuildCPUs}
+	conf.DefaultSchedule = settings.Schedule{HousekeepingEvery: cfg.HousekeepingEvery, BaseCheckEvery: cfg.BaseCheckEvery}
 	if err := conf.SyncEngine(ctx); err != nil {
 		return err
 	}
@@ -486,7 +487,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	keeper := &housekeeping.Keeper{DB: store, Logs: logStore, Default: conf.Retention, Log: logger,
-		Storage: rt.engine, StorageMax: int64(cfg.StorageMaxSize)}
+		Storage: rt.engine, StorageMax: int64(cfg.StorageMaxSize), External: conf.ExternalTags}
 	var registryBytes func() int64
 	if rt.embedded != nil && rt.target.Own {
 		keeper.Registry, keeper.RegistryHost, registryBytes = rt.embedded, rt.target.Host, rt.embedded.BlobBytes
@@ -513,9 +514,15 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
 		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
-		Housekeeping: keeper, HousekeepingEvery: cfg.HousekeepingEvery, RegistryBytes: registryBytes})
-	go keeper.Loop(ctx, cfg.HousekeepingEvery)
-	go jobs.WatchBases(ctx, cfg.BaseCheckEvery)
+		Housekeeping: keeper, RegistryBytes: registryBytes})
+	go settings.Every(ctx, conf.HousekeepingEvery, conf.ScheduleChanged, func(ctx context.Context) {
+		_, _ = keeper.Run(ctx, housekeeping.TriggerSchedule) // recorded with the run
+	})
+	go settings.Every(ctx, conf.BaseCheckEvery, conf.ScheduleChanged, func(ctx context.Context) {
+		if res, err := jobs.CheckBases(ctx); err != nil || len(res.Failed) > 0 {
+			logger.Warn("base image check", "err", err, "failed", res.Failed)
+		}
+	})
 	execName := "in-process"
 	if execInfo.Kubernetes {
 		execName = "kubernetes (namespace " + execInfo.Namespace + ")"

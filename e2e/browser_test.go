@@ -464,6 +464,17 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	must(t, expect.Locator(byTestID(page, "housekeeping-row").First().Locator(`[data-testid="housekeeping-jobs"]`)).ToHaveText("2"))
 	must(t, expect.Locator(byTestID(page, "largest-spec")).Not().ToHaveCount(0))
 	shot.take("storage-housekept")
+	// The schedule is a setting: saved, it is what the page shows next.
+	must(t, byTestID(page, "schedule-housekeeping").Fill("2h"))
+	must(t, byTestID(page, "schedule-base-check").Fill("0"))
+	must(t, byTestID(page, "schedule-delete-external").Check())
+	must(t, byTestID(page, "schedule-save").Click())
+	must(t, expect.Locator(byTestID(page, "schedule-saved")).ToBeVisible())
+	_, err = page.Reload()
+	must(t, err)
+	must(t, expect.Locator(byTestID(page, "schedule-housekeeping")).ToHaveValue("2h"))
+	must(t, expect.Locator(byTestID(page, "schedule-base-check")).ToHaveValue("0"))
+	must(t, expect.Locator(byTestID(page, "schedule-delete-external")).ToBeChecked())
 	for rev, want := range map[int]string{1: "", 2: "", 3: digestOf[3], 4: digestOf[4]} {
 		if got := tagDigest(fmt.Sprint(rev)); got != want {
 			t.Errorf("data-tools:%d is %q after retention, want %q", rev, got, want)

@@ -62,9 +62,8 @@ type Deps struct {
 	// CacheMaxSize is the caches' bound, for the Storage page (0: none).
 	CacheMaxSize uint64
 	// Housekeeping runs retention and garbage collection (nil: the
-	// Storage page offers neither); HousekeepingEvery is its schedule.
-	Housekeeping      *housekeeping.Keeper
-	HousekeepingEvery time.Duration
+	// Storage page offers neither); Settings holds its schedule.
+	Housekeeping *housekeeping.Keeper
 	// RegistryBytes measures the embedded registry's blobs (nil: builds
 	// push to an external registry).
 	RegistryBytes func() int64
@@ -148,6 +147,7 @@ func New(d Deps) *fiber.App {
 	app.Post("/specs/:name/base-policy", h.setBasePolicy)
 	app.Post("/settings/storage/retention", h.saveRetention)
 	app.Post("/settings/storage/housekeeping", h.runHousekeeping)
+	app.Post("/settings/storage/schedule", h.saveSchedule)
 	app.Get("/settings/audit", h.auditLog)
 	app.Get("/settings/storage", h.storage)
 	app.Post("/settings/storage/clear-caches", h.clearCaches)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/settings"
@@ -19,20 +19,6 @@ import (
 	"imagebuilder/db"
 	"imagebuilder/views"
 )
-
-// dirBytes is what the files under dir take ("" and missing: 0).
-func dirBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
-}
 
 // retentionForm shows a policy in the form.
 func retentionForm(r db.Retention) views.RetentionForm {
@@ -49,8 +35,8 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 			v.Usage = append(v.Usage, views.UsageRow{Name: "usage.registry", Size: executor.HumanBytes(uint64(h.RegistryBytes())), Detail: filepath.Join(abs, "registry")})
 		}
 		v.Usage = append(v.Usage,
-			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(dirBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
-			views.UsageRow{Name: "usage.logs", Size: executor.HumanBytes(uint64(dirBytes(filepath.Join(abs, "logs")))), Detail: filepath.Join(abs, "logs")})
+			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(engine.TreeBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
+			views.UsageRow{Name: "usage.logs", Size: executor.HumanBytes(uint64(engine.TreeBytes(filepath.Join(abs, "logs")))), Detail: filepath.Join(abs, "logs")})
 		var dbBytes int64
 		for _, f := range []string{"imagebuilder.db", "imagebuilder.db-wal", "imagebuilder.db-shm"} {
 			if st, err := os.Stat(filepath.Join(abs, f)); err == nil {
@@ -78,8 +64,17 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 		v.Retention = retentionForm(r)
 		v.Retention.Saved = saved
 	}
-	if h.HousekeepingEvery > 0 {
-		v.HousekeepingEvery = shortDuration(h.HousekeepingEvery)
+	if v.Schedule.Errors == nil {
+		sc, err := h.Settings.Schedule(ctx)
+		if err != nil {
+			return err
+		}
+		saved := v.Schedule.Saved
+		v.Schedule = views.ScheduleForm{HousekeepingEvery: intervalText(sc.HousekeepingEvery), BaseCheckEvery: intervalText(sc.BaseCheckEvery),
+			DeleteExternalTags: sc.DeleteExternalTags, Saved: saved}
+	}
+	if reg, err := h.Settings.Registry(ctx); err == nil && !reg.Own {
+		v.Schedule.ExternalRegistry = reg.Host
 	}
 	runs, err := h.DB.HousekeepingRuns(ctx, 10)
 	if err != nil {
@@ -102,12 +97,7 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 func parseRetentionForm(c *fiber.Ctx, loc views.Loc) (db.Retention, views.RetentionForm, bool) {
 	f := views.RetentionForm{KeepSucceeded: c.FormValue("keepSucceeded"), KeepFailed: c.FormValue("keepFailed"), LogDays: c.FormValue("logDays")}
 	r, err := settings.ParseRetention(f.KeepSucceeded, f.KeepFailed, f.LogDays)
-	var verr spec.ValidationError
-	if errors.As(err, &verr) {
-		f.Errors = map[string][]string{}
-		for _, e := range verr {
-			f.Errors[e.Field] = append(f.Errors[e.Field], loc.Msg(e.Message.Format, e.Message.Args...))
-		}
+	if f.Errors = fieldErrors(loc, err); f.Errors != nil {
 		return db.Retention{}, f, false
 	}
 	return r, f, true
@@ -132,6 +122,45 @@ func (h *handler) saveRetention(c *fiber.Ctx) error {
 		return err
 	}
 	return redirectAfterPost(c, "/settings/storage?retention=saved#retention")
+}
+
+// saveSchedule stores how often housekeeping and the base-image check
+// run, and whether external tags are deleted.
+func (h *handler) saveSchedule(c *fiber.Ctx) error {
+	if h.Housekeeping == nil {
+		return fiber.ErrNotFound
+	}
+	l := h.layout(c, "", "storage")
+	f := views.ScheduleForm{HousekeepingEvery: c.FormValue("housekeepingEvery"), BaseCheckEvery: c.FormValue("baseCheckEvery"),
+		DeleteExternalTags: c.FormValue("deleteExternalTags") == "1"}
+	sc, err := settings.ParseSchedule(f.HousekeepingEvery, f.BaseCheckEvery, f.DeleteExternalTags)
+	if errs := fieldErrors(l.Loc, err); errs != nil {
+		f.Errors = errs
+		l.Title = l.Loc.T("storage.title")
+		v := views.StoragePage{Layout: l, Schedule: f}
+		if err := h.fillStorage(c, &v); err != nil {
+			return err
+		}
+		return render(c, fiber.StatusUnprocessableEntity, l, views.StorageContent(v))
+	}
+	if err := h.Settings.SaveSchedule(c.UserContext(), sc); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/settings/storage?schedule=saved#schedule")
+}
+
+// fieldErrors is a validation error's messages by field, in the
+// request's language (nil when err is not one).
+func fieldErrors(loc views.Loc, err error) map[string][]string {
+	var verr spec.ValidationError
+	if !errors.As(err, &verr) {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, e := range verr {
+		out[e.Field] = append(out[e.Field], loc.Msg(e.Message.Format, e.Message.Args...))
+	}
+	return out
 }
 
 // runHousekeeping runs retention and garbage collection now.
@@ -179,6 +208,14 @@ func (h *handler) saveSpecRetention(c *fiber.Ctx) error {
 		return err
 	}
 	return redirectAfterPost(c, "/specs/"+name+"/jobs")
+}
+
+// intervalText writes an interval for the schedule form (0 for never).
+func intervalText(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return shortDuration(d)
 }
 
 // shortDuration writes 1h for 1h0m0s and 1h30m for 1h30m0s.

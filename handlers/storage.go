@@ -20,6 +20,7 @@ func (h *handler) storage(c *fiber.Ctx) error {
 	l.Title = l.Loc.T("storage.title")
 	v := views.StoragePage{Layout: l}
 	v.Retention.Saved = c.Query("retention") == "saved"
+	v.Schedule.Saved = c.Query("schedule") == "saved"
 	if err := h.fillStorage(c, &v); err != nil {
 		return err
 	}

@@ -451,11 +451,24 @@ type StoragePage struct {
 	Largest []UsageRow
 	// Retention is the global default retention form.
 	Retention RetentionForm
-	// Runs are the latest housekeeping runs; HousekeepingEvery how often
-	// one runs by itself ("" never); RanNow the result of the button.
-	Runs              []HousekeepingRow
-	HousekeepingEvery string
-	RanNow            string
+	// Runs are the latest housekeeping runs; RanNow the result of the
+	// button.
+	Runs   []HousekeepingRow
+	RanNow string
+	// Schedule is how often housekeeping and the base-image check run.
+	Schedule ScheduleForm
+}
+
+// ScheduleForm is the schedule being edited: intervals such as 1h or 30m,
+// 0 for "only from the button".
+type ScheduleForm struct {
+	HousekeepingEvery, BaseCheckEvery string
+	DeleteExternalTags                bool
+	// ExternalRegistry is the external push registry's host ("": builds
+	// push to the embedded registry).
+	ExternalRegistry string
+	Saved            bool
+	Errors           map[string][]string
 }
 
 // UsageRow is a named size.

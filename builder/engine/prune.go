@@ -27,7 +27,7 @@ func (e *Engine) PruneStorage(keep []string, maxBytes int64) (PruneReport, error
 	}
 	defer e.cacheMu.Unlock()
 	root := e.store.GraphRoot()
-	rep.Before = treeBytes(root)
+	rep.Before = TreeBytes(root)
 	rep.After = rep.Before
 	if maxBytes <= 0 || rep.Before <= maxBytes {
 		return rep, nil
@@ -68,12 +68,12 @@ func (e *Engine) PruneStorage(keep []string, maxBytes int64) (PruneReport, error
 			rep.Images++
 		}
 	}
-	rep.After = treeBytes(root)
+	rep.After = TreeBytes(root)
 	return rep, nil
 }
 
-// treeBytes is what the regular files under dir take.
-func treeBytes(dir string) int64 {
+// TreeBytes is what the regular files under dir take (missing: 0).
+func TreeBytes(dir string) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {

@@ -41,6 +41,10 @@ type Keeper struct {
 	// tag is deleted and nothing is collected).
 	Registry     Registry
 	RegistryHost string
+	// External is the external registry whose revision tags retention
+	// and spec deletion may delete too, when the administrator allows it
+	// (ok false, or nil: they stay there).
+	External func(ctx context.Context) (reg registry.Target, ok bool, err error)
 	// Default is the global retention.
 	Default func(ctx context.Context) (db.Retention, error)
 	// Storage is the in-process engine's image store, pruned beyond
@@ -158,16 +162,45 @@ func (k *Keeper) retain(ctx context.Context, run *db.HousekeepingRun, now time.T
 	if err != nil {
 		return err
 	}
+	tags, err := k.tagDeleter(ctx)
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, name := range names {
-		if err := k.retainSpec(ctx, name, def, run, now); err != nil {
+		if err := k.retainSpec(ctx, name, def, tags, run, now); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (k *Keeper) retainSpec(ctx context.Context, name string, def db.Retention, run *db.HousekeepingRun, now time.Time) error {
+// tagDeleter deletes a job's revision tag where housekeeping may (the
+// embedded registry; the external one when allowed) and says false for a
+// job pushed anywhere else, whose tag stays.
+type tagDeleter func(ctx context.Context, j db.Job, tag string) (bool, error)
+
+func (k *Keeper) tagDeleter(ctx context.Context) (tagDeleter, error) {
+	var ext registry.Target
+	var extOK bool
+	if k.External != nil {
+		var err error
+		if ext, extOK, err = k.External(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return func(ctx context.Context, j db.Job, tag string) (bool, error) {
+		switch {
+		case k.Registry != nil && j.Registry == k.RegistryHost:
+			return true, k.Registry.Untag(ctx, j.SpecName, tag)
+		case extOK && j.Registry == ext.Host:
+			return true, registry.DeleteTag(ctx, ext, j.Registry+"/"+j.SpecName+":"+tag)
+		}
+		return false, nil
+	}, nil
+}
+
+func (k *Keeper) retainSpec(ctx context.Context, name string, def db.Retention, deleteTag tagDeleter, run *db.HousekeepingRun, now time.Time) error {
 	r := def
 	if own, err := k.DB.SpecRetention(ctx, name); err != nil {
 		return err
@@ -188,12 +221,15 @@ func (k *Keeper) retainSpec(ctx context.Context, name string, def db.Retention, 
 	for _, j := range del {
 		// The revision's tag goes first: a job whose tag cannot be
 		// deleted stays, so a later run tries again.
-		if j.Status == db.StatusSucceeded && k.Registry != nil && j.Registry == k.RegistryHost {
-			if err := k.Registry.Untag(ctx, name, strconv.Itoa(j.Revision)); err != nil {
+		if j.Status == db.StatusSucceeded {
+			deleted, err := deleteTag(ctx, j, strconv.Itoa(j.Revision))
+			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			run.TagsDeleted++
+			if deleted {
+				run.TagsDeleted++
+			}
 		}
 		ids = append(ids, j.ID)
 	}
@@ -230,23 +266,6 @@ func (k *Keeper) removeLog(id int64, errs *[]error) int64 {
 	return size
 }
 
-// Loop runs housekeeping every interval until ctx ends.
-func (k *Keeper) Loop(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = k.Run(ctx, TriggerSchedule)
-		}
-	}
-}
-
 // prune keeps the image store under StorageMax, keeping each spec's
 // latest and active revisions' images (and so their layer cache) and
 // their base images; with builds running it waits for the next run.
@@ -279,16 +298,27 @@ func (k *Keeper) prune(ctx context.Context) (int64, error) {
 }
 
 // ForgetSpec deletes the tags of a deleted spec's revisions (and its
-// alias) in the embedded registry, so a collection can free its images.
+// alias) in the embedded registry, and in the external one when allowed,
+// so a collection can free its images.
 func (k *Keeper) ForgetSpec(ctx context.Context, name string, jobs []db.Job) error {
-	if k.Registry == nil {
-		return nil
+	deleteTag, err := k.tagDeleter(ctx)
+	if err != nil {
+		return err
 	}
-	errs := []error{k.Registry.Untag(ctx, name, db.AliasTag)}
+	var errs []error
+	aliases := map[string]bool{}
 	for _, j := range jobs {
-		if j.Status == db.StatusSucceeded && j.Registry == k.RegistryHost {
-			errs = append(errs, k.Registry.Untag(ctx, name, strconv.Itoa(j.Revision)))
+		if j.Status != db.StatusSucceeded {
+			continue
 		}
+		j.SpecName = name
+		if !aliases[j.Registry] {
+			aliases[j.Registry] = true
+			_, err := deleteTag(ctx, j, db.AliasTag)
+			errs = append(errs, err)
+		}
+		_, err := deleteTag(ctx, j, strconv.Itoa(j.Revision))
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -1048,25 +1048,6 @@ func (q *Queue) CheckBases(ctx context.Context) (BaseCheck, error) {
 	return res, nil
 }
 
-// WatchBases runs CheckBases every interval until ctx ends.
-func (q *Queue) WatchBases(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if res, err := q.CheckBases(ctx); err != nil || len(res.Failed) > 0 {
-				q.cfg.Log.Warn("base image check", "err", err, "failed", res.Failed)
-			}
-		}
-	}
-}
-
 // Cancel stops a Pending or Building job. A Building job is recorded as
 // cancelled by its worker once the build has stopped; Cancel waits for that.
 func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job, error) {

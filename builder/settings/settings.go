@@ -140,6 +140,11 @@ type Settings struct {
 	// DefaultLimits are each build's limits until an administrator saves
 	// others (--build-memory, --build-cpus).
 	DefaultLimits executor.Limits
+	// DefaultSchedule is the schedule until an administrator saves one
+	// (--housekeeping-interval, --base-check-interval).
+	DefaultSchedule Schedule
+
+	scheduleChanges changes
 }
 
 // InsecureRegistries is told which registries are reached without TLS
