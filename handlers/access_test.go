@@ -16,12 +16,12 @@ import (
 
 var param = regexp.MustCompile(`:[a-z]+`)
 
-// routes lists the app's own routes (not the static files), with their
-// parameters filled in.
+// routes lists the portal's own routes (not the static files or the API,
+// see apiRoutes), with their parameters filled in.
 func routes(app *fiber.App) []fiber.Route {
 	var out []fiber.Route
 	for _, r := range app.GetRoutes(true) {
-		if r.Method == fiber.MethodHead || r.Method == fiber.MethodConnect || strings.HasPrefix(r.Path, "/static") || r.Path == "/" && r.Method != fiber.MethodGet {
+		if r.Method == fiber.MethodHead || r.Method == fiber.MethodConnect || strings.HasPrefix(r.Path, "/static") || strings.HasPrefix(r.Path, "/api") || r.Path == "/" && r.Method != fiber.MethodGet {
 			continue
 		}
 		if r.Method != fiber.MethodGet && r.Method != fiber.MethodPost {

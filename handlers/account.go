@@ -17,7 +17,7 @@ func sessionHandle(id string) string {
 	return hex.EncodeToString(sum[:12])
 }
 
-func (h *handler) accountPage(c *fiber.Ctx, status int, errs map[string][]string, notice string) error {
+func (h *handler) accountPage(c *fiber.Ctx, status int, errs map[string][]string, notice string, with ...func(*views.AccountPage)) error {
 	s, _ := sessionOf(c)
 	sessions, err := h.DB.ListSessions(c.UserContext(), s.AdminID)
 	if err != nil {
@@ -30,6 +30,12 @@ func (h *handler) accountPage(c *fiber.Ctx, status int, errs map[string][]string
 		v.Sessions = append(v.Sessions, views.SessionRow{Handle: sessionHandle(x.ID), Current: x.ID == s.ID,
 			CreatedAt: x.CreatedAt, LastSeen: x.LastSeen, Address: x.Address, UserAgent: x.UserAgent})
 	}
+	for _, f := range with {
+		f(&v)
+	}
+	if err := h.fillTokens(c, &v); err != nil {
+		return err
+	}
 	return render(c, status, l, views.AccountContent(v))
 }
 
@@ -40,6 +46,8 @@ func (h *handler) showAccount(c *fiber.Ctx) error {
 		notice = locOf(c).T("account.password.changed")
 	case "ended":
 		notice = locOf(c).T("account.sessions.ended")
+	case "revoked":
+		notice = locOf(c).T("tokens.revoked")
 	}
 	return h.accountPage(c, fiber.StatusOK, nil, notice)
 }

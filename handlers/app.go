@@ -64,6 +64,9 @@ type Deps struct {
 	// Housekeeping runs retention and garbage collection (nil: the
 	// Storage page offers neither); Settings holds its schedule.
 	Housekeeping *housekeeping.Keeper
+	// APIRate is how many API requests a token may make a minute (0:
+	// DefaultAPIRate).
+	APIRate int
 	// RegistryBytes measures the embedded registry's blobs (nil: builds
 	// push to an external registry).
 	RegistryBytes func() int64
@@ -106,6 +109,9 @@ func New(d Deps) *fiber.App {
 		Root:   http.FS(static.Assets),
 		MaxAge: 3600,
 	}))
+	// The API authenticates by token alone and never falls through to the
+	// portal's sign-in.
+	h.mountAPI(app)
 	app.Use(h.requireAdmin)
 	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/specs", fiber.StatusSeeOther) })
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
@@ -167,6 +173,8 @@ func New(d Deps) *fiber.App {
 	app.Post("/account/password", h.changePassword)
 	app.Post("/account/sessions/:handle/delete", h.endSession)
 	app.Post("/account/sessions/delete-others", h.endOtherSessions)
+	app.Post("/account/tokens", h.createToken)
+	app.Post("/account/tokens/:id/revoke", h.revokeToken)
 	app.Get("/settings/registry", h.showRegistry)
 	app.Post("/settings/registry", h.saveRegistry)
 	app.Post("/settings/registry/test", h.testRegistry)

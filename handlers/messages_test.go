@@ -32,7 +32,7 @@ func TestEveryBuilderAndStoreMessageIsTranslated(t *testing.T) {
 	fset := token.NewFileSet()
 	found := 0
 	var files []string
-	for _, dir := range []string{"../builder", "../db"} {
+	for _, dir := range []string{"../builder", "../db", "."} {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
 				files = append(files, path)

@@ -64,22 +64,18 @@ func (h *handler) saveImage(c *fiber.Ctx) error {
 		Description: utils.CopyString(strings.TrimSpace(c.FormValue("description"))),
 		PullSecret:  utils.CopyString(c.FormValue("pullSecret")),
 	}
-	errs := map[string][]string{}
 	loc := locOf(c)
-	if form.Name == "" {
-		errs["name"] = append(errs["name"], loc.T("images.name.required"))
-	}
-	if msg := spec.CheckImageReference(form.Reference); !msg.IsZero() {
-		errs["reference"] = append(errs["reference"], say(loc, msg))
-	}
-	if msg, err := settings.CheckPullSecret(c.UserContext(), h.DB, form.PullSecret); err != nil {
+	b := db.BaseImage{ID: id, Name: form.Name, Reference: form.Reference, Description: form.Description, PullSecret: form.PullSecret}
+	err := h.checkBaseImage(c, b)
+	errs := fieldErrors(loc, err)
+	if err != nil && errs == nil {
 		return err
-	} else if !msg.IsZero() {
-		errs["pullSecret"] = append(errs["pullSecret"], say(loc, msg))
+	}
+	if errs == nil {
+		errs = map[string][]string{}
 	}
 	if len(errs) == 0 {
-		_, err := h.DB.SaveBaseImage(c.UserContext(), db.BaseImage{ID: id, Name: form.Name, Reference: form.Reference,
-			Description: form.Description, PullSecret: form.PullSecret})
+		_, err := h.DB.SaveBaseImage(c.UserContext(), b)
 		switch {
 		case err == nil:
 			return redirectAfterPost(c, "/images")

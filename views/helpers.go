@@ -168,3 +168,10 @@ func quotedLine(code string, args []string) string {
 	}
 	return ""
 }
+
+// Diagnosis is a failed or cancelled job's reason in loc's language and
+// its hint ("" when there is none), as the job page says them; the API
+// and the command line print the same.
+func Diagnosis(loc Loc, code string, args []string, english string) (text, hint string) {
+	return reasonText(loc, code, args, english), reasonHint(loc, code)
+}

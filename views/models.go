@@ -404,6 +404,22 @@ type AccountPage struct {
 	Sessions []SessionRow
 	Errors   map[string][]string
 	Notice   string
+	// Tokens are every API token; TokenName and TokenDays the create
+	// form's input, NewToken the token just created (shown this once).
+	Tokens          []TokenRow
+	TokenName       string
+	TokenDays       string
+	TokenDayChoices []string
+	NewToken        string
+}
+
+// TokenRow is one API token (never its secret).
+type TokenRow struct {
+	ID                             int64
+	Name, Hint, CreatedBy          string
+	CreatedAt, ExpiresAt, LastUsed time.Time
+	// State is active, expired or revoked.
+	State string
 }
 
 func boolAttr(b bool) string {

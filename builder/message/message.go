@@ -8,6 +8,8 @@ package message
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 )
 
 // Message is a text meant for people. Every Format is written as a
@@ -43,4 +45,23 @@ func Of(err error) Message {
 		return m
 	}
 	return Message{Format: err.Error()}
+}
+
+var (
+	verbs    = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
+	nonWords = regexp.MustCompile(`[^a-z0-9]+`)
+)
+
+// Code is the message's identity for programs: its English wording
+// without the values, in lower case joined by dashes and cut at 64
+// characters, e.g. "%q is not a valid Debian package name" gives
+// "is-not-a-valid-debian-package-name". It changes only when the wording
+// does.
+func (m Message) Code() string {
+	code := verbs.ReplaceAllString(m.Format, " ")
+	code = strings.Trim(nonWords.ReplaceAllString(strings.ToLower(code), "-"), "-")
+	if len(code) > 64 {
+		code = strings.TrimRight(code[:64], "-")
+	}
+	return code
 }
