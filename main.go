@@ -51,6 +51,7 @@ import (
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/handlers"
+	"imagebuilder/handlers/cli"
 	"imagebuilder/views"
 )
 
@@ -217,11 +218,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdWorker(ctx, args, stdout)
 	case "kube-manifests":
 		_, err = stdout.Write(deploy.Manifests)
+	case "spec", "job":
+		return cli.Run(ctx, cmd, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, "usage: imagebuilder [serve|containerfile|build|import-base|worker-image|worker|kube-manifests] [flags]; imagebuilder CMD -h for flags")
+		fmt.Fprintln(stdout, "against a running portal: imagebuilder spec apply|list|get|delete, job list|logs|cancel|retry (imagebuilder spec for more)")
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base, worker-image, worker, kube-manifests)", cmd)
+		err = fmt.Errorf("unknown command %q (serve, containerfile, build, import-base, worker-image, worker, kube-manifests, spec, job)", cmd)
 	}
 	var verr spec.ValidationError
 	switch {

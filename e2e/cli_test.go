@@ -1,49 +1,171 @@
 package e2e
 
 import (
-	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"imagebuilder/db"
 )
 
-// `imagebuilder containerfile` prints the Containerfile, or every
-// validation error as list:line: message and exits 2.
-func TestContainerfileCommand(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		must(t, os.WriteFile(p, []byte(body), 0o600))
-		return p
+var newTokenText = regexp.MustCompile(`data-testid="new-token">([^<]+)<`)
+
+// apiToken creates an API token on the Account page, as an administrator
+// does, and returns it.
+func (s *server) apiToken(name string) string {
+	s.t.Helper()
+	client, csrf := s.signedInClient()
+	resp, err := client.PostForm(s.url("/account/tokens"), url.Values{"csrf": {csrf}, "tokenName": {name}, "tokenDays": {"7"}})
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	run := func(spec string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		cmd := exec.Command(binPath, "containerfile", "-f", spec)
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			return out.String(), errOut.String(), exit.ExitCode()
-		}
-		must(t, err)
-		return out.String(), errOut.String(), 0
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := newTokenText.FindSubmatch(body)
+	if resp.StatusCode != 200 || m == nil {
+		s.t.Fatalf("create token: %s", resp.Status)
 	}
-	out, _, code := run(write("ok.json", `{"name":"ok","baseImage":"debian:bookworm","apt":["jq"],"pip":["requests>=2"]}`))
-	if code != 0 || !strings.HasPrefix(out, "# Image Builder spec ok\nFROM debian:bookworm\nRUN --mount=type=cache,id=imagebuilder-apt,") || !strings.Contains(out, `"apt","jq"]`) {
-		t.Fatalf("valid spec: exit %d\n%s", code, out)
+	return string(m[1])
+}
+
+// cli runs the binary's client commands against srv with token; it
+// returns the exit code, stdout and stderr.
+func cli(t *testing.T, srv *server, token string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binPath, append(args, "--server", srv.base)...)
+	cmd.Env = append(os.Environ(), "IMAGEBUILDER_TOKEN="+token, "LANG=C")
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String()
+	case errors.As(err, &exit):
+		return exit.ExitCode(), out.String(), errOut.String()
 	}
-	_, stderr, code := run(write("bad.json", `{"name":"Bad","baseImage":"debian:bookworm","apt":["curl","curl; rm -rf /"],"conda":["numpy[foo=1]"],"pip":["-r x"]}`))
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
-	want := []string{`name: "Bad" has an uppercase letter`, `apt:2: "curl; rm -rf /" holds more than one word`, `conda:1: unknown key "foo"`, `pip:1: options such as "-r" are not allowed`}
-	if code != 2 || len(lines) != len(want) {
-		t.Fatalf("invalid spec: exit %d\n%s", code, stderr)
+	t.Fatal(err)
+	return 0, "", ""
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	for i, w := range want {
-		if !strings.HasPrefix(lines[i], w) {
-			t.Errorf("line %d = %q, want %q", i, lines[i], w)
-		}
+	return path
+}
+
+// The command line against the real server: apply --wait builds on the
+// busybox base, a failing build exits 6 with its diagnosis, and every
+// other command answers with an exit code a script can use.
+func TestCLIAppliesWaitsAndExitsAsTheBuildEnded(t *testing.T) {
+	in := newInstance(t)
+	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
+	noPackages := in.importBase(busyboxWithAptGet(t, `for a; do last=$a; done; case " $* " in *" install "*) echo "E: Unable to locate package $last" >&2; exit 100;; esac`), "library/no-packages:1", "No packages")
+	srv := in.serve()
+	store := in.store()
+	tok := srv.apiToken("ci")
+
+	spec := writeFile(t, "tools.yaml", "name: cli-tools\nbaseImage: "+busybox+"\n")
+	code, out, errOut := cli(t, srv, tok, "spec", "apply", "-f", spec, "--wait")
+	if code != 0 || !strings.Contains(out, "created cli-tools: revision 1") || !strings.Contains(out, "succeeded") || !strings.Contains(out, "image "+in.regAddr+"/cli-tools:1@sha256:") {
+		t.Fatalf("apply --wait: exit %d\n%s%s", code, out, errOut)
 	}
+	if code, out, _ = cli(t, srv, tok, "spec", "apply", "-f", spec, "--wait"); code != 0 || !strings.Contains(out, "cli-tools unchanged") {
+		t.Fatalf("apply of the same spec: exit %d\n%s", code, out)
+	}
+	if jobs, _ := store.ListJobs(t.Context(), "cli-tools"); len(jobs) != 1 {
+		t.Fatalf("an unchanged apply made a revision: %d jobs", len(jobs))
+	}
+	if code, out, _ = cli(t, srv, tok, "spec", "list"); code != 0 || !regexp.MustCompile(`cli-tools\s+succeeded\s+1\s+`).MatchString(out) {
+		t.Fatalf("spec list: exit %d\n%s", code, out)
+	}
+	code, out, _ = cli(t, srv, tok, "spec", "get", "cli-tools", "-o", "json")
+	var got db.ImageSpec
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || got.Name != "cli-tools" || got.BaseImage != busybox {
+		t.Fatalf("spec get -o json: exit %d\n%s", code, out)
+	}
+	if code, out, _ = cli(t, srv, tok, "spec", "get", "cli-tools", "-o", "yaml"); code != 0 || !strings.Contains(out, "baseImage: "+busybox) {
+		t.Fatalf("spec get -o yaml: exit %d\n%s", code, out)
+	}
+	// What get prints, apply takes back unchanged.
+	if code, out, _ = cli(t, srv, tok, "spec", "apply", "-f", writeFile(t, "again.yaml", out)); code != 0 || !strings.Contains(out, "unchanged") {
+		t.Fatalf("apply of get's YAML: exit %d\n%s", code, out)
+	}
+	code, out, _ = cli(t, srv, tok, "job", "list", "--spec", "cli-tools", "-o", "json")
+	var jobs []struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &jobs) != nil || len(jobs) != 1 || jobs[0].Status != "succeeded" {
+		t.Fatalf("job list: exit %d\n%s", code, out)
+	}
+	id := jsonID(jobs[0].ID)
+	if code, out, _ = cli(t, srv, tok, "job", "logs", id); code != 0 || !strings.Contains(out, "FROM "+busybox) {
+		t.Fatalf("job logs: exit %d\n%s", code, out)
+	}
+	if code, follow, _ := cli(t, srv, tok, "job", "logs", id, "--follow"); code != 0 || follow != out {
+		t.Fatalf("job logs --follow of a finished job: exit %d, %d bytes, want the %d of the log", code, len(follow), len(out))
+	}
+
+	// A build that fails: exit 6 with the diagnosis; follow says the same.
+	bad := writeFile(t, "bad.json", `{"name":"cli-broken","baseImage":"`+noPackages+`","apt":["nosuchpackage"]}`)
+	code, out, errOut = cli(t, srv, tok, "spec", "apply", "-f", bad, "--wait")
+	if code != 6 || !strings.Contains(out, "failed") || !strings.Contains(errOut, "nosuchpackage") {
+		t.Fatalf("apply --wait of a failing build: exit %d\n%s%s", code, out, errOut)
+	}
+	broken, _ := store.ListJobs(t.Context(), "cli-broken")
+	bid := jsonID(broken[0].ID)
+	if code, out, errOut = cli(t, srv, tok, "job", "logs", bid, "--follow"); code != 6 || !strings.Contains(out, "Unable to locate package nosuchpackage") || !strings.Contains(errOut, "nosuchpackage") {
+		t.Fatalf("job logs --follow of the failed job: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ = cli(t, srv, tok, "job", "retry", bid); code != 0 || !strings.Contains(out, "revision 2") {
+		t.Fatalf("job retry: exit %d\n%s", code, out)
+	}
+	broken, _ = store.ListJobs(t.Context(), "cli-broken")
+	if code, out, errOut = cli(t, srv, tok, "job", "cancel", jsonID(broken[0].ID)); code != 0 && !strings.Contains(errOut, "finished") {
+		t.Fatalf("job cancel: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Exit codes for what a script must tell apart.
+	invalid := writeFile(t, "invalid.json", `{"name":"cli-invalid","baseImage":"`+busybox+`","apt":["jq","bad;name"]}`)
+	if code, _, errOut = cli(t, srv, tok, "spec", "apply", "-f", invalid); code != 3 || !strings.Contains(errOut, "apt line 2") {
+		t.Fatalf("apply of an invalid spec: exit %d\n%s", code, errOut)
+	}
+	typo := writeFile(t, "typo.json", `{"name":"cli-typo","baseImage":"`+busybox+`","apts":["jq"]}`)
+	if code, _, errOut = cli(t, srv, tok, "spec", "apply", "-f", typo); code != 3 || !strings.Contains(errOut, "apts") {
+		t.Fatalf("apply with a misspelt field: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ = cli(t, srv, "", "spec", "list"); code != 4 {
+		t.Fatalf("no token: exit %d", code)
+	}
+	if code, _, _ = cli(t, srv, "ibt_wrong", "spec", "list"); code != 4 {
+		t.Fatalf("a wrong token: exit %d", code)
+	}
+	if code, _, _ = cli(t, srv, tok, "spec", "get", "nosuch"); code != 5 {
+		t.Fatalf("get of a missing spec: exit %d", code)
+	}
+	if code, _, _ = cli(t, srv, tok, "spec", "frobnicate"); code != 2 {
+		t.Fatalf("an unknown command: exit %d", code)
+	}
+	if code, out, _ = cli(t, srv, tok, "spec", "delete", "cli-tools"); code != 0 || !strings.Contains(out, "deleted cli-tools") {
+		t.Fatalf("spec delete: exit %d\n%s", code, out)
+	}
+	if code, _, _ = cli(t, srv, tok, "spec", "get", "cli-tools"); code != 5 {
+		t.Fatalf("get after delete: exit %d", code)
+	}
+}
+
+func jsonID(id int64) string {
+	b, _ := json.Marshal(id)
+	return string(b)
 }
