@@ -49,6 +49,7 @@ import (
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
+	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
 	"imagebuilder/handlers"
 	"imagebuilder/handlers/cli"
@@ -147,7 +148,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SilenceTimeout, "build-silence-timeout", 0, "fail a build whose output stays silent this long (0: never)")
 	fs.DurationVar(&c.BaseCheckEvery, "base-check-interval", 6*time.Hour, "resolve every spec's base image again this often and act on its policy where it changed (0: only from the list's button), until set on the Storage page")
 	fs.DurationVar(&c.HousekeepingEvery, "housekeeping-interval", time.Hour, "apply retention and collect the embedded registry's garbage this often (0: only from the Storage page's button), until set on the Storage page")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics, on a listener of their own (empty: off)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "also serve Prometheus metrics at http://ADDR/metrics on a listener of their own, without a token (empty: only the portal's /metrics, which takes an API token)")
 	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
 	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
 	fs.StringVar(&c.Executor, "executor", "in-process", "where builds run: in-process (Buildah in this process) or kubernetes (a Job per build)")
@@ -497,7 +498,9 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		keeper.Registry, keeper.RegistryHost, registryBytes = rt.embedded, rt.target.Host, rt.embedded.BlobBytes
 	}
 	var jobs *queue.Queue
-	stats := metrics.New(store, func() int { return jobs.Running() })
+	logsDir := filepath.Join(cfg.DataDir, "logs")
+	stats := metrics.New(store, func() int { return jobs.Running() }, func() int64 { return engine.TreeBytes(logsDir) })
+	hooks := webhooks.New(webhooks.Config{DB: store, Box: box, Log: logger, AllowLinkLocal: cfg.AllowLinkLocal, Observe: stats.WebhookAttempt})
 	jobs = queue.New(store, exec, logStore, queue.Config{
 		Workers:        cfg.Workers,
 		Timeout:        cfg.BuildTimeout,
@@ -511,6 +514,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,
 		ForgetSpec:     keeper.ForgetSpec,
+		Notify:         hooks.JobFinished,
 	})
 	if err := jobs.Start(ctx); err != nil {
 		return err
@@ -518,7 +522,9 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
 		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
-		Housekeeping: keeper, RegistryBytes: registryBytes})
+		Housekeeping: keeper, RegistryBytes: registryBytes, Webhooks: hooks,
+		Metrics: promhttp.HandlerFor(stats.Gatherer(), promhttp.HandlerOpts{})})
+	go hooks.Run(ctx)
 	go settings.Every(ctx, conf.HousekeepingEvery, conf.ScheduleChanged, func(ctx context.Context) {
 		_, _ = keeper.Run(ctx, housekeeping.TriggerSchedule) // recorded with the run
 	})

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -104,6 +106,14 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 	busybox := in.importBase(baseTar(t, "busybox.tar"), "library/busybox:latest", "BusyBox")
 	srv := in.serve()
 	store := in.store()
+	// A webhook endpoint with a long URL that answers 500, so the
+	// deliveries of the builds below show errors and retries.
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	defer hook.Close()
+	if resp := srv.postForm("/settings/webhooks", url.Values{"url": {hook.URL + "/hooks/a-rather-long-path/that-tests-wrapping/of-webhook-urls"},
+		"secret": {"overflow-test-secret"}, "events": {"job.succeeded", "job.failed", "job.cancelled"}}); resp.StatusCode != 303 {
+		t.Fatalf("add webhook: %s", resp.Status)
+	}
 	// A spec with a long name and a succeeded build, so cells hold long text.
 	long := "a-rather-long-image-spec-name-that-tests-wrapping.v2"
 	if resp := srv.postForm("/specs", url.Values{"name": {long}, "baseImage": {busybox}}); resp.StatusCode != 303 {
@@ -178,6 +188,19 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		visit("/settings/secrets", "secrets")
 		visit("/settings/registry", "registry")
 		visit("/account", "account")
+		must(t, byTestID(page, "create-token").Click())
+		must(t, expect.Locator(byTestID(page, "token-name-errors")).ToBeVisible())
+		shot.take(locale + "-token-errors")
+		must(t, byTestID(page, "token-name").Fill("a-rather-long-token-name-for-the-ci-pipeline-of-team-x"))
+		must(t, byTestID(page, "create-token").Click())
+		must(t, expect.Locator(byTestID(page, "new-token")).ToBeVisible())
+		shot.take(locale + "-token-created")
+		visit("/settings/webhooks", "webhooks")
+		must(t, expect.Locator(byTestID(page, "delivery-row")).Not().ToHaveCount(0))
+		must(t, byTestID(page, "webhook-url").Fill("https://user:pw@chat.example.com/hooks"))
+		must(t, byTestID(page, "add-webhook").Click())
+		must(t, expect.Locator(byTestID(page, "webhook-url-errors")).ToBeVisible())
+		shot.take(locale + "-webhook-errors")
 		visit("/settings/audit", "audit")
 		visit("/settings/storage", "storage")
 		must(t, byTestID(page, "housekeeping-run").Click())

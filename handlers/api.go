@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 
 	"imagebuilder/builder/message"
@@ -187,6 +188,10 @@ func (h *handler) mountAPI(app *fiber.App) {
 	v1.Delete("/pull-secrets/:name", h.apiDeletePullSecret)
 	v1.Get("/registry", h.apiGetRegistry)
 	v1.Post("/registry/test", h.apiTestRegistry)
+	if h.Metrics != nil {
+		// Prometheus scrapes with a bearer token too (or --metrics-addr).
+		app.Get("/metrics", h.apiErrors, h.apiAuth, adaptor.HTTPHandler(h.Metrics))
+	}
 	root.All("/*", func(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, locOf(c).T("api.noroute", c.Method(), c.Path()))
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"imagebuilder/builder/settings"
+	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
 )
 
@@ -362,4 +365,59 @@ func jsonNumber(n int64) string {
 	return string(b)
 }
 
-var _ = db.StatusPending
+func TestMetricsTakeAToken(t *testing.T) {
+	app, _ := newTestApp(t, true, func(d *Deps) {
+		d.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "imagebuilder_builds_running 0\n") })
+	})
+	cl := signedIn(t, app)
+	if resp := apiCall(t, app, "", "GET", "/metrics", nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("metrics without a token: %d", resp.StatusCode)
+	}
+	if resp, _ := cl.get("/metrics"); resp.StatusCode != 401 {
+		t.Fatalf("metrics with a session cookie: %d", resp.StatusCode)
+	}
+	resp := apiCall(t, app, newToken(t, cl, "prometheus"), "GET", "/metrics", nil, nil)
+	if raw, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(raw), "imagebuilder_builds_running") {
+		t.Fatalf("metrics with a token: %d %s", resp.StatusCode, raw)
+	}
+}
+
+func TestWebhooksPageAddsAndRedelivers(t *testing.T) {
+	var hooks *webhooks.Dispatcher
+	app, store := newTestApp(t, true, func(d *Deps) {
+		box, err := settings.OpenSecretBox(filepath.Join(t.TempDir(), "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hooks = webhooks.New(webhooks.Config{DB: d.DB, Box: box})
+		d.Webhooks = hooks
+	})
+	cl := signedIn(t, app)
+	resp, doc := cl.post("/settings/webhooks", url.Values{"url": {"ftp://x"}, "secret": {"short-secret-value"}})
+	if resp.StatusCode != 422 || doc.Find(`[data-testid="webhook-url-errors"]`).Length() != 1 || doc.Find(`[data-testid="webhook-events-errors"]`).Length() != 1 {
+		t.Fatalf("bad endpoint: %d", resp.StatusCode)
+	}
+	if v, _ := doc.Find(`[data-testid="webhook-secret"]`).Attr("value"); v != "" {
+		t.Fatal("the secret was sent back")
+	}
+	secret := "a-receiver-secret-1234"
+	resp, _ = cl.post("/settings/webhooks", url.Values{"url": {"https://chat.example.com/hooks"}, "secret": {secret}, "events": {db.EventJobFailed, db.EventJobSucceeded}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %d", resp.StatusCode)
+	}
+	hooks.JobFinished(db.Job{ID: 7, SpecName: "tools", Revision: 1, Status: db.StatusFailed, QueuedAt: time.Now()})
+	_, doc = cl.get("/settings/webhooks")
+	if doc.Find(`[data-testid="webhook-row"]`).Length() != 1 || doc.Find(`[data-testid="delivery-row"][data-state="pending"]`).Length() != 1 {
+		t.Fatal("the page does not list the endpoint and its pending delivery")
+	}
+	if strings.Contains(doc.Text(), secret) {
+		t.Fatal("the page shows the secret")
+	}
+	deliveries, _ := store.RecentDeliveries(context.Background(), 10)
+	if resp, _ := cl.post("/settings/webhooks/deliveries/"+jsonNumber(deliveries[0].ID)+"/redeliver", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("redeliver: %d", resp.StatusCode)
+	}
+	if deliveries, _ = store.RecentDeliveries(context.Background(), 10); len(deliveries) != 2 {
+		t.Fatalf("redelivery made %d deliveries", len(deliveries))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/settings"
+	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
 	"imagebuilder/static"
 	"imagebuilder/views"
@@ -64,6 +66,12 @@ type Deps struct {
 	// Housekeeping runs retention and garbage collection (nil: the
 	// Storage page offers neither); Settings holds its schedule.
 	Housekeeping *housekeeping.Keeper
+	// Webhooks records and sends webhook deliveries (nil: the page is
+	// off).
+	Webhooks *webhooks.Dispatcher
+	// Metrics serves Prometheus metrics at /metrics to API tokens (nil:
+	// none).
+	Metrics http.Handler
 	// APIRate is how many API requests a token may make a minute (0:
 	// DefaultAPIRate).
 	APIRate int
@@ -104,6 +112,7 @@ func New(d Deps) *fiber.App {
 		BodyLimit:   2 << 20,
 		IdleTimeout: 120 * time.Second,
 	})
+	app.Use(h.logRequests)
 	app.Use(securityHeaders)
 	app.Use("/static", filesystem.New(filesystem.Config{
 		Root:   http.FS(static.Assets),
@@ -175,6 +184,10 @@ func New(d Deps) *fiber.App {
 	app.Post("/account/sessions/delete-others", h.endOtherSessions)
 	app.Post("/account/tokens", h.createToken)
 	app.Post("/account/tokens/:id/revoke", h.revokeToken)
+	app.Get("/settings/webhooks", h.webhooksPage)
+	app.Post("/settings/webhooks", h.addWebhook)
+	app.Post("/settings/webhooks/:id/delete", h.deleteWebhook)
+	app.Post("/settings/webhooks/deliveries/:id/redeliver", h.redeliver)
 	app.Get("/settings/registry", h.showRegistry)
 	app.Post("/settings/registry", h.saveRegistry)
 	app.Post("/settings/registry/test", h.testRegistry)
@@ -186,6 +199,34 @@ func New(d Deps) *fiber.App {
 // framing.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// logRequests writes one log line per request (not for static files or
+// the health check): method, path without the query, status, duration
+// and client. Headers, which carry tokens and cookies, are never logged.
+func (h *handler) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	path := c.Path()
+	if strings.HasPrefix(path, "/static/") || path == "/healthz" {
+		return err
+	}
+	status := c.Response().StatusCode()
+	if err != nil {
+		status = fiber.StatusInternalServerError
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &fe):
+			status = fe.Code
+		case errors.Is(err, db.ErrNotFound):
+			status = fiber.StatusNotFound
+		case errors.Is(err, db.ErrConflict):
+			status = fiber.StatusConflict
+		}
+	}
+	h.Log.Info("request", "method", c.Method(), "path", path, "status", status,
+		"duration_ms", time.Since(start).Milliseconds(), "client", h.clientIP(c))
+	return err
+}
 
 // securityHeaders sets the headers every response carries.
 func securityHeaders(c *fiber.Ctx) error {

@@ -175,3 +175,14 @@ func quotedLine(code string, args []string) string {
 func Diagnosis(loc Loc, code string, args []string, english string) (text, hint string) {
 	return reasonText(loc, code, args, english), reasonHint(loc, code)
 }
+
+// deliveryBadge is the badge class of a webhook delivery's state.
+func deliveryBadge(state string) string {
+	switch state {
+	case "delivered":
+		return "badge-succeeded"
+	case "failed":
+		return "badge-failed"
+	}
+	return "badge-pending"
+}

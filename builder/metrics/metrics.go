@@ -1,6 +1,7 @@
 // Package metrics owns the builder's Prometheus metrics: builds by outcome
 // and reason, build and queue-wait durations, queue depth, running builds
-// and pushed bytes, plus the Go runtime's and the process's. It hears of
+// and pushed bytes, log bytes and webhook deliveries, plus the Go
+// runtime's and the process's. It hears of
 // builds as the queue's Observer and reads the queue depth from the store
 // when scraped. Serving them over HTTP is the caller's (main).
 package metrics
@@ -22,6 +23,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	wait     prometheus.Histogram
 	pushed   prometheus.Counter
+	webhooks *prometheus.CounterVec
 }
 
 // Buckets of build durations, in seconds: from a cached no-op build to
@@ -30,7 +32,9 @@ var buildBuckets = []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600}
 
 // New registers the metrics. pending counts the jobs waiting and running
 // the builds that run, both read at each scrape.
-func New(store *db.DB, running func() int) *Metrics {
+// logBytes measures the job logs, read at each scrape (nil: not
+// exported).
+func New(store *db.DB, running func() int, logBytes func() int64) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		builds: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,6 +55,10 @@ func New(store *db.DB, running func() int) *Metrics {
 			Name: "imagebuilder_pushed_bytes_total",
 			Help: "Compressed bytes of the images builds pushed.",
 		}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "imagebuilder_webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by result (delivered; retry: failed, tried again later; failed: given up).",
+		}, []string{"result"}),
 	}
 	depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "imagebuilder_queue_depth",
@@ -68,8 +76,14 @@ func New(store *db.DB, running func() int) *Metrics {
 		Name: "imagebuilder_builds_running",
 		Help: "Builds running now.",
 	}, func() float64 { return float64(running()) })
-	m.reg.MustRegister(m.builds, m.duration, m.wait, m.pushed, depth, runningGauge,
+	m.reg.MustRegister(m.builds, m.duration, m.wait, m.pushed, m.webhooks, depth, runningGauge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if logBytes != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "imagebuilder_log_bytes",
+			Help: "Bytes the job logs take on disk.",
+		}, func() float64 { return float64(logBytes()) }))
+	}
 	return m
 }
 
@@ -90,6 +104,9 @@ func (m *Metrics) Finished(job db.Job, out db.JobOutcome) {
 		m.pushed.Add(float64(out.Size))
 	}
 }
+
+// WebhookAttempt counts one webhook delivery attempt by result.
+func (m *Metrics) WebhookAttempt(result string) { m.webhooks.WithLabelValues(result).Inc() }
 
 // Gatherer is the registry to serve (promhttp.HandlerFor).
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }

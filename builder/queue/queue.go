@@ -58,6 +58,9 @@ type Config struct {
 	SilenceTimeout time.Duration
 	// Observer hears of every build's start and end (metrics); nil: none.
 	Observer Observer
+	// Notify hears of every job that ended, as recorded, including a
+	// pending one cancelled (webhooks); it must return quickly. nil: none.
+	Notify func(db.Job)
 	// ForgetSpec, when set, removes a deleted spec's images from where
 	// they were pushed (its jobs, as they were before the deletion).
 	ForgetSpec func(ctx context.Context, name string, jobs []db.Job) error
@@ -789,6 +792,9 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	if q.cfg.Observer != nil {
 		q.cfg.Observer.Finished(job, out)
 	}
+	if q.cfg.Notify != nil && recordErr == nil {
+		q.cfg.Notify(finished)
+	}
 	attrs := []any{"job", job.ID, "spec", job.SpecName, "revision", job.Revision, "status", out.Status}
 	if out.Error != "" {
 		attrs = append(attrs, "reason", out.Error)
@@ -1055,6 +1061,9 @@ func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job,
 		reason = ReasonCancelled
 	}
 	j, err := q.db.CancelPendingJob(ctx, jobID, reason, reasonCodes[reason])
+	if err == nil && q.cfg.Notify != nil {
+		q.cfg.Notify(j)
+	}
 	if err == nil || !errors.Is(err, db.ErrConflict) {
 		return j, err
 	}

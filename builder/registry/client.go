@@ -76,6 +76,24 @@ func forbiddenRegistryIP(ip net.IP) bool {
 	return false
 }
 
+// GuardedDialer dials like net.Dialer but refuses link-local and cloud
+// metadata addresses unless allowLinkLocal: for connections to addresses
+// an administrator typed (a registry, a webhook), so they cannot reach
+// the cloud's metadata service.
+func GuardedDialer(timeout time.Duration, allowLinkLocal bool) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
+		h, _, _ := net.SplitHostPort(address)
+		if ip := net.ParseIP(h); ip != nil && !allowLinkLocal && forbiddenRegistryIP(ip) {
+			return errForbiddenAddress
+		}
+		return nil
+	}}
+}
+
+// ErrForbiddenAddress is what a GuardedDialer answers for an address it
+// must not reach.
+var ErrForbiddenAddress = errForbiddenAddress
+
 // Check tells what stops reg from taking pushes, in one of five
 // words: DNS, unreachable (or refused, for a link-local or cloud metadata
 // address, unless allowLinkLocal), TLS, "not a registry" or
@@ -95,13 +113,7 @@ func Check(ctx context.Context, reg Target, allowLinkLocal bool) error {
 			return msgf("DNS: cannot resolve %q", name)
 		}
 	}
-	dialer := &net.Dialer{Timeout: 3 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-		h, _, _ := net.SplitHostPort(address)
-		if ip := net.ParseIP(h); ip != nil && !allowLinkLocal && forbiddenRegistryIP(ip) {
-			return errForbiddenAddress
-		}
-		return nil
-	}}
+	dialer := GuardedDialer(3*time.Second, allowLinkLocal)
 	client := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	try := func(scheme string, skipVerify bool) (*http.Response, error) {
 		client.Transport = &http.Transport{DialContext: dialer.DialContext, Proxy: nil,
