@@ -123,7 +123,7 @@ func (h *handler) apiListSpecs(c *fiber.Ctx) error {
 	if !slices.Contains(listStatuses, status) {
 		return fiber.NewError(fiber.StatusBadRequest, locOf(c).T("api.badstatus", status, strings.Join(listStatuses[1:], ", ")))
 	}
-	limit := min(max(c.QueryInt("limit", 100), 1), 1000)
+	limit := min(max(c.QueryInt("limit", specsPerPage), 1), 1000)
 	res, err := h.DB.ListSpecsPage(c.UserContext(), db.SpecFilter{Query: strings.TrimSpace(c.Query("q")), Status: status, Limit: limit, Offset: max(c.QueryInt("offset", 0), 0)})
 	if err != nil {
 		return err
