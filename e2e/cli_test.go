@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -110,6 +111,36 @@ func TestCLIAppliesWaitsAndExitsAsTheBuildEnded(t *testing.T) {
 		t.Fatalf("job list: exit %d\n%s", code, out)
 	}
 	id := jsonID(jobs[0].ID)
+	// Through the API too: the revision's packages and SBOM, and pinning
+	// it as the active revision.
+	for _, path := range []string{"/jobs/" + id + "/packages", "/jobs/" + id + "/sbom.spdx.json", "/jobs/" + id + "/pinned.json"} {
+		req, _ := http.NewRequest("GET", srv.url("/api/v1"+path), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !json.Valid(raw) {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, raw)
+		}
+	}
+	req, _ := http.NewRequest("POST", srv.url("/api/v1/specs/cli-tools/active"), strings.NewReader(`{"job":`+id+`}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active struct {
+		Pinned         bool `json:"pinned"`
+		ActiveRevision int  `json:"activeRevision"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&active); err != nil || resp.StatusCode != 200 || !active.Pinned || active.ActiveRevision != 1 {
+		t.Fatalf("activate: %d %+v %v", resp.StatusCode, active, err)
+	}
+	resp.Body.Close()
 	if code, out, _ = cli(t, srv, tok, "job", "logs", id); code != 0 || !strings.Contains(out, "FROM "+busybox) {
 		t.Fatalf("job logs: exit %d\n%s", code, out)
 	}

@@ -188,6 +188,7 @@ func (h *handler) mountAPI(app *fiber.App) {
 	v1.Delete("/pull-secrets/:name", h.apiDeletePullSecret)
 	v1.Get("/registry", h.apiGetRegistry)
 	v1.Post("/registry/test", h.apiTestRegistry)
+	h.mountAPIMore(v1)
 	if h.Metrics != nil {
 		// Prometheus scrapes with a bearer token too (or --metrics-addr).
 		app.Get("/metrics", h.apiErrors, h.apiAuth, adaptor.HTTPHandler(h.Metrics))

@@ -476,3 +476,48 @@ func BenchmarkAPISpecList1000Specs50000Jobs(b *testing.B) {
 		})
 	}
 }
+
+func TestAPIWebhooksAndActivation(t *testing.T) {
+	app, _ := newTestApp(t, true, func(d *Deps) {
+		box, err := settings.OpenSecretBox(filepath.Join(t.TempDir(), "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Webhooks = webhooks.New(webhooks.Config{DB: d.DB, Box: box})
+	})
+	cl := signedIn(t, app)
+	tok := newToken(t, cl, "gitops")
+	var bad apiError
+	if resp := apiCall(t, app, tok, "POST", "/api/v1/webhooks", map[string]any{"url": "ftp://x", "secret": "short", "events": []string{"job.exploded"}}, &bad); resp.StatusCode != 422 || len(bad.Errors) != 3 {
+		t.Fatalf("a bad endpoint: %d %+v", resp.StatusCode, bad)
+	}
+	var w APIWebhook
+	secret := "the-receivers-secret-42"
+	if resp := apiCall(t, app, tok, "POST", "/api/v1/webhooks", map[string]any{"url": "https://chat.example.com/hook", "secret": secret, "events": []string{"job.failed"}}, &w); resp.StatusCode != 201 || w.ID == 0 || w.CreatedBy != "admin (API token gitops)" {
+		t.Fatalf("create webhook: %d %+v", resp.StatusCode, w)
+	}
+	resp := apiCall(t, app, tok, "GET", "/api/v1/webhooks", nil, nil)
+	if raw, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(raw), "chat.example.com") || strings.Contains(string(raw), secret) {
+		t.Fatalf("list webhooks: %d %s", resp.StatusCode, raw)
+	}
+	var deliveries []APIDelivery
+	if resp := apiCall(t, app, tok, "GET", "/api/v1/webhook-deliveries", nil, &deliveries); resp.StatusCode != 200 || len(deliveries) != 0 {
+		t.Fatalf("deliveries: %d %+v", resp.StatusCode, deliveries)
+	}
+	if resp := apiCall(t, app, tok, "DELETE", "/api/v1/webhooks/"+jsonNumber(w.ID), nil, nil); resp.StatusCode != 204 {
+		t.Fatalf("delete webhook: %d", resp.StatusCode)
+	}
+	var created APISpecResult
+	if resp := apiCall(t, app, tok, "POST", "/api/v1/specs", map[string]any{"name": "tools", "baseImage": "busybox"}, &created); resp.StatusCode != 201 {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	if resp := apiCall(t, app, tok, "POST", "/api/v1/specs/tools/active", map[string]any{}, &bad); resp.StatusCode != 400 {
+		t.Fatalf("activate without a job: %d %+v", resp.StatusCode, bad)
+	}
+	if resp := apiCall(t, app, tok, "POST", "/api/v1/specs/tools/active", map[string]any{"job": created.Job.ID}, &bad); resp.StatusCode != 409 {
+		t.Fatalf("activating a pending job: %d %+v", resp.StatusCode, bad)
+	}
+	if resp := apiCall(t, app, tok, "GET", "/api/v1/jobs/"+jsonNumber(created.Job.ID)+"/packages", nil, &bad); resp.StatusCode != 404 || !strings.Contains(bad.Message, "no package inventory") {
+		t.Fatalf("packages of a pending job: %d %+v", resp.StatusCode, bad)
+	}
+}
