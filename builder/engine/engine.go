@@ -307,7 +307,7 @@ func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT, Gate: e.stepLimits})
+	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT, Gate: e.stepLimits, Drain: true})
 	if err != nil {
 		return BuildResult{}, err
 	}

@@ -855,11 +855,32 @@ func (q *Queue) confirm(ctx context.Context, in db.ImageSpec,
 	if err != nil {
 		return db.Spec{}, db.Job{}, err
 	}
+	waiting := q.pendingJobs(ctx, in.Name)
 	saved, j, err := save(ctx, in, host)
 	if err == nil {
 		q.Wake()
+		q.notifySuperseded(ctx, waiting)
 	}
 	return saved, j, err
+}
+
+// pendingJobs are the spec's jobs that a new one would supersede (none
+// when Notify is not set).
+func (q *Queue) pendingJobs(ctx context.Context, name string) []db.Job {
+	if q.cfg.Notify == nil {
+		return nil
+	}
+	jobs, _ := q.db.FindJobs(ctx, db.JobFilter{Spec: name, Status: db.StatusPending})
+	return jobs
+}
+
+// notifySuperseded tells Notify of the pending jobs a new job cancelled.
+func (q *Queue) notifySuperseded(ctx context.Context, waiting []db.Job) {
+	for _, w := range waiting {
+		if j, err := q.db.GetJob(ctx, w.ID); err == nil && j.Status == db.StatusCancelled {
+			q.cfg.Notify(j)
+		}
+	}
 }
 
 func (q *Queue) currentHost(ctx context.Context) (string, error) {
@@ -889,9 +910,14 @@ func (q *Queue) again(ctx context.Context, jobID int64, enqueue func(context.Con
 	if err != nil {
 		return db.Job{}, err
 	}
+	var waiting []db.Job
+	if old, err := q.db.GetJob(ctx, jobID); err == nil {
+		waiting = q.pendingJobs(ctx, old.SpecName)
+	}
 	j, err := enqueue(ctx, jobID, host)
 	if err == nil {
 		q.Wake()
+		q.notifySuperseded(ctx, waiting)
 	}
 	return j, err
 }
