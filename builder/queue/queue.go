@@ -858,10 +858,16 @@ func (q *Queue) confirm(ctx context.Context, in db.ImageSpec,
 	waiting := q.pendingJobs(ctx, in.Name)
 	saved, j, err := save(ctx, in, host)
 	if err == nil {
+		q.logQueued(j)
 		q.Wake()
 		q.notifySuperseded(ctx, waiting)
 	}
 	return saved, j, err
+}
+
+// logQueued writes the server log's line for a new pending job.
+func (q *Queue) logQueued(j db.Job) {
+	q.cfg.Log.Info("job queued", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "by", j.RequestedBy, "retry_of", j.RetryOf)
 }
 
 // pendingJobs are the spec's jobs that a new one would supersede (none
@@ -878,6 +884,7 @@ func (q *Queue) pendingJobs(ctx context.Context, name string) []db.Job {
 func (q *Queue) notifySuperseded(ctx context.Context, waiting []db.Job) {
 	for _, w := range waiting {
 		if j, err := q.db.GetJob(ctx, w.ID); err == nil && j.Status == db.StatusCancelled {
+			q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Reason)
 			q.cfg.Notify(j)
 		}
 	}
@@ -916,6 +923,7 @@ func (q *Queue) again(ctx context.Context, jobID int64, enqueue func(context.Con
 	}
 	j, err := enqueue(ctx, jobID, host)
 	if err == nil {
+		q.logQueued(j)
 		q.Wake()
 		q.notifySuperseded(ctx, waiting)
 	}
@@ -1087,8 +1095,11 @@ func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job,
 		reason = ReasonCancelled
 	}
 	j, err := q.db.CancelPendingJob(ctx, jobID, reason, reasonCodes[reason])
-	if err == nil && q.cfg.Notify != nil {
-		q.cfg.Notify(j)
+	if err == nil {
+		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Reason, "by", j.CancelledBy)
+		if q.cfg.Notify != nil {
+			q.cfg.Notify(j)
+		}
 	}
 	if err == nil || !errors.Is(err, db.ErrConflict) {
 		return j, err
