@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
 	"imagebuilder/views"
 )
@@ -44,7 +46,7 @@ func (h *handler) renderWebhooks(c *fiber.Ctx, status int, v views.WebhooksPage)
 	}
 	for _, x := range deliveries {
 		row := views.DeliveryRow{ID: x.ID, URL: x.URL, Event: x.Event, JobID: x.JobID, State: x.State, Attempts: x.Attempts,
-			StatusCode: x.StatusCode, Error: x.Error, CreatedAt: x.CreatedAt, LastAt: x.LastAt}
+			StatusCode: x.StatusCode, Error: deliveryError(l.Loc, x), CreatedAt: x.CreatedAt, LastAt: x.LastAt}
 		if x.Attempts > 0 {
 			row.Duration = strconv.FormatInt(x.Duration.Milliseconds(), 10) + " ms"
 		}
@@ -54,6 +56,22 @@ func (h *handler) renderWebhooks(c *fiber.Ctx, status int, v views.WebhooksPage)
 		v.Deliveries = append(v.Deliveries, row)
 	}
 	return render(c, status, l, views.WebhooksContent(v))
+}
+
+// deliveryError says why a delivery's last attempt failed in the page's
+// language; a network error's own text (the system's) stays as it is.
+func deliveryError(loc views.Loc, x db.Delivery) string {
+	switch {
+	case x.Error == "":
+		return ""
+	case x.StatusCode >= 300:
+		return loc.T("webhooks.answered", x.StatusCode, http.StatusText(x.StatusCode))
+	case strings.HasPrefix(x.Error, webhooks.ErrNoAnswer):
+		return loc.T("webhooks.noanswer", strings.TrimSpace(strings.TrimPrefix(x.Error, webhooks.ErrNoAnswer)))
+	case x.Error == webhooks.ErrRefusedAddress:
+		return loc.T("webhooks.refused")
+	}
+	return x.Error
 }
 
 // addWebhook registers an endpoint; the secret is write-only.

@@ -40,6 +40,13 @@ const (
 	HeaderSignature = "X-Imagebuilder-Signature"
 )
 
+// How an attempt failed, as recorded, besides the endpoint's own status
+// ("answered 503 Service Unavailable") and the system's network errors.
+const (
+	ErrNoAnswer       = "no answer within"
+	ErrRefusedAddress = "refused: a link-local or cloud metadata address"
+)
+
 // Results of an attempt, for metrics.
 const (
 	ResultDelivered = "delivered"
@@ -338,10 +345,10 @@ func (d *Dispatcher) post(ctx context.Context, x db.Delivery) (took time.Duratio
 			err = ue.Err // the URL is on the page already
 		}
 		if errors.Is(err, registry.ErrForbiddenAddress) {
-			return took, 0, "refused: a link-local or cloud metadata address", 0
+			return took, 0, ErrRefusedAddress, 0
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			return took, 0, fmt.Sprintf("no answer within %s", d.cfg.Timeout), 0
+			return took, 0, fmt.Sprintf("%s %s", ErrNoAnswer, d.cfg.Timeout), 0
 		}
 		return took, 0, err.Error(), 0
 	}
