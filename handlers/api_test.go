@@ -422,6 +422,16 @@ func TestWebhooksPageAddsAndRedelivers(t *testing.T) {
 	if deliveries, _ = store.RecentDeliveries(context.Background(), 10); len(deliveries) != 2 {
 		t.Fatalf("redelivery made %d deliveries", len(deliveries))
 	}
+	// Why an attempt failed is said in the page's language.
+	if err := store.RecordAttempt(context.Background(), deliveries[0].ID, db.DeliveryPending, 503, time.Millisecond, "answered 503 Service Unavailable", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/settings/webhooks", nil)
+	req.Header.Set("Accept-Language", "zh-TW")
+	_, doc = cl.do(req)
+	if got := doc.Find(`[data-testid="delivery-error"]`).First().Text(); got != "端點回應 503 Service Unavailable" {
+		t.Fatalf("the delivery error reads %q in Chinese", got)
+	}
 }
 
 // BenchmarkAPISpecList1000Specs50000Jobs is GET /api/v1/specs over HTTP
