@@ -513,3 +513,30 @@ func TestAPIWebhooksAndActivation(t *testing.T) {
 		t.Fatalf("packages of a pending job: %d %+v", resp.StatusCode, bad)
 	}
 }
+
+func TestAPIBodyOverTheLimitIsAJSONError(t *testing.T) {
+	app, store := testApp(t)
+	token := APITokenPrefix + "big-body-token"
+	if _, err := store.CreateAPIToken(context.Background(), "big", "ibt_bi", "admin", tokenHash(token), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go app.Listener(ln)
+	defer app.Shutdown()
+	huge := `{"name":"big","baseImage":"busybox","apt":["` + strings.Repeat("a", 3<<20) + `"]}`
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/api/v1/specs", strings.NewReader(huge))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body apiError
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || body.Code != "too-large" {
+		t.Fatalf("a 3 MB body: %d %+v (%v)", resp.StatusCode, body, err)
+	}
+}

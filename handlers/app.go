@@ -319,6 +319,15 @@ func (h *handler) errorPage(c *fiber.Ctx, err error) error {
 	default:
 		h.Log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
+	if strings.HasPrefix(c.Path(), "/api/") {
+		// What the server refuses before any route (a body over the
+		// limit) still answers the API's way.
+		msg := "internal error; the server log says more"
+		if fe != nil {
+			msg = fe.Message
+		}
+		return c.Status(status).JSON(apiError{Code: statusCode(status), Message: msg})
+	}
 	l := h.layout(c, "", "builder")
 	key := "err.generic"
 	if status == fiber.StatusNotFound {

@@ -45,16 +45,18 @@ const (
 	ExitTimeout   = 8
 )
 
-// exitError carries an exit code with its message.
+// exitError carries an exit code with its message; transient marks a
+// server that could not be reached (worth another try while waiting).
 type exitError struct {
-	code int
-	msg  string
+	code      int
+	msg       string
+	transient bool
 }
 
 func (e *exitError) Error() string { return e.msg }
 
 func exit(code int, format string, args ...any) error {
-	return &exitError{code, fmt.Sprintf(format, args...)}
+	return &exitError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 // client calls the API.
@@ -117,7 +119,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, exit(ExitError, "cannot reach %s: %v", c.server, err)
+		return 0, &exitError{code: ExitError, msg: fmt.Sprintf("cannot reach %s: %v", c.server, err), transient: true}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -339,17 +341,32 @@ func (c *client) apply(ctx context.Context, path string, wait bool, timeout time
 	return c.waitJob(ctx, id, stdout)
 }
 
-// waitJob polls a job until it ends and turns its end into an exit code.
+// waitJob polls a job until it ends and turns its end into an exit code;
+// a server that cannot be reached for a moment (a restart) is tried again
+// for up to a minute.
 func (c *client) waitJob(ctx context.Context, id int64, stdout io.Writer) error {
 	last := ""
+	var unreachableSince time.Time
 	for {
 		var j handlers.APIJob
 		if _, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/jobs/%d", id), nil, &j); err != nil {
-			if ctx.Err() != nil {
+			var ee *exitError
+			switch {
+			case ctx.Err() != nil:
 				return exit(ExitTimeout, "job %d did not finish in time", id)
+			case errors.As(err, &ee) && ee.transient && (unreachableSince.IsZero() || time.Since(unreachableSince) < time.Minute):
+				if unreachableSince.IsZero() {
+					unreachableSince = time.Now()
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+				continue
 			}
 			return err
 		}
+		unreachableSince = time.Time{}
 		if j.Status != last {
 			fmt.Fprintf(stdout, "job %d (%s revision %d): %s\n", j.ID, j.Spec, j.Revision, j.Status)
 			last = j.Status
