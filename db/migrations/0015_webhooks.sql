@@ -25,4 +25,3 @@ CREATE TABLE webhook_deliveries (
     last_at      INTEGER
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);
-CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (id);
