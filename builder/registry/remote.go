@@ -16,8 +16,8 @@ import (
 
 // DeleteTag deletes one tag (image is host[/prefix]/repo:tag) in the
 // registry reg with its credentials, by the OCI distribution API's
-// DELETE of the manifest by tag, which removes that tag alone on
-// registries that implement it (distribution 3, Harbor, Zot); other tags of
+// DELETE of the manifest by tag (OCI distribution 1.1), which on
+// distribution 3 (the tested one) removes that tag alone: other tags of
 // the same image stay. A tag that is already gone is no error.
 func DeleteTag(ctx context.Context, reg Target, image string) error {
 	var opts []name.Option
