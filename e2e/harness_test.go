@@ -365,12 +365,32 @@ func slowAptRootfs(t testing.TB) string {
 // by a shell script with the given body.
 func busyboxWithAptGet(t testing.TB, body string) string {
 	t.Helper()
+	script := []byte("#!/bin/sh\n" + body)
+	return busyboxPlus(t, "slow-apt.tar", func(tw *tar.Writer) error {
+		for _, h := range []*tar.Header{
+			{Name: "./usr/", Typeflag: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/bin/", Typeflag: tar.TypeDir, Mode: 0o755},
+			{Name: "./usr/bin/apt-get", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script))},
+		} {
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+		}
+		_, err := tw.Write(script)
+		return err
+	})
+}
+
+// busyboxPlus is the busybox rootfs tarball with what add writes after
+// it, as a new tarball named name.
+func busyboxPlus(t testing.TB, name string, add func(*tar.Writer) error) string {
+	t.Helper()
 	src, err := os.Open(baseTar(t, "busybox.tar"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	path := filepath.Join(t.TempDir(), "slow-apt.tar")
+	path := filepath.Join(t.TempDir(), name)
 	dst, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
@@ -393,17 +413,7 @@ func busyboxWithAptGet(t testing.TB, body string) string {
 			t.Fatal(err)
 		}
 	}
-	script := []byte("#!/bin/sh\n" + body)
-	for _, h := range []*tar.Header{
-		{Name: "./usr/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "./usr/bin/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "./usr/bin/apt-get", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(script))},
-	} {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := tw.Write(script); err != nil {
+	if err := add(tw); err != nil {
 		t.Fatal(err)
 	}
 	if err := tw.Close(); err != nil {

@@ -3,12 +3,9 @@ package e2e
 import (
 	"archive/tar"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -231,36 +228,21 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 // strings: an image whose inventory fills every column of the table.
 func packagedBusybox(t *testing.T) string {
 	t.Helper()
-	src, err := os.Open(baseTar(t, "busybox.tar"))
-	must(t, err)
-	defer src.Close()
-	out := filepath.Join(t.TempDir(), "packaged.tar")
-	dst, err := os.Create(out)
-	must(t, err)
-	defer dst.Close()
-	tw := tar.NewWriter(dst)
-	tr := tar.NewReader(src)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		must(t, err)
-		must(t, tw.WriteHeader(h))
-		_, err = io.Copy(tw, tr)
-		must(t, err)
-	}
 	files := map[string]string{
 		"./var/lib/dpkg/status": "Package: libreallylongpackagename-with-many-parts-dev\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.38.1-5+deb12u3~bpo11+1.really.long\n\n" +
 			"Package: jq\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.6-2.1\n",
 		"./usr/local/lib/python3.11/site-packages/a_python_distribution_with_a_long_name-2024.10.31.post1.dev7.dist-info/METADATA": "Name: a_python_distribution_with_a_long_name\nVersion: 2024.10.31.post1.dev7\n",
 		"./opt/conda/conda-meta/numpy-1.26.4-py311h64a7726_0.json":                                                                 `{"name":"numpy","version":"1.26.4","build":"py311h64a7726_0_with_a_long_build_string","channel":"https://conda.anaconda.org/conda-forge/linux-64"}`,
 	}
-	for name, body := range files {
-		must(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}))
-		_, err := tw.Write([]byte(body))
-		must(t, err)
-	}
-	must(t, tw.Close())
-	return out
+	return busyboxPlus(t, "packaged.tar", func(tw *tar.Writer) error {
+		for name, body := range files {
+			if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+				return err
+			}
+			if _, err := tw.Write([]byte(body)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -401,9 +401,6 @@ func (h *handler) apiDeleteBaseImage(c *fiber.Ctx) error {
 	if err != nil || id <= 0 {
 		return fiber.NewError(fiber.StatusNotFound, locOf(c).T("api.badnumber", "id", c.Params("id")))
 	}
-	if _, err := h.DB.GetBaseImage(c.UserContext(), id); err != nil {
-		return err
-	}
 	if err := h.DB.DeleteBaseImage(c.UserContext(), id); err != nil {
 		return err
 	}
