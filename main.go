@@ -522,7 +522,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
 		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
-		Housekeeping: keeper, RegistryBytes: registryBytes, Webhooks: hooks,
+		Housekeeping: keeper, RegistryBytes: registryBytes, Webhooks: hooks, Workers: cfg.Workers,
 		Metrics: promhttp.HandlerFor(stats.Gatherer(), promhttp.HandlerOpts{})})
 	go hooks.Run(ctx)
 	go settings.Every(ctx, conf.HousekeepingEvery, conf.ScheduleChanged, func(ctx context.Context) {

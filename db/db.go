@@ -140,33 +140,8 @@ func isUniqueViolation(err error) bool {
 // CreateSpec stores a new spec and enqueues its first build job (revision 1)
 // in one transaction. registry is where the job will push.
 func (d *DB) CreateSpec(ctx context.Context, spec ImageSpec, registry string) (Spec, Job, error) {
-	tx, err := d.write.BeginTx(ctx, nil)
-	if err != nil {
-		return Spec{}, Job{}, err
-	}
-	defer tx.Rollback()
-	now := d.now()
-	res, err := tx.ExecContext(ctx, `INSERT INTO specs (name, base_image, pull_secret, apt, conda, pip, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		spec.Name, spec.BaseImage, spec.PullSecret, encodeList(spec.APT), encodeList(spec.Conda), encodeList(spec.Pip), ms(now), ms(now))
-	if isUniqueViolation(err) {
-		return Spec{}, Job{}, conflict("an image spec named %q already exists", spec.Name)
-	}
-	if err != nil {
-		return Spec{}, Job{}, err
-	}
-	id, _ := res.LastInsertId()
-	job, err := d.insertJob(ctx, tx, id, spec, registry, 0, now)
-	if err != nil {
-		return Spec{}, Job{}, err
-	}
-	if err := d.audit(ctx, tx, ActorOf(ctx), ActionCreate, spec.Name, job.ID, job.Revision); err != nil {
-		return Spec{}, Job{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Spec{}, Job{}, err
-	}
-	return Spec{ID: id, ImageSpec: spec, CreatedAt: time.UnixMilli(ms(now)), UpdatedAt: time.UnixMilli(ms(now))}, job, nil
+	res, err := d.SaveSpec(ctx, Edit{Spec: spec, Create: true}, registry)
+	return res.Spec, res.Job, err
 }
 
 // UpdateSpec saves a confirmed edit (the name cannot change) and enqueues a
@@ -179,31 +154,11 @@ func (d *DB) UpdateSpec(ctx context.Context, spec ImageSpec, registry string) (S
 		return Spec{}, Job{}, err
 	}
 	defer tx.Rollback()
-	now := d.now()
-	var id int64
-	var created int64
-	err = tx.QueryRowContext(ctx, `SELECT id, created_at FROM specs WHERE name = ?`, spec.Name).Scan(&id, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Spec{}, Job{}, notFound("image spec %q does not exist", spec.Name)
-	}
+	res, err := d.updateIn(ctx, tx, Edit{Spec: spec}, registry, d.now(), true)
 	if err != nil {
 		return Spec{}, Job{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE specs SET base_image = ?, pull_secret = ?, apt = ?, conda = ?, pip = ?, updated_at = ? WHERE id = ?`,
-		spec.BaseImage, spec.PullSecret, encodeList(spec.APT), encodeList(spec.Conda), encodeList(spec.Pip), ms(now), id); err != nil {
-		return Spec{}, Job{}, err
-	}
-	job, err := d.insertJob(ctx, tx, id, spec, registry, 0, now)
-	if err != nil {
-		return Spec{}, Job{}, err
-	}
-	if err := d.audit(ctx, tx, ActorOf(ctx), ActionEdit, spec.Name, job.ID, job.Revision); err != nil {
-		return Spec{}, Job{}, err
-	}
-	if err := tx.Commit(); err != nil {
-		return Spec{}, Job{}, err
-	}
-	return Spec{ID: id, ImageSpec: spec, CreatedAt: time.UnixMilli(created), UpdatedAt: time.UnixMilli(ms(now))}, job, nil
+	return res.Spec, res.Job, tx.Commit()
 }
 
 // insertJob adds a Pending job with the spec's next revision and cancels
@@ -236,15 +191,21 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 
 // GetSpec returns the spec called name.
 func (d *DB) GetSpec(ctx context.Context, name string) (Spec, error) {
-	var s Spec
-	var apt, conda, pip string
-	var created, updated int64
-	err := d.read.QueryRowContext(ctx, `SELECT id, name, base_image, pull_secret, apt, conda, pip, created_at, updated_at, active_job, alias_tag, alias_digest FROM specs WHERE name = ?`, name).
-		Scan(&s.ID, &s.Name, &s.BaseImage, &s.PullSecret, &apt, &conda, &pip, &created, &updated, &s.ActiveJob, &s.AliasTag, &s.AliasDigest)
+	s, err := scanSpec(d.read.QueryRowContext(ctx, `SELECT `+specColumns+` FROM specs WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Spec{}, notFound("image spec %q does not exist", name)
 	}
-	if err != nil {
+	return s, err
+}
+
+// specColumns are what scanSpec reads.
+const specColumns = `id, name, base_image, pull_secret, apt, conda, pip, created_at, updated_at, active_job, alias_tag, alias_digest`
+
+func scanSpec(row interface{ Scan(...any) error }) (Spec, error) {
+	var s Spec
+	var apt, conda, pip string
+	var created, updated int64
+	if err := row.Scan(&s.ID, &s.Name, &s.BaseImage, &s.PullSecret, &apt, &conda, &pip, &created, &updated, &s.ActiveJob, &s.AliasTag, &s.AliasDigest); err != nil {
 		return Spec{}, err
 	}
 	s.APT, s.Conda, s.Pip = decodeList(apt), decodeList(conda), decodeList(pip)
@@ -293,6 +254,7 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 		)
 		SELECT p.name, p.base_image, p.updated_at, p.base_update != '',
 		       COALESCE(l.id, 0), COALESCE(l.revision, 0), COALESCE(l.status, ''),
+		       COALESCE(l.error, ''), COALESCE(l.reason, ''), COALESCE(l.reason_args, '[]'),
 		       COALESCE(ok.image, ''), COALESCE(ok.digest, ''), COALESCE(ok.revision, 0), p.active_job != 0 AND p.active_job = ok.id, COUNT(*) OVER ()
 		FROM picked p
 		LEFT JOIN jobs l  ON l.id  = p.latest_id
@@ -307,11 +269,12 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 	for rows.Next() {
 		var s SpecSummary
 		var updated int64
-		var status string
-		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.BaseUpdated, &s.LatestJobID, &s.LatestRevision, &status, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
+		var status, reasonArgs string
+		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.BaseUpdated, &s.LatestJobID, &s.LatestRevision, &status,
+			&s.Error, &s.Reason, &reasonArgs, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
 			return SpecPage{}, fmt.Errorf("list specs: %w", err)
 		}
-		s.UpdatedAt, s.Status = time.UnixMilli(updated), Status(status)
+		s.UpdatedAt, s.Status, s.ReasonArgs = time.UnixMilli(updated), Status(status), decodeList(reasonArgs)
 		page.Specs = append(page.Specs, s)
 	}
 	if err := rows.Err(); err != nil {

@@ -74,6 +74,11 @@ type SpecSummary struct {
 	LatestJobID    int64
 	LatestRevision int
 	Status         Status
+	// Error, Reason and ReasonArgs say why the latest job failed or was
+	// cancelled.
+	Error      string
+	Reason     string
+	ReasonArgs []string
 	// Image is the reference of the active revision's image ("" if none):
 	// the pinned one (Pinned), else the latest succeeded one.
 	Image          string

@@ -24,6 +24,8 @@ var (
 	pwErr     error
 	pwBrowser playwright.Browser
 	expect    = playwright.NewPlaywrightAssertions(60_000)
+	// consoleMu guards consoleErrors.
+	consoleMu sync.Mutex
 )
 
 // browser starts the Playwright driver from npm and Debian's Chromium once.
@@ -71,15 +73,27 @@ func newPage(t *testing.T, locale string) playwright.Page {
 		t.Fatal(err)
 	}
 	// The Content-Security-Policy allows no inline script or style: any
-	// page that needs one shows up here.
-	var mu sync.Mutex
+	// page that needs one shows up here. Every other console error and
+	// uncaught exception is kept for the tests that read every screen
+	// (pageErrors).
+	mu := &consoleMu
 	var violations []string
 	page.OnConsole(func(m playwright.ConsoleMessage) {
-		if strings.Contains(m.Text(), "Content Security Policy") {
-			mu.Lock()
-			violations = append(violations, page.URL()+": "+m.Text())
-			mu.Unlock()
+		if m.Type() != "error" && !strings.Contains(m.Text(), "Content Security Policy") {
+			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		line := page.URL() + ": " + m.Text()
+		if strings.Contains(m.Text(), "Content Security Policy") {
+			violations = append(violations, line)
+		}
+		consoleErrors[page] = append(consoleErrors[page], line)
+	})
+	page.OnPageError(func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		consoleErrors[page] = append(consoleErrors[page], page.URL()+": uncaught "+err.Error())
 	})
 	t.Cleanup(func() {
 		mu.Lock()
@@ -87,8 +101,23 @@ func newPage(t *testing.T, locale string) playwright.Page {
 		for _, v := range violations {
 			t.Errorf("CSP violation: %s", v)
 		}
+		delete(consoleErrors, page)
 	})
 	return page
+}
+
+// consoleErrors are each page's console errors and uncaught exceptions
+// so far (guarded by the page's own lock in newPage; read them with
+// pageErrors).
+var consoleErrors = map[playwright.Page][]string{}
+
+// pageErrors returns and forgets the page's console errors so far.
+func pageErrors(page playwright.Page) []string {
+	consoleMu.Lock()
+	defer consoleMu.Unlock()
+	out := consoleErrors[page]
+	delete(consoleErrors, page)
+	return out
 }
 
 // shots saves a numbered screenshot of every screen a test visits into
@@ -110,9 +139,20 @@ func (s *shots) take(name string) {
 	os.MkdirAll(dir, 0o755)
 	path := filepath.Join(dir, fmt.Sprintf("%02d-%s.png", s.n, name))
 	checkOverflow(s.t, s.page, name)
+	if errs := pageErrors(s.page); len(errs) > 0 {
+		s.t.Errorf("%s: console errors:\n  %s", name, strings.Join(errs, "\n  "))
+	}
 	if _, err := s.page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(path), FullPage: playwright.Bool(true)}); err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	// The same screen on a phone, for people to read.
+	size := *s.page.ViewportSize()
+	must(s.t, s.page.SetViewportSize(390, 844))
+	phone := strings.TrimSuffix(path, ".png") + "-phone.png"
+	if _, err := s.page.Screenshot(playwright.PageScreenshotOptions{Path: playwright.String(phone), FullPage: playwright.Bool(true)}); err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	must(s.t, s.page.SetViewportSize(size.Width, size.Height))
 }
 
 func must(t *testing.T, err error) {
@@ -653,7 +693,7 @@ func TestImageManagementFeedsAutocompletionAndRegistrySettings(t *testing.T) {
 	}
 	_, err := page.Goto(srv.url("/images"))
 	must(t, err)
-	must(t, page.Locator(`[data-testid="image-row"][data-reference="`+added+`"] [data-testid="image-remove"]`).Click())
+	must(t, page.Locator(`[data-testid="image-row"][data-reference="`+added+`"] [data-testid="image-delete"]`).Click())
 	must(t, expect.Locator(byTestID(page, "image-row")).ToHaveCount(1))
 	if got := options(); strings.Contains(got, added) || !strings.Contains(got, busybox) {
 		t.Fatalf("autocompletion after remove: %q", got)

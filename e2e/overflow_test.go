@@ -56,47 +56,113 @@ const overflowJS = `() => {
   return out;
 }`
 
-// textOverflow returns the overflowing elements of the page as it is now.
+// geometryJS checks what a reader relies on, beyond text fitting its box:
+//   - every label of a details list (dt) sits beside its value (dd): on
+//     the same row, the value to its right, or on a narrow screen right
+//     above it, never a row off;
+//   - status badges, table headings, tabs and menu entries hold one line;
+//   - an image reference (code.ref) breaks only after "/", ":" or "@",
+//     unless one part alone is wider than its line.
+const geometryJS = `() => {
+  const out = [];
+  const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const text = el => el.textContent.trim().replace(/\s+/g, " ").slice(0, 50);
+  for (const dt of document.querySelectorAll("dl dt")) {
+    if (!shown(dt)) continue;
+    const dd = dt.nextElementSibling;
+    if (!dd || dd.tagName !== "DD") { out.push("label “" + text(dt) + "” has no value after it"); continue; }
+    const a = dt.getBoundingClientRect(), b = dd.getBoundingClientRect();
+    const beside = Math.abs(a.top - b.top) <= 6 && b.left >= a.right - 1;
+    const above = b.top >= a.bottom - 2 && b.top - a.bottom <= 12 && Math.abs(a.left - b.left) <= 2;
+    if (!beside && !above) {
+      out.push("label “" + text(dt) + "” (top " + Math.round(a.top) + ") is not beside its value “" + text(dd) + "” (top " + Math.round(b.top) + ")");
+    }
+  }
+  for (const dd of document.querySelectorAll("dl dd")) {
+    if (shown(dd) && (!dd.previousElementSibling || dd.previousElementSibling.tagName !== "DT")) {
+      out.push("value “" + text(dd) + "” has no label of its own");
+    }
+  }
+  for (const el of document.querySelectorAll(".badge, th, .tab, .nav-link, .menu-button")) {
+    if (!shown(el)) continue;
+    const cs = getComputedStyle(el);
+    const lh = parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.3;
+    const inner = el.getBoundingClientRect().height - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom) -
+      parseFloat(cs.borderTopWidth) - parseFloat(cs.borderBottomWidth);
+    if (inner > lh * 1.5) out.push(el.tagName.toLowerCase() + "." + String(el.className).trim().replace(/\s+/g, ".") + " “" + text(el) + "” takes " + Math.round(inner / lh) + " lines");
+  }
+  for (const code of document.querySelectorAll("code.ref")) {
+    if (!shown(code)) continue;
+    const node = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    const chars = [];
+    for (let n = node.nextNode(); n; n = node.nextNode()) {
+      for (let i = 0; i < n.length; i++) {
+        const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+        const rect = r.getClientRects()[0];
+        if (rect) chars.push({c: n.data[i], top: rect.top, w: rect.width});
+      }
+    }
+    const width = code.parentElement.getBoundingClientRect().width;
+    let part = "", partWidth = 0;
+    for (let i = 0; i < chars.length; i++) {
+      if (i > 0 && chars[i].top > chars[i - 1].top + 2) {
+        const prev = chars[i - 1].c;
+        // The whole part the break falls in: is it wider than the line?
+        let j = i, w = partWidth;
+        while (j < chars.length && !"/:@".includes(chars[j].c)) { w += chars[j].w; j++; }
+        if (!"/:@".includes(prev) && w < width - 2) {
+          out.push("image reference “" + code.textContent.trim().slice(0, 60) + "” breaks inside “" + part + "|" + chars[i].c + "”");
+        }
+        partWidth = 0;
+      }
+      if ("/:@".includes(chars[i].c)) { part = ""; partWidth = 0; } else { part += chars[i].c; partWidth += chars[i].w; }
+    }
+  }
+  return out;
+}`
+
+// textOverflow returns the overflowing and misplaced elements of the page
+// as it is now.
 func textOverflow(t *testing.T, page playwright.Page) []string {
 	t.Helper()
-	res, err := page.Evaluate(overflowJS)
-	if err != nil {
-		t.Fatalf("overflow check: %v", err)
-	}
 	var out []string
-	if list, ok := res.([]interface{}); ok {
-		for _, v := range list {
-			out = append(out, v.(string))
+	for _, js := range []string{overflowJS, geometryJS} {
+		res, err := page.Evaluate(js)
+		if err != nil {
+			t.Fatalf("layout check: %v", err)
+		}
+		if list, ok := res.([]interface{}); ok {
+			for _, v := range list {
+				out = append(out, v.(string))
+			}
 		}
 	}
 	return out
 }
 
-// checkOverflow fails the test for text that does not fit, at the page's
-// width and at 800 px, then puts the width back.
+// layoutWidths are the window widths every screen is checked at: a
+// desktop, a small laptop or tablet, and a phone.
+var layoutWidths = []int{1280, 800, 390}
+
+// checkOverflow fails the test for text that does not fit or sits away
+// from its label, at each of layoutWidths, then puts the width back.
 func checkOverflow(t *testing.T, page playwright.Page, what string) {
 	t.Helper()
 	// Copied: the size Playwright returns changes with SetViewportSize.
 	width, height := page.ViewportSize().Width, page.ViewportSize().Height
-	widths := []int{width}
-	if width != 800 {
-		widths = append(widths, 800)
-	}
-	for _, w := range widths {
+	for _, w := range layoutWidths {
 		if w != width {
 			must(t, page.SetViewportSize(w, height))
 		}
 		if bad := textOverflow(t, page); len(bad) > 0 {
-			t.Errorf("%s at %d px (%s): text does not fit:\n  %s", what, w, page.URL(), strings.Join(bad, "\n  "))
+			t.Errorf("%s at %d px (%s):\n  %s", what, w, page.URL(), strings.Join(bad, "\n  "))
 		}
 	}
-	if len(widths) > 1 {
-		must(t, page.SetViewportSize(width, height))
-	}
+	must(t, page.SetViewportSize(width, height))
 }
 
 // Every page and dialog of the portal, in English and Traditional Chinese,
-// at 1280 and 800 px: no text runs out of its box, no inline script or
+// at 1280, 800 and 390 px: no text runs out of its box or away from its label, no inline script or
 // style is refused by the CSP, and each is saved as a screenshot.
 func TestEveryPageFitsInBothLanguages(t *testing.T) {
 	in := newInstance(t)

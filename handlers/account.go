@@ -25,7 +25,7 @@ func (h *handler) accountPage(c *fiber.Ctx, status int, errs map[string][]string
 	}
 	l := h.layout(c, "", "account")
 	l.Title = l.Loc.T("account.title")
-	v := views.AccountPage{Layout: l, Errors: errs, Notice: notice}
+	v := views.AccountPage{Layout: l, Errors: errs, Notice: notice, NewToken: l.NewToken}
 	for _, x := range sessions {
 		v.Sessions = append(v.Sessions, views.SessionRow{Handle: sessionHandle(x.ID), Current: x.ID == s.ID,
 			CreatedAt: x.CreatedAt, LastSeen: x.LastSeen, Address: x.Address, UserAgent: x.UserAgent})
@@ -46,8 +46,8 @@ func (h *handler) showAccount(c *fiber.Ctx) error {
 		notice = locOf(c).T("account.password.changed")
 	case "ended":
 		notice = locOf(c).T("account.sessions.ended")
-	case "revoked":
-		notice = locOf(c).T("tokens.revoked")
+	case "token-deleted":
+		notice = locOf(c).T("tokens.deleted")
 	}
 	return h.accountPage(c, fiber.StatusOK, nil, notice)
 }

@@ -59,7 +59,7 @@ func (h *handler) apiErrors(c *fiber.Ctx) error {
 	var de *db.Error
 	switch {
 	case errors.As(err, &verr):
-		status, body = fiber.StatusUnprocessableEntity, apiError{Code: "invalid", Message: loc.T("api.invalid", len(verr))}
+		status, body = fiber.StatusUnprocessableEntity, apiError{Code: "invalid", Message: loc.N("api.invalid", len(verr))}
 		for _, e := range verr {
 			body.Errors = append(body.Errors, apiFieldError{List: e.Field, Line: e.Line, Code: e.Message.Code(), Message: say(loc, e.Message)})
 		}

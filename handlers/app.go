@@ -78,6 +78,9 @@ type Deps struct {
 	// RegistryBytes measures the embedded registry's blobs (nil: builds
 	// push to an external registry).
 	RegistryBytes func() int64
+	// Workers is how many builds run at once (the Builds page says so; 0:
+	// not said).
+	Workers int
 }
 
 // Caches measures and clears the package managers' caches.
@@ -118,6 +121,16 @@ func New(d Deps) *fiber.App {
 		Root:   http.FS(static.Assets),
 		MaxAge: 3600,
 	}))
+	// Browsers ask for /favicon.ico whatever the page links to.
+	app.Get("/favicon.ico", func(c *fiber.Ctx) error {
+		b, err := static.Files.ReadFile("favicon.svg")
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "image/svg+xml")
+		c.Set(fiber.HeaderCacheControl, "public, max-age=86400")
+		return c.Send(b)
+	})
 	// The API authenticates by token alone and never falls through to the
 	// portal's sign-in.
 	h.mountAPI(app)
@@ -134,7 +147,7 @@ func New(d Deps) *fiber.App {
 	app.Get("/specs", h.listSpecs)
 	app.Get("/specs/new", h.newSpec)
 	app.Post("/specs", h.createSpec)
-	app.Post("/specs/check-name", h.checkName)
+	app.Post("/specs/check", h.checkFields)
 	app.Post("/specs/preview", h.preview)
 	app.Post("/specs/check-base", h.checkBase)
 	app.Post("/specs/check-bases", h.checkBases)
@@ -144,6 +157,7 @@ func New(d Deps) *fiber.App {
 	app.Get("/specs/:name/delete", h.confirmDelete)
 	app.Post("/specs/:name/delete", h.deleteSpec)
 
+	app.Get("/builds", h.buildsPage)
 	app.Get("/jobs/:id", h.viewJob)
 	app.Get("/jobs/:id/log", h.downloadLog)
 	app.Get("/jobs/:id/events", h.jobEvents)
@@ -183,7 +197,7 @@ func New(d Deps) *fiber.App {
 	app.Post("/account/sessions/:handle/delete", h.endSession)
 	app.Post("/account/sessions/delete-others", h.endOtherSessions)
 	app.Post("/account/tokens", h.createToken)
-	app.Post("/account/tokens/:id/revoke", h.revokeToken)
+	app.Post("/account/tokens/:id/delete", h.deleteToken)
 	app.Get("/settings/webhooks", h.webhooksPage)
 	app.Post("/settings/webhooks", h.addWebhook)
 	app.Post("/settings/webhooks/:id/delete", h.deleteWebhook)
@@ -301,6 +315,9 @@ func (h *handler) layout(c *fiber.Ctx, title, active string) views.Layout {
 	if s, ok := sessionOf(c); ok {
 		l.User, l.CSRF = s.Username, s.CSRF
 		l.RegistryHost, l.RegistryMissing = h.probe.status(c.UserContext())
+		if f, ok := h.takeFlash(c); ok {
+			l.Flash, l.NewToken = flashView(loc, f), f.Token
+		}
 	}
 	return l
 }

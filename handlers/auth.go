@@ -225,7 +225,7 @@ func (h *handler) login(c *fiber.Ctx) error {
 	client := h.clientIP(c)
 	// Reserved before the slow hash: parallel guesses cannot all get in.
 	if wait := h.auth.limiter.reserve(client); wait > 0 {
-		return h.renderLogin(c, fiber.StatusTooManyRequests, username, loc.T("login.limited", int(wait.Seconds())+1))
+		return h.renderLogin(c, fiber.StatusTooManyRequests, username, loc.N("login.limited", int(wait.Seconds())+1))
 	}
 	admin, err := h.DB.GetAdminByUsername(c.UserContext(), username)
 	hash := dummyHash

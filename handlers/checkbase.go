@@ -9,6 +9,7 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
+	"imagebuilder/db"
 	"imagebuilder/views"
 )
 
@@ -19,45 +20,80 @@ type BaseInspector interface {
 
 // checkBase answers the form's live checks of the base image against the
 // package lists: warnings next to the fields concerned, before Confirm.
-// It stores nothing and never blocks a save.
+// It stores nothing; what would certainly fail asks for a second Confirm
+// (saveSpecForm).
 func (h *handler) checkBase(c *fiber.Ctx) error {
 	in, form := specFromForm(c)
-	loc := locOf(c)
-	v := views.BaseCheck{Loc: loc, Warnings: map[string][]string{}}
-	if h.Inspector != nil && in.BaseImage != "" {
-		secretName := in.PullSecret
-		if secretName == "" {
-			secretName, _ = h.DB.BaseImagePullSecret(c.UserContext(), in.BaseImage)
+	v, _ := h.inspectForm(c.UserContext(), locOf(c), in, form)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return views.BaseCheckResult(v).Render(c.UserContext(), c)
+}
+
+// certainFailures are the warnings of the form's base image check that
+// will certainly fail the build (a package list the base has no tool
+// for).
+func (h *handler) certainFailures(ctx context.Context, loc views.Loc, in db.ImageSpec, form views.SpecForm) []string {
+	_, certain := h.inspectForm(ctx, loc, in, form)
+	return certain
+}
+
+// inspectForm checks the base image against the package lists. A base
+// image reference that is not valid is not looked up: its field already
+// says what is wrong with it.
+func (h *handler) inspectForm(ctx context.Context, loc views.Loc, in db.ImageSpec, form views.SpecForm) (v views.BaseCheck, certain []string) {
+	v = views.BaseCheck{Loc: loc, Warnings: map[string][]string{}}
+	if h.Inspector == nil || in.BaseImage == "" || !validBase(in) {
+		return v, nil
+	}
+	secretName := in.PullSecret
+	if secretName == "" {
+		secretName, _ = h.DB.BaseImagePullSecret(ctx, in.BaseImage)
+	}
+	var secret []byte
+	if secretName != "" {
+		secret, _ = h.Settings.PullSecret(ctx, secretName)
+	}
+	info, err := h.Inspector.InspectBase(ctx, in.BaseImage, secret)
+	var auth *executor.AuthError
+	switch {
+	case errors.As(err, &auth):
+		v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.refused"))
+	case errors.Is(err, engine.ErrBaseNotFound):
+		v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.missing"))
+		certain = append(certain, loc.T("check.base.missing"))
+	case err != nil:
+		v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.error"))
+	default:
+		v.Info = views.BaseInfo{OS: info.OS, Arch: info.Arch, User: info.User, Tools: info.Tools}
+		warn := func(field, key string) {
+			v.Warnings[field] = append(v.Warnings[field], loc.T(key))
+			certain = append(certain, loc.T(key))
 		}
-		var secret []byte
-		if secretName != "" {
-			secret, _ = h.Settings.PullSecret(c.UserContext(), secretName)
+		if len(in.APT) > 0 && !info.Tools["apt-get"] {
+			warn("apt", "check.apt.none")
 		}
-		info, err := h.Inspector.InspectBase(c.UserContext(), in.BaseImage, secret)
-		var auth *executor.AuthError
-		switch {
-		case errors.As(err, &auth):
-			v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.refused"))
-		case errors.Is(err, engine.ErrBaseNotFound):
-			v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.missing"))
-		case err != nil:
-			v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.error"))
-		default:
-			v.Info = views.BaseInfo{OS: info.OS, Arch: info.Arch, User: info.User, Tools: info.Tools}
-			if len(in.APT) > 0 && !info.Tools["apt-get"] {
-				v.Warnings["apt"] = append(v.Warnings["apt"], loc.T("check.apt.none"))
-			}
-			if len(in.Conda) > 0 && !info.Tools["conda"] {
-				v.Warnings["conda"] = append(v.Warnings["conda"], loc.T("check.conda.none"))
-			}
-			if len(in.Pip) > 0 && !info.Tools["pip"] && !hasLine(form.APT, "python3-pip") {
-				v.Warnings["pip"] = append(v.Warnings["pip"], loc.T("check.pip.none"))
-				v.OfferPip = info.Tools["apt-get"]
+		if len(in.Conda) > 0 && !info.Tools["conda"] {
+			warn("conda", "check.conda.none")
+		}
+		if len(in.Pip) > 0 && !info.Tools["pip"] && !hasLine(form.APT, "python3-pip") {
+			warn("pip", "check.pip.none")
+			v.OfferPip = info.Tools["apt-get"]
+		}
+	}
+	return v, certain
+}
+
+// validBase reports whether the spec's base image reference is valid.
+func validBase(in db.ImageSpec) bool {
+	var verr spec.ValidationError
+	if err := spec.Validate(in); errors.As(err, &verr) {
+		for _, e := range verr {
+			if e.Field == spec.FieldBaseImage {
+				return false
 			}
 		}
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return views.BaseCheckResult(v).Render(c.UserContext(), c)
+	return true
 }
 
 // hasLine reports whether a textarea's text has line as one of its lines.

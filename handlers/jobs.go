@@ -212,7 +212,36 @@ func (h *handler) cancelJob(c *fiber.Ctx) error {
 	if _, err := h.Queue.Cancel(c.UserContext(), j.ID, ""); err != nil {
 		return err
 	}
+	if c.FormValue("from") == "builds" {
+		return redirectAfterPost(c, "/builds")
+	}
 	return redirectAfterPost(c, fmt.Sprintf("/jobs/%d", j.ID))
+}
+
+// buildsPage lists every build that runs or waits, across specs: the
+// running ones first, then the queue in the order it will run.
+func (h *handler) buildsPage(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	building, err := h.DB.JobsWithStatus(ctx, db.StatusBuilding)
+	if err != nil {
+		return err
+	}
+	pending, err := h.DB.JobsWithStatus(ctx, db.StatusPending)
+	if err != nil {
+		return err
+	}
+	l := h.layout(c, "", "queue")
+	l.Title = l.Loc.T("queue.title")
+	v := views.BuildsPage{Layout: l, Now: time.Now(), Workers: h.Workers}
+	for i, j := range append(building, pending...) {
+		row := views.QueueRow{ID: j.ID, Spec: j.SpecName, Revision: j.Revision, Status: string(j.Status), QueuedAt: j.QueuedAt,
+			StartedAt: j.StartedAt, RequestedBy: j.RequestedBy}
+		if j.Status == db.StatusPending {
+			row.Position = i - len(building) + 1
+		}
+		v.Rows = append(v.Rows, row)
+	}
+	return render(c, fiber.StatusOK, l, views.BuildsContent(v))
 }
 
 func (h *handler) retryJob(c *fiber.Ctx) error {

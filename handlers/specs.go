@@ -1,8 +1,11 @@
 package handlers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 
 	"imagebuilder/builder/queue"
+	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/views"
@@ -51,6 +55,9 @@ func (h *handler) listSpecs(c *fiber.Ctx) error {
 	}
 	for _, s := range res.Specs {
 		row := views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision, BaseUpdated: s.BaseUpdated}
+		if s.Status == db.StatusFailed {
+			row.Reason = views.Reason{Code: s.Reason, Args: s.ReasonArgs, English: s.Error}
+		}
 		if s.Pinned {
 			row.PinnedRevision = s.ActiveRevision
 		}
@@ -62,7 +69,7 @@ func (h *handler) listSpecs(c *fiber.Ctx) error {
 func (h *handler) newSpec(c *fiber.Ctx) error {
 	l := h.layout(c, "", "builder")
 	l.Title = l.Loc.T("form.create.title")
-	v := views.SpecForm{Layout: l}
+	v := views.SpecForm{Layout: l, Intent: randomToken()}
 	if err := h.fillFormChoices(c, &v); err != nil {
 		return err
 	}
@@ -90,6 +97,17 @@ func (h *handler) fillFormChoices(c *fiber.Ctx, v *views.SpecForm) error {
 	return nil
 }
 
+// formKey is a one-time or version key the form carries back: at most 64
+// URL-safe characters, or nothing.
+var formKey = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func formKeyValue(c *fiber.Ctx, name string) string {
+	if v := c.FormValue(name); formKey.MatchString(v) {
+		return utils.CopyString(v)
+	}
+	return ""
+}
+
 // specFromForm reads the form; it keeps the user's text as typed so an
 // error page shows it back unchanged.
 func specFromForm(c *fiber.Ctx) (db.ImageSpec, views.SpecForm) {
@@ -101,7 +119,11 @@ func specFromForm(c *fiber.Ctx) (db.ImageSpec, views.SpecForm) {
 		APT:           utils.CopyString(c.FormValue("apt")),
 		Conda:         utils.CopyString(c.FormValue("conda")),
 		Pip:           utils.CopyString(c.FormValue("pip")),
+		Version:       formKeyValue(c, "version"),
+		Intent:        formKeyValue(c, "intent"),
+		Ack:           formKeyValue(c, "ack"),
 	}
+	form.Revision, _ = strconv.Atoi(c.FormValue("revision"))
 	spec := db.ImageSpec{
 		Name:      form.Name,
 		BaseImage: form.BaseImage,
@@ -115,13 +137,15 @@ func specFromForm(c *fiber.Ctx) (db.ImageSpec, views.SpecForm) {
 	return spec, form
 }
 
+// formOf is the form showing a spec.
+func formOf(s db.ImageSpec) views.SpecForm {
+	return views.SpecForm{Name: s.Name, BaseImage: s.BaseImage, UsePullSecret: s.PullSecret != "", PullSecret: s.PullSecret,
+		APT: strings.Join(s.APT, "\n"), Conda: strings.Join(s.Conda, "\n"), Pip: strings.Join(s.Pip, "\n")}
+}
+
 func (h *handler) createSpec(c *fiber.Ctx) error {
-	spec, form := specFromForm(c)
-	_, _, err := h.Queue.Create(c.UserContext(), spec)
-	if err != nil {
-		return h.formError(c, form, false, err)
-	}
-	return redirectAfterPost(c, "/specs")
+	in, form := specFromForm(c)
+	return h.saveSpecForm(c, in, form, false)
 }
 
 func (h *handler) editSpec(c *fiber.Ctx) error {
@@ -131,20 +155,35 @@ func (h *handler) editSpec(c *fiber.Ctx) error {
 	}
 	l := h.layout(c, "", "builder")
 	l.Title = l.Loc.T("form.edit.title") + ": " + spec.Name
-	v := views.SpecForm{
-		Layout: l, Editing: true, Name: spec.Name, BaseImage: spec.BaseImage,
-		UsePullSecret: spec.PullSecret != "", PullSecret: spec.PullSecret,
-		APT: strings.Join(spec.APT, "\n"), Conda: strings.Join(spec.Conda, "\n"), Pip: strings.Join(spec.Pip, "\n"),
-	}
+	v := formOf(spec.ImageSpec)
+	v.Layout, v.Editing, v.Version, v.Intent = l, true, spec.Version(), randomToken()
 	if err := h.fillFormChoices(c, &v); err != nil {
 		return err
 	}
-	if active, _, ok, err := h.DB.ActiveJob(c.UserContext(), spec.Name); err != nil {
+	if err := h.fillLatest(c, &v); err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
+}
+
+// fillLatest adds the spec's active image and latest revision to the edit
+// form.
+func (h *handler) fillLatest(c *fiber.Ctx, v *views.SpecForm) error {
+	if active, _, ok, err := h.DB.ActiveJob(c.UserContext(), v.Name); err != nil {
 		return err
 	} else if ok {
 		v.LatestImage, v.LatestImageJob, v.LatestImageRevision = active.Image, active.ID, active.Revision
 	}
-	return render(c, fiber.StatusOK, l, views.SpecFormContent(v))
+	if v.Revision == 0 {
+		jobs, err := h.DB.FindJobs(c.UserContext(), db.JobFilter{Spec: v.Name, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(jobs) > 0 {
+			v.Revision = jobs[0].Revision
+		}
+	}
+	return nil
 }
 
 func (h *handler) updateSpec(c *fiber.Ctx) error {
@@ -152,13 +191,156 @@ func (h *handler) updateSpec(c *fiber.Ctx) error {
 	if _, err := h.DB.GetSpec(c.UserContext(), name); err != nil {
 		return err
 	}
-	spec, form := specFromForm(c)
+	in, form := specFromForm(c)
 	// The name is not editable: the URL names the spec.
-	spec.Name, form.Name = name, name
-	if _, _, err := h.Queue.Update(c.UserContext(), spec); err != nil {
-		return h.formError(c, form, true, err)
+	in.Name, form.Name = name, name
+	if c.FormValue("resolve") == "merge" {
+		return h.mergeForm(c, in, form)
+	}
+	return h.saveSpecForm(c, in, form, true)
+}
+
+// saveSpecForm saves a confirmed create or edit once: a second Confirm of
+// the same form, or one that changes nothing, builds nothing and says so;
+// an edit of a spec changed since the form was opened shows the conflict;
+// a build that will certainly fail asks for a second Confirm first.
+func (h *handler) saveSpecForm(c *fiber.Ctx, in db.ImageSpec, form views.SpecForm, editing bool) error {
+	ctx := c.UserContext()
+	if spec.Validate(in) == nil {
+		if certain := h.certainFailures(ctx, locOf(c), in, form); len(certain) > 0 && form.Ack != ackOf(certain) {
+			form.Certain, form.Ack = certain, ackOf(certain)
+			return h.showForm(c, form, editing, fiber.StatusUnprocessableEntity)
+		}
+	}
+	res, err := h.Queue.Save(ctx, db.Edit{Spec: in, Create: !editing, IfVersion: form.Version, Intent: form.Intent})
+	var stale *db.StaleError
+	switch {
+	case errors.As(err, &stale):
+		return h.conflictForm(c, in, form, stale)
+	case err != nil:
+		return h.formError(c, form, editing, err)
+	}
+	name := res.Spec.Name
+	switch {
+	case res.Repeated && res.Job.ID != 0:
+		err = h.setFlash(c, flash{Kind: flashNotice, Key: "form.repeated", Args: []string{fmt.Sprint(res.Job.Revision)}})
+	case res.Repeated || !res.Changed:
+		err = h.setFlash(c, flash{Kind: flashNotice, Key: "form.unchanged"})
+	case !editing:
+		err = h.setFlash(c, flash{Kind: flashOK, Key: "form.created", Args: []string{name, fmt.Sprint(res.Job.Revision)}})
+	default:
+		err = h.setFlash(c, flash{Kind: flashOK, Key: "form.saved", Args: []string{fmt.Sprint(res.Job.Revision)}})
+	}
+	if err != nil {
+		return err
 	}
 	return redirectAfterPost(c, "/specs/"+name+"/jobs")
+}
+
+// ackOf is the key a second Confirm carries to accept these warnings.
+func ackOf(warnings []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(warnings, "\x00")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// conflictForm shows the form again, as the user left it, with what the
+// spec holds now beside it.
+func (h *handler) conflictForm(c *fiber.Ctx, mine db.ImageSpec, form views.SpecForm, stale *db.StaleError) error {
+	base, known, err := h.specAt(c, mine.Name, form.Version)
+	if err != nil {
+		return err
+	}
+	conflict := &views.SpecConflict{Revision: stale.Revision, By: stale.By, At: stale.At, BaseKnown: known}
+	theirs := stale.Current.ImageSpec
+	for _, f := range specFields {
+		b, t, m := f.get(base), f.get(theirs), f.get(mine)
+		if t == m && (!known || t == b) {
+			continue
+		}
+		conflict.Rows = append(conflict.Rows, views.ConflictRow{Label: f.label, Base: b, Theirs: t, Yours: m,
+			TheirsChanged: known && t != b, YoursChanged: !known || m != b})
+	}
+	form.Conflict = conflict
+	return h.showForm(c, form, true, fiber.StatusConflict)
+}
+
+// specAt is the spec's content at version, from its revisions on record.
+func (h *handler) specAt(c *fiber.Ctx, name, version string) (db.ImageSpec, bool, error) {
+	if version == "" {
+		return db.ImageSpec{}, false, nil
+	}
+	jobs, err := h.DB.ListJobs(c.UserContext(), name)
+	if err != nil {
+		return db.ImageSpec{}, false, err
+	}
+	for _, j := range jobs {
+		if j.Snapshot.Version() == version {
+			return j.Snapshot, true, nil
+		}
+	}
+	return db.ImageSpec{}, false, nil
+}
+
+// mergeForm applies the form's changes on top of what the spec holds now
+// and shows the result to confirm; it saves nothing.
+func (h *handler) mergeForm(c *fiber.Ctx, mine db.ImageSpec, form views.SpecForm) error {
+	loc := locOf(c)
+	current, err := h.DB.GetSpec(c.UserContext(), mine.Name)
+	if err != nil {
+		return err
+	}
+	merged := mine
+	var both []string
+	if base, known, err := h.specAt(c, mine.Name, form.Version); err != nil {
+		return err
+	} else if known {
+		merged, both = spec.Merge(base, current.ImageSpec, mine)
+	}
+	next := formOf(merged)
+	next.Intent, next.Version, next.Revision = form.Intent, current.Version(), 0
+	if err := h.fillLatest(c, &next); err != nil {
+		return err
+	}
+	next.Notice = append(next.Notice, loc.T("conflict.merged", next.Revision))
+	if len(both) > 0 {
+		var labels []string
+		for _, f := range both {
+			labels = append(labels, loc.T(fieldLabels[f]))
+		}
+		next.Notice = append(next.Notice, loc.T("conflict.both", strings.Join(labels, loc.T("list.sep"))))
+	}
+	return h.showForm(c, next, true, fiber.StatusOK)
+}
+
+// specFields are the spec form's fields as text, for the conflict table.
+var specFields = []struct {
+	label string
+	get   func(db.ImageSpec) string
+}{
+	{"form.base", func(s db.ImageSpec) string { return s.BaseImage }},
+	{"form.pullsecret.choose", func(s db.ImageSpec) string { return s.PullSecret }},
+	{"form.apt", func(s db.ImageSpec) string { return strings.Join(s.APT, "\n") }},
+	{"form.conda", func(s db.ImageSpec) string { return strings.Join(s.Conda, "\n") }},
+	{"form.pip", func(s db.ImageSpec) string { return strings.Join(s.Pip, "\n") }},
+}
+
+// showForm renders the spec form as given, with its choices.
+func (h *handler) showForm(c *fiber.Ctx, form views.SpecForm, editing bool, status int) error {
+	l := h.layout(c, "", "builder")
+	form.Layout, form.Editing = l, editing
+	if err := h.fillFormChoices(c, &form); err != nil {
+		return err
+	}
+	if editing {
+		l.Title = l.Loc.T("form.edit.title") + ": " + form.Name
+		if err := h.fillLatest(c, &form); err != nil {
+			return err
+		}
+	} else {
+		l.Title = l.Loc.T("form.create.title")
+	}
+	form.Layout = l
+	return render(c, status, l, views.SpecFormContent(form))
 }
 
 // maxErrorsPerField is how many problems one field lists on a page; the
@@ -168,40 +350,20 @@ const maxErrorsPerField = 10
 // formError shows the form again with every error next to its field and
 // the user's input kept (422), or passes other errors on.
 func (h *handler) formError(c *fiber.Ctx, form views.SpecForm, editing bool, err error) error {
-	l := h.layout(c, "", "builder")
-	form.Layout, form.Editing = l, editing
+	loc := locOf(c)
 	form.Errors = map[string][]string{}
 	var verr spec.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		hidden := map[string]int{}
-		for _, e := range verr {
-			if len(form.Errors[e.Field]) >= maxErrorsPerField {
-				hidden[e.Field]++
-				continue
-			}
-			form.Errors[e.Field] = append(form.Errors[e.Field], fieldMessage(l.Loc, e))
-		}
-		for field, n := range hidden {
-			form.Errors[field] = append(form.Errors[field], l.Loc.T("form.errors.more", n))
-		}
+		form.Errors = fieldProblems(loc, verr)
 	case errors.Is(err, db.ErrConflict):
-		form.Errors[spec.FieldName] = append(form.Errors[spec.FieldName], say(l.Loc, err))
+		form.Errors[spec.FieldName] = append(form.Errors[spec.FieldName], say(loc, err))
 	case errors.Is(err, queue.ErrNoRegistry):
 		form.Errors["form"] = append(form.Errors["form"], err.Error())
 	default:
 		return err
 	}
-	if err := h.fillFormChoices(c, &form); err != nil {
-		return err
-	}
-	if editing {
-		l.Title = l.Loc.T("form.edit.title") + ": " + form.Name
-	} else {
-		l.Title = l.Loc.T("form.create.title")
-	}
-	form.Layout = l
-	return render(c, fiber.StatusUnprocessableEntity, l, views.SpecFormContent(form))
+	return h.showForm(c, form, editing, fiber.StatusUnprocessableEntity)
 }
 
 func fieldMessage(loc views.Loc, e spec.FieldError) string {
@@ -209,6 +371,28 @@ func fieldMessage(loc views.Loc, e spec.FieldError) string {
 		return loc.T("form.line", e.Line) + say(loc, e.Message)
 	}
 	return say(loc, e.Message)
+}
+
+// fieldProblems groups a validation error's problems by field, in the
+// page's language, at most maxErrorsPerField each (the rest counted).
+func fieldProblems(loc views.Loc, err error) map[string][]string {
+	out := map[string][]string{}
+	var verr spec.ValidationError
+	if !errors.As(err, &verr) {
+		return out
+	}
+	hidden := map[string]int{}
+	for _, e := range verr {
+		if len(out[e.Field]) >= maxErrorsPerField {
+			hidden[e.Field]++
+			continue
+		}
+		out[e.Field] = append(out[e.Field], fieldMessage(loc, e))
+	}
+	for field, n := range hidden {
+		out[field] = append(out[field], loc.N("form.errors.more", n))
+	}
+	return out
 }
 
 // fieldLabels are the label keys of the spec form's fields.
@@ -242,7 +426,7 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	case errors.As(err, &verr):
 		for _, e := range verr {
 			if len(problems) == maxErrorsPerField {
-				problems = append(problems, loc.T("form.errors.more", len(verr)-maxErrorsPerField))
+				problems = append(problems, loc.N("form.errors.more", len(verr)-maxErrorsPerField))
 				break
 			}
 			problems = append(problems, loc.T(fieldLabels[e.Field])+": "+fieldMessage(loc, e))
@@ -254,22 +438,43 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	return views.Preview(loc, cf, problems).Render(c.UserContext(), c)
 }
 
-// checkName answers the form's live name check.
-func (h *handler) checkName(c *fiber.Ctx) error {
-	name := strings.TrimSpace(c.FormValue("name"))
-	var errs []string
+// checkFields answers the form's live checks as the user types: the
+// problems of each field the user has touched (or that shows problems
+// already), so a problem goes as soon as its field is right, and the
+// summary at the top. It stores nothing.
+func (h *handler) checkFields(c *fiber.Ctx) error {
+	in, form := specFromForm(c)
 	loc := locOf(c)
-	if problems := spec.NameProblems(name); len(problems) > 0 && name != "" {
-		for _, msg := range problems {
-			errs = append(errs, say(loc, msg))
+	editing := c.FormValue("editing") == "1"
+	touched := map[string]bool{}
+	for _, f := range strings.Split(c.FormValue("touched"), ",") {
+		touched[f] = true
+	}
+	if touched["usePullSecret"] {
+		touched[spec.FieldPullSecret] = true
+	}
+	all := fieldProblems(loc, spec.Validate(in))
+	if len(all[spec.FieldName]) == 0 && in.Name != "" && !editing {
+		if _, err := h.DB.GetSpec(c.UserContext(), in.Name); err == nil {
+			all[spec.FieldName] = append(all[spec.FieldName], loc.T("form.name.taken", in.Name))
 		}
-	} else if name != "" {
-		if _, err := h.DB.GetSpec(c.UserContext(), name); err == nil {
-			errs = append(errs, loc.T("form.name.taken", name))
+	}
+	if msg, err := settings.CheckPullSecret(c.UserContext(), h.DB, in.PullSecret); err != nil {
+		return err
+	} else if !msg.IsZero() {
+		all[spec.FieldPullSecret] = append(all[spec.FieldPullSecret], say(loc, msg))
+	}
+	form.Layout = views.Layout{Loc: loc}
+	form.Errors = map[string][]string{}
+	var fields []string
+	for _, f := range views.SpecFormFields {
+		if touched[f] && !(editing && f == spec.FieldName) {
+			fields = append(fields, f)
+			form.Errors[f] = all[f]
 		}
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return views.NameErrors(errs).Render(c.UserContext(), c)
+	return views.FieldChecks(form, fields).Render(c.UserContext(), c)
 }
 
 func (h *handler) specJobs(c *fiber.Ctx) error {
@@ -315,6 +520,9 @@ func (h *handler) renderJobsTab(c *fiber.Ctx, name string, retention *views.Rete
 		v.Jobs = append(v.Jobs, views.JobRow{ID: j.ID, Revision: j.Revision, Status: string(j.Status), UpdatedAt: j.UpdatedAt,
 			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, RequestedBy: j.RequestedBy,
 			CanRebuild: j.Status == db.StatusSucceeded, Since: diffSummary(name, j.Revision, invs[j.ID]), Active: hasActive && j.ID == active.ID})
+		if j.Status == db.StatusFailed {
+			v.Jobs[len(v.Jobs)-1].Reason = views.Reason{Code: j.Reason, Args: j.ReasonArgs, English: j.Error}
+		}
 		if j.Status == db.StatusSucceeded {
 			v.Succeeded = append(v.Succeeded, j.Revision)
 			if v.RebuildJob == 0 {

@@ -25,11 +25,11 @@ func (h *handler) fillTokens(c *fiber.Ctx, v *views.AccountPage) error {
 	}
 	now := time.Now()
 	for _, t := range tokens {
+		if !t.Revoked.IsZero() {
+			continue // deleted
+		}
 		state := "active"
-		switch {
-		case !t.Revoked.IsZero():
-			state = "revoked"
-		case !t.Valid(now):
+		if !t.Valid(now) {
 			state = "expired"
 		}
 		v.Tokens = append(v.Tokens, views.TokenRow{ID: t.ID, Name: t.Name, Hint: t.Hint, CreatedBy: t.CreatedBy,
@@ -42,8 +42,9 @@ func (h *handler) fillTokens(c *fiber.Ctx, v *views.AccountPage) error {
 	return nil
 }
 
-// createToken makes an API token and shows it this once (the page is not
-// stored by the browser; the token is in no URL).
+// createToken makes an API token and shows it this once on the page it
+// redirects to (in a sealed flash: the token is in no URL, and that page
+// is not stored by the browser).
 func (h *handler) createToken(c *fiber.Ctx) error {
 	loc := locOf(c)
 	name := utils.CopyString(strings.TrimSpace(c.FormValue("tokenName")))
@@ -68,12 +69,15 @@ func (h *handler) createToken(c *fiber.Ctx) error {
 		time.Now().Add(time.Duration(n)*24*time.Hour)); err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return h.accountPage(c, fiber.StatusOK, nil, "", func(v *views.AccountPage) { v.NewToken = secret })
+	if err := h.setFlash(c, flash{Kind: flashOK, Key: "tokens.created.named", Args: []string{name}, Token: secret}); err != nil {
+		return err
+	}
+	return redirectAfterPost(c, "/account#tokens")
 }
 
-// revokeToken stops a token from working.
-func (h *handler) revokeToken(c *fiber.Ctx) error {
+// deleteToken stops a token from working and takes it off the page (the
+// store keeps it as revoked, so a request with it is told so).
+func (h *handler) deleteToken(c *fiber.Ctx) error {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return fiber.ErrNotFound
@@ -81,5 +85,5 @@ func (h *handler) revokeToken(c *fiber.Ctx) error {
 	if err := h.DB.RevokeAPIToken(c.UserContext(), id); err != nil {
 		return err
 	}
-	return redirectAfterPost(c, "/account?done=revoked#tokens")
+	return redirectAfterPost(c, "/account?done=token-deleted#tokens")
 }

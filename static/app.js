@@ -128,17 +128,69 @@
     });
   }, 1000);
 
-  // The live name check marks the field as its answer says.
-  document.addEventListener("htmx:afterSettle", function () {
-    var errs = document.getElementById("name-errors");
-    var name = document.getElementById("name");
-    if (errs && name && !name.readOnly) {
-      name.setAttribute("aria-invalid", errs.querySelector("li") ? "true" : "false");
+  // Live field checks: a field counts as touched once typed in or once it
+  // shows a problem; the check reports on touched fields only, so a
+  // problem goes as soon as its field is right and no field is faulted
+  // before the user reached it.
+  document.addEventListener("input", function (e) {
+    if (e.target.form && e.target.name) e.target.dataset.touched = "1";
+    if (e.target.matches && e.target.matches("textarea[data-count]")) countLines(e.target);
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.form && e.target.name) e.target.dataset.touched = "1";
+  });
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (!e.detail.elt.hasAttribute || !e.detail.elt.hasAttribute("data-field-check")) return;
+    var form = e.detail.elt.closest("form"), touched = [];
+    if (!form) return;
+    form.querySelectorAll("[name]").forEach(function (el) {
+      var errs = document.getElementById(el.name + "-errors");
+      if (el.dataset.touched || (errs && errs.querySelector("li"))) touched.push(el.name);
+    });
+    e.detail.parameters["touched"] = touched.join(",");
+  });
+  // Each field is marked as its list of problems says.
+  function markFields(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("ul.field-errors[id$='-errors']").forEach(function (ul) {
+      var field = document.getElementById(ul.id.slice(0, -"-errors".length));
+      var bad = !!ul.querySelector("li");
+      if (field && !field.readOnly) field.setAttribute("aria-invalid", bad ? "true" : "false");
+      var box = ul.closest(".field");
+      if (box) box.classList.toggle("has-error", bad);
+    });
+  }
+  document.addEventListener("htmx:oobAfterSwap", function () { markFields(document); });
+  document.addEventListener("htmx:afterSettle", function () { markFields(document); });
+
+  // A package list grows with its lines and says how many it holds.
+  function countLines(area) {
+    var n = area.value.split("\n").filter(function (l) { return l.trim() !== ""; }).length;
+    var rows = Math.min(Math.max(5, area.value.split("\n").length + 1), 24);
+    if (area.rows !== rows) area.rows = rows;
+    var out = document.getElementById(area.id + "-count");
+    if (out) {
+      out.textContent = out.dataset.template.replace("{n}", n).replace("{max}", area.dataset.count);
+      out.classList.toggle("error-text", n > Number(area.dataset.count));
     }
+  }
+
+  // The Settings menu closes on a click elsewhere or Escape.
+  document.addEventListener("click", function (e) {
+    document.querySelectorAll("details[data-nav-group][open]").forEach(function (d) {
+      if (!d.contains(e.target)) d.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    document.querySelectorAll("details[data-nav-group][open]").forEach(function (d) {
+      d.open = false;
+      d.querySelector("summary").focus();
+    });
   });
 
   function init(root) {
     localizeTimes(root);
+    (root.querySelectorAll ? root : document).querySelectorAll("textarea[data-count]").forEach(countLines);
     // The end of a log is what matters: start scrolled to it.
     root.querySelectorAll && root.querySelectorAll("pre.log").forEach(function (p) { p.scrollTop = p.scrollHeight; });
     followLog(document);

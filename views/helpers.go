@@ -186,3 +186,33 @@ func deliveryBadge(state string) string {
 	}
 	return "badge-pending"
 }
+
+// refParts cuts an image reference after each "/", ":" and "@", the
+// places a line may break.
+func refParts(ref string) []string {
+	var parts []string
+	start := 0
+	for i, r := range ref {
+		if r == '/' || r == ':' || r == '@' {
+			parts = append(parts, ref[start:i+1])
+			start = i + 1
+		}
+	}
+	if start < len(ref) {
+		parts = append(parts, ref[start:])
+	}
+	return parts
+}
+
+// baseInfoText says in one sentence what a base image is and which
+// package tools it holds.
+func baseInfoText(loc Loc, b BaseInfo) string {
+	what := loc.T("check.base.arch", b.Arch)
+	if b.OS != "" {
+		what = loc.T("check.base.os", b.OS, b.Arch)
+	}
+	if tools := b.ToolList(); tools != "" {
+		return what + " " + loc.T("check.base.tools", tools)
+	}
+	return what + " " + loc.T("check.base.notools")
+}

@@ -2,6 +2,7 @@ package views
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -11,6 +12,10 @@ var verbs = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
 // its English original takes.
 func TestCatalogueHasEveryKeyInBothLanguages(t *testing.T) {
 	for key, en := range catalogue[LangEN] {
+		if strings.HasSuffix(key, ".one") {
+			// Chinese has one plural form: the key's ".other".
+			key = strings.TrimSuffix(key, ".one") + ".other"
+		}
 		zh, ok := catalogue[LangZH][key]
 		if !ok {
 			t.Errorf("zh-TW has no %q", key)
@@ -23,6 +28,9 @@ func TestCatalogueHasEveryKeyInBothLanguages(t *testing.T) {
 	for key := range catalogue[LangZH] {
 		if _, ok := catalogue[LangEN][key]; !ok {
 			t.Errorf("English has no %q", key)
+		}
+		if strings.HasSuffix(key, ".one") {
+			t.Errorf("zh-TW has %q: Chinese has one plural form, .other", key)
 		}
 	}
 	for format, zh := range messages[LangZH] {
@@ -68,5 +76,75 @@ func TestDiagnosedReasonWordingAndQuotedLine(t *testing.T) {
 	}
 	if got := reasonText(Loc{Lang: LangEN}, "no-such-code", nil, "english"); got != "english" {
 		t.Fatalf("unknown code: %q", got)
+	}
+}
+
+// A count shown with a noun takes the noun's plural form: every English
+// string that counts things ("%d problems") is a plural key (.one and
+// .other, used through Loc.N), and each .one has its .other.
+var countedNoun = regexp.MustCompile(`%(?:\[\d\])?d (?:more )?([a-z]+)|\(s\)`)
+
+// notNouns are words after a count that do not take its number.
+var notNouns = map[string]bool{"was": true, "has": true, "is": true, "of": true}
+
+func countsNoun(s string) bool {
+	for _, m := range countedNoun.FindAllStringSubmatch(s, -1) {
+		if m[1] == "" || (strings.HasSuffix(m[1], "s") && !notNouns[m[1]]) {
+			return true
+		}
+	}
+	return false
+}
+
+// boundsAboveOne count what is a fixed bound, never 1 (password lengths,
+// list limits, the API rate).
+var boundsAboveOne = map[string]bool{"setup.short": true, "setup.long": true, "form.packages.limits": true, "api.ratelimited": true}
+
+func TestCountsTakePluralForms(t *testing.T) {
+	for key, en := range catalogue[LangEN] {
+		plural := strings.HasSuffix(key, ".one") || strings.HasSuffix(key, ".other")
+		if countsNoun(en) && !plural && !boundsAboveOne[key] {
+			t.Errorf("%q (%q) counts a noun: make it %s.one and %s.other and use Loc.N", key, en, key, key)
+		}
+		if strings.HasSuffix(key, ".one") {
+			if _, ok := catalogue[LangEN][strings.TrimSuffix(key, ".one")+".other"]; !ok {
+				t.Errorf("%q has no .other", key)
+			}
+		}
+	}
+	en, zh := Loc{Lang: LangEN}, Loc{Lang: LangZH}
+	for _, c := range []struct {
+		loc  Loc
+		n    int
+		want string
+	}{
+		{en, 1, "1 attempt"}, {en, 2, "2 attempts"}, {en, 0, "0 attempts"}, {zh, 1, "嘗試 1 次"}, {zh, 3, "嘗試 3 次"},
+	} {
+		if got := c.loc.N("webhooks.attempts", c.n); got != c.want {
+			t.Errorf("%s %d: %q, want %q", c.loc.Lang, c.n, got, c.want)
+		}
+	}
+}
+
+// The Chinese pages use the seeds' words for one act: 創建 (never 建置)
+// for building, 版號 (never 修訂版) for a revision, 刪除 for deleting.
+// English says Delete for every deletion (never Remove or Revoke on a
+// button).
+func TestOneWordForOneAct(t *testing.T) {
+	for key, zh := range catalogue[LangZH] {
+		for _, banned := range []string{"建置", "修訂版", "移除", "撤銷"} {
+			if strings.Contains(zh, banned) && !strings.HasPrefix(key, "compare.") && !strings.HasPrefix(key, "pkg.diff") && !strings.HasPrefix(key, "hint.") && key != "api.badtoken" {
+				t.Errorf("zh-TW %q uses %s: %q", key, banned, zh)
+			}
+		}
+	}
+	for key, en := range catalogue[LangEN] {
+		if strings.HasPrefix(key, "action.") || strings.HasSuffix(key, ".delete") {
+			for _, banned := range []string{"Remove", "Revoke"} {
+				if strings.Contains(en, banned) {
+					t.Errorf("%q is %q: deleting is Delete everywhere", key, en)
+				}
+			}
+		}
 	}
 }

@@ -24,7 +24,24 @@ type Layout struct {
 	RegistryHost string
 	// User is the signed-in administrator ("" on the sign-in pages).
 	User string
+	// Flash is what the previous request (a form post) has to say.
+	Flash Flash
+	// NewToken is an API token just created, shown once.
+	NewToken string
 }
+
+// Flash is a message left by a form post for the page it redirects to.
+type Flash struct {
+	Kind string // "ok" or "notice"
+	Text string
+}
+
+// settingsPages are the Active values of the pages under Settings in the
+// navigation.
+var settingsPages = map[string]bool{"secrets": true, "registry": true, "builds": true, "webhooks": true, "storage": true, "audit": true}
+
+// InSettings reports whether the page is one of the Settings menu's.
+func (l Layout) InSettings() bool { return settingsPages[l.Active] }
 
 // SpecRow is one row of the Image Builder list.
 type SpecRow struct {
@@ -38,7 +55,20 @@ type SpecRow struct {
 	PinnedRevision int
 	// BaseUpdated: the base image changed since the latest revision.
 	BaseUpdated bool
+	// Reason says why the latest build failed ("" when it did not).
+	Reason Reason
 }
+
+// Reason is why a build failed or was cancelled: a reason code with its
+// arguments, and the English text for a code the catalogue lacks.
+type Reason struct {
+	Code    string
+	Args    []string
+	English string
+}
+
+// Text is the reason in the page's language.
+func (r Reason) Text(loc Loc) string { return reasonText(loc, r.Code, r.Args, r.English) }
 
 // SpecList is the Image Builder list page: one page of the specs that
 // match the filter.
@@ -124,6 +154,45 @@ type SpecForm struct {
 	// MaxListLines and MaxLineLength are the bounds of a package list,
 	// said in the form's help.
 	MaxListLines, MaxLineLength int
+	// Version is the spec's version the form was opened on (edit page),
+	// and Revision its latest revision then; a save against a newer one
+	// is refused with Conflict.
+	Version  string
+	Revision int
+	// Intent is the form's one-time key: a second Confirm of the same
+	// form makes no second revision.
+	Intent string
+	// Ack answers Certain: the warnings that will certainly fail the
+	// build, which a second Confirm with this Ack accepts.
+	Ack     string
+	Certain []string
+	// Conflict is set when the spec changed since the form was opened.
+	Conflict *SpecConflict
+	// Notice says something about the values shown (a merge).
+	Notice []string
+}
+
+// SpecConflict shows an edit that came too late: what the spec held when
+// the form was opened, what it holds now and what the form holds, by
+// field.
+type SpecConflict struct {
+	// Revision is the spec's latest revision, By who made it and At when.
+	Revision int
+	By       string
+	At       time.Time
+	// BaseKnown: the version the form was opened on is still on record,
+	// so "when you opened it" and a merge are possible.
+	BaseKnown bool
+	Rows      []ConflictRow
+}
+
+// ConflictRow is one field that differs between the three.
+type ConflictRow struct {
+	Label               string
+	Base, Theirs, Yours string
+	// TheirsChanged and YoursChanged say who changed it since the form was
+	// opened.
+	TheirsChanged, YoursChanged bool
 }
 
 // ErrorField is one line of the form's error summary: the field's element
@@ -132,22 +201,34 @@ type ErrorField struct {
 	ID, Label, First string
 }
 
+// SpecFormFields are the spec form's fields in its order, and
+// specFieldLabels their label keys.
+var (
+	SpecFormFields  = []string{"name", "baseImage", "pullSecret", "apt", "conda", "pip"}
+	specFieldLabels = map[string]string{"name": "form.name", "baseImage": "form.base", "pullSecret": "form.pullsecret",
+		"apt": "form.apt", "conda": "form.conda", "pip": "form.pip"}
+)
+
 // ErrorFields lists the fields with problems in the form's order.
 func (f SpecForm) ErrorFields() []ErrorField {
 	var out []ErrorField
-	for _, x := range []struct{ field, label string }{
-		{"name", "form.name"}, {"baseImage", "form.base"}, {"pullSecret", "form.pullsecret"},
-		{"apt", "form.apt"}, {"conda", "form.conda"}, {"pip", "form.pip"},
-	} {
-		if errs := f.Errors[x.field]; len(errs) > 0 {
-			out = append(out, ErrorField{ID: x.field, Label: x.label, First: errs[0]})
+	for _, field := range SpecFormFields {
+		if errs := f.Errors[field]; len(errs) > 0 {
+			out = append(out, ErrorField{ID: field, Label: specFieldLabels[field], First: errs[0]})
 		}
 	}
 	return out
 }
 
 // HasErrors reports whether any field has an error.
-func (f SpecForm) HasErrors() bool { return len(f.Errors) > 0 }
+func (f SpecForm) HasErrors() bool {
+	for _, errs := range f.Errors {
+		if len(errs) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // JobRow is one row of the Jobs tab.
 type JobRow struct {
@@ -166,6 +247,8 @@ type JobRow struct {
 	Since *DiffSummary
 	// Active: this is the spec's active revision.
 	Active bool
+	// Reason says why the job failed ("" when it did not).
+	Reason Reason
 }
 
 // JobsTab is the edit page's Jobs tab.
@@ -688,3 +771,37 @@ type DeliveryRow struct {
 	Duration, Error           string
 	CreatedAt, LastAt, NextAt time.Time
 }
+
+// BuildsPage lists the builds that run or wait, across specs.
+type BuildsPage struct {
+	Layout
+	Rows []QueueRow
+	// Now is when the page was made (waiting times count to it).
+	Now time.Time
+	// Workers is how many builds run at once (0: not said).
+	Workers int
+}
+
+// QueueRow is one build that runs or waits.
+type QueueRow struct {
+	ID       int64
+	Spec     string
+	Revision int
+	Status   string
+	// Position is the place in the queue of a waiting build (1: next).
+	Position    int
+	QueuedAt    time.Time
+	StartedAt   time.Time
+	RequestedBy string
+}
+
+// Waited is how long the build waited, or waits so far.
+func (r QueueRow) Waited(now time.Time) string {
+	if r.Status == "building" {
+		return duration(r.QueuedAt, r.StartedAt)
+	}
+	return duration(r.QueuedAt, now)
+}
+
+// Live reports whether the page must keep itself up to date.
+func (v BuildsPage) Live() bool { return len(v.Rows) > 0 }

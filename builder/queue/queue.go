@@ -832,13 +832,30 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 // Create validates and stores a new spec with its first job, then wakes a
 // worker.
 func (q *Queue) Create(ctx context.Context, in db.ImageSpec) (db.Spec, db.Job, error) {
-	return q.confirm(ctx, in, q.db.CreateSpec)
+	res, err := q.Save(ctx, db.Edit{Spec: in, Create: true})
+	return res.Spec, res.Job, err
 }
 
 // Update validates and stores an edit with a new job (superseding older
-// pending ones), then wakes a worker.
+// pending ones) even when nothing changed, then wakes a worker.
 func (q *Queue) Update(ctx context.Context, in db.ImageSpec) (db.Spec, db.Job, error) {
 	return q.confirm(ctx, in, q.db.UpdateSpec)
+}
+
+// Save validates a confirmed create or edit and stores it as the store's
+// SaveSpec does (refusing a stale version, building nothing when nothing
+// changed, once per intent), then wakes a worker for the job it made.
+func (q *Queue) Save(ctx context.Context, e db.Edit) (db.SaveResult, error) {
+	var res db.SaveResult
+	_, _, err := q.confirm(ctx, e.Spec, func(ctx context.Context, in db.ImageSpec, host string) (db.Spec, db.Job, error) {
+		var err error
+		res, err = q.db.SaveSpec(ctx, e, host)
+		if res.Repeated || !res.Changed {
+			return res.Spec, db.Job{}, err
+		}
+		return res.Spec, res.Job, err
+	})
+	return res, err
 }
 
 func (q *Queue) confirm(ctx context.Context, in db.ImageSpec,
@@ -857,7 +874,7 @@ func (q *Queue) confirm(ctx context.Context, in db.ImageSpec,
 	}
 	waiting := q.pendingJobs(ctx, in.Name)
 	saved, j, err := save(ctx, in, host)
-	if err == nil {
+	if err == nil && j.ID != 0 {
 		q.logQueued(j)
 		q.Wake()
 		q.notifySuperseded(ctx, waiting)
