@@ -121,6 +121,12 @@ func New(d Deps) *fiber.App {
 		Root:   http.FS(static.Assets),
 		MaxAge: 3600,
 	}))
+	// The API authenticates by token alone and never falls through to the
+	// portal's sign-in.
+	h.mountAPI(app)
+	app.Use(h.requireAdmin)
+	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/specs", fiber.StatusSeeOther) })
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	// Browsers ask for /favicon.ico whatever the page links to.
 	app.Get("/favicon.ico", func(c *fiber.Ctx) error {
 		b, err := static.Files.ReadFile("favicon.svg")
@@ -131,12 +137,6 @@ func New(d Deps) *fiber.App {
 		c.Set(fiber.HeaderCacheControl, "public, max-age=86400")
 		return c.Send(b)
 	})
-	// The API authenticates by token alone and never falls through to the
-	// portal's sign-in.
-	h.mountAPI(app)
-	app.Use(h.requireAdmin)
-	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/specs", fiber.StatusSeeOther) })
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	app.Post("/lang", h.setLanguage)
 	app.Get("/login", h.loginPage)
 	app.Post("/login", h.login)
@@ -268,6 +268,12 @@ func render(c *fiber.Ctx, status int, l views.Layout, content templ.Component) e
 	c.Status(status)
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	c.Vary("HX-Request")
+	if c.Method() != fiber.MethodGet {
+		// A form answered in place (its errors) keeps the address of the
+		// page it was on, so a reload opens that page instead of landing
+		// on an address that only takes posts.
+		c.Set("HX-Push-Url", "false")
+	}
 	return comp.Render(c.UserContext(), c)
 }
 

@@ -125,7 +125,7 @@ func (h *handler) currentSession(c *fiber.Ctx) (db.Session, bool) {
 // isPublic lists what needs no session.
 func isPublic(path string) bool {
 	switch path {
-	case "/login", "/setup", "/healthz", "/lang":
+	case "/login", "/setup", "/healthz", "/lang", "/favicon.ico":
 		return true
 	}
 	return strings.HasPrefix(path, "/static/")

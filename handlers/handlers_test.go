@@ -191,7 +191,7 @@ func TestCreateWithoutJavaScriptRedirectsAndEnqueues(t *testing.T) {
 	app, store := testApp(t)
 	cl := signedIn(t, app)
 	resp, _ := cl.post("/specs", url.Values{"name": {"plain"}, "baseImage": {"busybox"}, "apt": {"jq\r\ncurl\r\n"}})
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/specs" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/specs/plain/jobs" {
 		t.Fatalf("create: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	jobs, _ := store.ListJobs(context.Background(), "plain")

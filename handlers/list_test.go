@@ -35,7 +35,7 @@ func TestListFiltersAndPages(t *testing.T) {
 	if n := doc.Find("dialog").Length(); n != 1 {
 		t.Fatalf("%d dialogs on the page", n)
 	}
-	if got := doc.Find(`[data-testid="list-count"]`).Text(); got != "Page 1 of 3 (120 specs)" {
+	if got := doc.Find(`[data-testid="list-count"]`).Text(); got != "Page 1 of 3 · specs: 120" {
 		t.Fatalf("count %q", got)
 	}
 	next, _ := doc.Find(`[data-testid="page-next"]`).Attr("href")

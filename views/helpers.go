@@ -1,10 +1,15 @@
 package views
 
 import (
+	"context"
 	"encoding/json"
+	"html"
+	"io"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 )
 
 // TimeValue wraps a time for LocalTime.
@@ -185,6 +190,25 @@ func deliveryBadge(state string) string {
 		return "badge-failed"
 	}
 	return "badge-pending"
+}
+
+// ImageRef shows an image reference that may break only after "/", ":"
+// and "@" (a <wbr> there, no space), so a narrow column never splits a
+// name mid-word.
+func ImageRef(ref, testid string) templ.Component {
+	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
+		var b strings.Builder
+		b.WriteString(`<code class="ref" data-testid="` + html.EscapeString(testid) + `">`)
+		for i, part := range refParts(ref) {
+			if i > 0 {
+				b.WriteString("<wbr>")
+			}
+			b.WriteString(html.EscapeString(part))
+		}
+		b.WriteString("</code>")
+		_, err := io.WriteString(w, b.String())
+		return err
+	})
 }
 
 // refParts cuts an image reference after each "/", ":" and "@", the

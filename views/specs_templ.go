@@ -3587,7 +3587,7 @@ func Preview(loc Loc, containerfile string, problems []string) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var201 string
-			templ_7745c5c3_Var201, templ_7745c5c3_Err = templ.JoinStringErrs(loc.T("preview.problems", len(problems)))
+			templ_7745c5c3_Var201, templ_7745c5c3_Err = templ.JoinStringErrs(loc.N("preview.problems", len(problems)))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `specs.templ`, Line: 498, Col: 92}
 			}
