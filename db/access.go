@@ -73,6 +73,9 @@ func (d *DB) CreateFirstAdmin(ctx context.Context, username, passwordHash string
 		return Admin{}, err
 	}
 	id, _ := res.LastInsertId()
+	if err := d.record(ctx, tx, AuditEvent{Actor: username, Action: ActionAdminCreate, Target: username, Detail: "first administrator, on the setup page"}); err != nil {
+		return Admin{}, err
+	}
 	return Admin{ID: id, Username: username, PasswordHash: passwordHash, CreatedAt: time.UnixMilli(ms(now))}, tx.Commit()
 }
 
@@ -94,8 +97,13 @@ func (d *DB) SetAdminPassword(ctx context.Context, username, passwordHash, keep 
 	if _, err := tx.ExecContext(ctx, `UPDATE admins SET password_hash = ? WHERE id = ?`, passwordHash, id); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id <> ?`, id, keep); err != nil {
+	ended, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id <> ?`, id, keep)
+	if err != nil {
 		return fmt.Errorf("set password: end sessions: %w", err)
+	}
+	n, _ := ended.RowsAffected()
+	if err := d.record(ctx, tx, AuditEvent{Action: ActionPasswordChange, Target: username, Detail: fmt.Sprintf("%d other sessions ended", n)}); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -115,7 +123,8 @@ func (d *DB) GetAdminByUsername(ctx context.Context, username string) (Admin, er
 
 // CreateSession stores a new session.
 func (d *DB) CreateSession(ctx context.Context, s Session) error {
-	_, err := d.write.ExecContext(ctx, `INSERT INTO sessions (id, admin_id, csrf, created_at, expires_at, last_seen_at, address, user_agent)
+	_, err := d.execAudited(ctx, AuditEvent{Actor: s.Username, Action: ActionSignIn, Detail: "from " + s.Address},
+		`INSERT INTO sessions (id, admin_id, csrf, created_at, expires_at, last_seen_at, address, user_agent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.AdminID, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt), ms(s.CreatedAt), s.Address, s.UserAgent)
 	if err != nil {
@@ -177,29 +186,42 @@ func (d *DB) ListSessions(ctx context.Context, adminID int64) ([]Session, error)
 // EndSessions signs out an administrator's sessions: those in ids, or,
 // when ids is empty, every one except keep.
 func (d *DB) EndSessions(ctx context.Context, adminID int64, keep string, ids ...string) (int64, error) {
-	var res sql.Result
-	var err error
+	tx, err := d.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	defer tx.Rollback()
+	var ended int64
 	if len(ids) == 0 {
-		res, err = d.write.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id <> ?`, adminID, keep)
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id <> ?`, adminID, keep)
 		if err != nil {
 			return 0, fmt.Errorf("end sessions: %w", err)
 		}
-		return res.RowsAffected()
+		ended, _ = res.RowsAffected()
 	}
-	var ended int64
 	for _, id := range ids {
-		if res, err = d.write.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id = ?`, adminID, id); err != nil {
-			return ended, fmt.Errorf("end sessions: %w", err)
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE admin_id = ? AND id = ?`, adminID, id)
+		if err != nil {
+			return 0, fmt.Errorf("end sessions: %w", err)
 		}
 		n, _ := res.RowsAffected()
 		ended += n
 	}
-	return ended, nil
+	if ended > 0 {
+		var who string
+		if err := tx.QueryRowContext(ctx, `SELECT username FROM admins WHERE id = ?`, adminID).Scan(&who); err != nil {
+			return 0, fmt.Errorf("end sessions: %w", err)
+		}
+		if err := d.record(ctx, tx, AuditEvent{Action: ActionSessionsEnd, Target: who, Detail: fmt.Sprintf("%d ended", ended)}); err != nil {
+			return 0, err
+		}
+	}
+	return ended, tx.Commit()
 }
 
 // DeleteSession signs a session out, and drops expired ones.
 func (d *DB) DeleteSession(ctx context.Context, id string) error {
-	_, err := d.write.ExecContext(ctx, `DELETE FROM sessions WHERE id = ? OR expires_at <= ?`, id, ms(d.now()))
+	_, err := d.execAudited(ctx, AuditEvent{Action: ActionSignOut}, `DELETE FROM sessions WHERE id = ? OR expires_at <= ?`, id, ms(d.now()))
 	return err
 }
 
@@ -215,7 +237,8 @@ type PullSecret struct {
 // SavePullSecret adds or replaces the secret called name.
 func (d *DB) SavePullSecret(ctx context.Context, name string, sealed []byte) error {
 	now := ms(d.now())
-	_, err := d.write.ExecContext(ctx, `INSERT INTO pull_secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
+	_, err := d.execAudited(ctx, AuditEvent{Action: ActionPullSecretSave, Target: name},
+		`INSERT INTO pull_secrets (name, sealed, created_at, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`, name, sealed, now, now)
 	return err
 }
@@ -255,7 +278,7 @@ func (d *DB) ListPullSecrets(ctx context.Context) ([]PullSecret, error) {
 
 // DeletePullSecret removes one secret.
 func (d *DB) DeletePullSecret(ctx context.Context, name string) error {
-	res, err := d.write.ExecContext(ctx, `DELETE FROM pull_secrets WHERE name = ?`, name)
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionPullSecretDelete, Target: name}, `DELETE FROM pull_secrets WHERE name = ?`, name)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,11 @@ func (d *DB) SetActiveJob(ctx context.Context, specName string, jobID int64) err
 
 // SetAliasTag turns the spec's <name>:active tag on or off.
 func (d *DB) SetAliasTag(ctx context.Context, specName string, on bool) error {
-	res, err := d.write.ExecContext(ctx, `UPDATE specs SET alias_tag = ? WHERE name = ?`, on, specName)
+	detail := "off"
+	if on {
+		detail = "on"
+	}
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionAlias, Spec: specName, Detail: detail}, `UPDATE specs SET alias_tag = ? WHERE name = ?`, on, specName)
 	if err != nil {
 		return fmt.Errorf("set the alias tag of %s: %w", specName, err)
 	}

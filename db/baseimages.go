@@ -68,14 +68,16 @@ func (d *DB) SaveBaseImage(ctx context.Context, b BaseImage) (BaseImage, error) 
 	var err error
 	if b.ID == 0 {
 		var res sql.Result
-		res, err = d.write.ExecContext(ctx, `INSERT INTO base_images (name, reference, description, pull_secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		res, err = d.execAudited(ctx, AuditEvent{Action: ActionBaseImageSave, Target: b.Reference, Detail: "added as " + b.Name},
+			`INSERT INTO base_images (name, reference, description, pull_secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			b.Name, b.Reference, b.Description, b.PullSecret, now, now)
 		if err == nil {
 			b.ID, _ = res.LastInsertId()
 		}
 	} else {
 		var res sql.Result
-		res, err = d.write.ExecContext(ctx, `UPDATE base_images SET name = ?, reference = ?, description = ?, pull_secret = ?, updated_at = ? WHERE id = ?`,
+		res, err = d.execAudited(ctx, AuditEvent{Action: ActionBaseImageSave, Target: b.Reference, Detail: "edited: " + b.Name},
+			`UPDATE base_images SET name = ?, reference = ?, description = ?, pull_secret = ?, updated_at = ? WHERE id = ?`,
 			b.Name, b.Reference, b.Description, b.PullSecret, now, b.ID)
 		if err == nil {
 			if n, _ := res.RowsAffected(); n == 0 {
@@ -105,7 +107,11 @@ func (d *DB) UpsertBaseImageByReference(ctx context.Context, b BaseImage) error 
 
 // DeleteBaseImage removes an entry.
 func (d *DB) DeleteBaseImage(ctx context.Context, id int64) error {
-	res, err := d.write.ExecContext(ctx, `DELETE FROM base_images WHERE id = ?`, id)
+	var ref string
+	if err := d.read.QueryRowContext(ctx, `SELECT reference FROM base_images WHERE id = ?`, id).Scan(&ref); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionBaseImageDelete, Target: ref}, `DELETE FROM base_images WHERE id = ?`, id)
 	if err != nil {
 		return err
 	}

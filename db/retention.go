@@ -19,6 +19,11 @@ type Retention struct {
 	LogDays int `json:"logDays"`
 }
 
+// String says what r keeps, for the audit log.
+func (r Retention) String() string {
+	return fmt.Sprintf("keep %d succeeded and %d failed or cancelled jobs, logs for %d days", r.KeepSucceeded, r.KeepFailed, r.LogDays)
+}
+
 // SpecRetention is a spec's own retention, or nil when it follows the
 // global default.
 func (d *DB) SpecRetention(ctx context.Context, name string) (*Retention, error) {
@@ -40,7 +45,12 @@ func (d *DB) SetSpecRetention(ctx context.Context, name string, r *Retention) er
 	if r != nil {
 		s, f, l = r.KeepSucceeded, r.KeepFailed, r.LogDays
 	}
-	res, err := d.write.ExecContext(ctx, `UPDATE specs SET keep_succeeded = ?, keep_failed = ?, log_days = ? WHERE name = ?`, s, f, l, name)
+	detail := "follows the default"
+	if r != nil {
+		detail = r.String()
+	}
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionSpecRetention, Spec: name, Detail: detail},
+		`UPDATE specs SET keep_succeeded = ?, keep_failed = ?, log_days = ? WHERE name = ?`, s, f, l, name)
 	if err != nil {
 		return fmt.Errorf("set the retention of %s: %w", name, err)
 	}
@@ -112,7 +122,11 @@ type HousekeepingRun struct {
 
 // RecordHousekeeping stores a run.
 func (d *DB) RecordHousekeeping(ctx context.Context, r HousekeepingRun) error {
-	_, err := d.write.ExecContext(ctx, `INSERT INTO housekeeping_runs (started_at, finished_at, trigger, jobs_deleted, logs_deleted, tags_deleted,
+	// A run an administrator asked for is theirs (the scheduled ones are
+	// the system's and have no actor).
+	_, err := d.execAudited(ctx, AuditEvent{Action: ActionHousekeeping, Detail: fmt.Sprintf("jobs deleted %d, tags deleted %d, logs deleted %d, registry blobs freed %d",
+		r.JobsDeleted, r.TagsDeleted, r.LogsDeleted, r.BlobsDeleted)},
+		`INSERT INTO housekeeping_runs (started_at, finished_at, trigger, jobs_deleted, logs_deleted, tags_deleted,
 		blobs_deleted, registry_freed, logs_freed, storage_freed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ms(r.StartedAt), ms(r.Finished), r.Trigger, r.JobsDeleted, r.LogsDeleted, r.TagsDeleted, r.BlobsDeleted, r.RegistryFreed, r.LogsFreed, r.StorageFreed, r.Error)
 	if err != nil {

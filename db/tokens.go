@@ -43,7 +43,8 @@ func scanToken(r scanner) (APIToken, error) {
 // CreateAPIToken stores a token by the SHA-256 of its secret.
 func (d *DB) CreateAPIToken(ctx context.Context, name, hint, createdBy string, hash []byte, expires time.Time) (APIToken, error) {
 	now := d.now()
-	res, err := d.write.ExecContext(ctx, `INSERT INTO api_tokens (name, hash, hint, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionTokenCreate, Target: name, Detail: "expires " + expires.UTC().Format("2006-01-02 15:04 UTC")},
+		`INSERT INTO api_tokens (name, hash, hint, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		name, hash, hint, createdBy, ms(now), ms(expires))
 	if err != nil {
 		return APIToken{}, fmt.Errorf("create API token %q: %w", name, err)
@@ -88,13 +89,18 @@ func (d *DB) TouchAPIToken(ctx context.Context, id int64) error {
 // RevokeAPIToken stops a token from authenticating; revoking twice is no
 // error.
 func (d *DB) RevokeAPIToken(ctx context.Context, id int64) error {
-	res, err := d.write.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, ms(d.now()), id)
+	var name string
+	if err := d.read.QueryRowContext(ctx, `SELECT name FROM api_tokens WHERE id = ?`, id).Scan(&name); errors.Is(err, sql.ErrNoRows) {
+		return notFound("API token %d does not exist", id)
+	} else if err != nil {
+		return fmt.Errorf("revoke API token %d: %w", id, err)
+	}
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionTokenDelete, Target: name},
+		`UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(d.now()), id)
 	if err != nil {
 		return fmt.Errorf("revoke API token %d: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("API token %d does not exist", id)
-	}
+	_ = res // revoking twice changes nothing and is no error
 	return nil
 }
 

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -58,7 +59,8 @@ type Delivery struct {
 // CreateWebhook stores an endpoint.
 func (d *DB) CreateWebhook(ctx context.Context, w Webhook) (Webhook, error) {
 	now := d.now()
-	res, err := d.write.ExecContext(ctx, `INSERT INTO webhooks (url, sealed, events, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionWebhookAdd, Target: w.URL, Detail: "events: " + strings.Join(w.Events, ", ")},
+		`INSERT INTO webhooks (url, sealed, events, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
 		w.URL, w.Sealed, strings.Join(w.Events, ","), w.CreatedBy, ms(now))
 	if err != nil {
 		return Webhook{}, fmt.Errorf("create webhook: %w", err)
@@ -91,7 +93,11 @@ func (d *DB) ListWebhooks(ctx context.Context) ([]Webhook, error) {
 
 // DeleteWebhook removes an endpoint and its deliveries.
 func (d *DB) DeleteWebhook(ctx context.Context, id int64) error {
-	res, err := d.write.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
+	var url string
+	if err := d.read.QueryRowContext(ctx, `SELECT url FROM webhooks WHERE id = ?`, id).Scan(&url); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("delete webhook %d: %w", id, err)
+	}
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionWebhookDelete, Target: url}, `DELETE FROM webhooks WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete webhook %d: %w", id, err)
 	}
@@ -113,7 +119,7 @@ func (d *DB) EnqueueDeliveries(ctx context.Context, event string, jobID int64, p
 		if !contains(w.Events, event) {
 			continue
 		}
-		if _, err := d.insertDelivery(ctx, w.ID, event, jobID, payload); err != nil {
+		if _, err := d.insertDelivery(ctx, w.ID, event, jobID, payload, nil); err != nil {
 			return n, err
 		}
 		n++
@@ -121,10 +127,19 @@ func (d *DB) EnqueueDeliveries(ctx context.Context, event string, jobID int64, p
 	return n, nil
 }
 
-func (d *DB) insertDelivery(ctx context.Context, webhookID int64, event string, jobID int64, payload string) (int64, error) {
+// insertDelivery records a pending delivery, and the administrator's
+// action that asked for it when audit is given.
+func (d *DB) insertDelivery(ctx context.Context, webhookID int64, event string, jobID int64, payload string, audit *AuditEvent) (int64, error) {
 	now := ms(d.now())
-	res, err := d.write.ExecContext(ctx, `INSERT INTO webhook_deliveries (webhook_id, event, job_id, payload, state, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-		webhookID, event, jobID, payload, now, now)
+	q, args := `INSERT INTO webhook_deliveries (webhook_id, event, job_id, payload, state, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+		[]any{webhookID, event, jobID, payload, now, now}
+	var res sql.Result
+	var err error
+	if audit != nil {
+		res, err = d.execAudited(ctx, *audit, q, args...)
+	} else {
+		res, err = d.write.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("record a %s delivery: %w", event, err)
 	}
@@ -226,5 +241,6 @@ func (d *DB) Redeliver(ctx context.Context, id int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return d.insertDelivery(ctx, old.WebhookID, old.Event, old.JobID, old.Payload)
+	return d.insertDelivery(ctx, old.WebhookID, old.Event, old.JobID, old.Payload,
+		&AuditEvent{Action: ActionRedeliver, Target: old.URL, Detail: fmt.Sprintf("%s of job %d (delivery %d)", old.Event, old.JobID, old.ID)})
 }

@@ -28,11 +28,20 @@ func (h *handler) auditLog(c *fiber.Ctx) error {
 	l := h.layout(c, "", "audit")
 	l.Title = l.Loc.T("audit.title")
 	v := views.AuditPage{Layout: l, Spec: spec, Specs: specs, Page: page, HasNext: len(events) > auditPageSize}
+	names, err := h.DB.SpecNames(c.UserContext())
+	if err != nil {
+		return err
+	}
+	exists := map[string]bool{}
+	for _, n := range names {
+		exists[n] = true
+	}
 	for i, e := range events {
 		if i == auditPageSize {
 			break
 		}
-		v.Events = append(v.Events, views.AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, Spec: e.Spec, JobID: e.JobID, Revision: e.Revision})
+		v.Events = append(v.Events, views.AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, Spec: e.Spec, JobID: e.JobID, Revision: e.Revision,
+			SpecExists: exists[e.Spec], Target: e.Target, Detail: e.Detail})
 	}
 	return render(c, fiber.StatusOK, l, views.AuditContent(v))
 }

@@ -236,19 +236,19 @@ func (h *handler) login(c *fiber.Ctx) error {
 		return h.renderLogin(c, fiber.StatusUnauthorized, username, loc.T("login.wrong"))
 	}
 	h.auth.limiter.forgive(client)
-	if err := h.startSession(c, admin.ID); err != nil {
+	if err := h.startSession(c, admin); err != nil {
 		return err
 	}
 	return c.Redirect(safeNext(c.FormValue("next")), fiber.StatusSeeOther)
 }
 
-func (h *handler) startSession(c *fiber.Ctx, adminID int64) error {
+func (h *handler) startSession(c *fiber.Ctx, admin db.Admin) error {
 	now := time.Now()
 	ua := utils.CopyString(c.Get(fiber.HeaderUserAgent))
 	if len(ua) > 200 {
 		ua = ua[:200]
 	}
-	s := db.Session{ID: randomToken(), AdminID: adminID, CSRF: randomToken(), CreatedAt: now, ExpiresAt: now.Add(sessionMaxAge),
+	s := db.Session{ID: randomToken(), AdminID: admin.ID, Username: admin.Username, CSRF: randomToken(), CreatedAt: now, ExpiresAt: now.Add(sessionMaxAge),
 		Address: h.clientIP(c), UserAgent: strings.ToValidUTF8(ua, "")}
 	if err := h.DB.CreateSession(c.UserContext(), s); err != nil {
 		return err
@@ -313,7 +313,7 @@ func (h *handler) setup(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.startSession(c, admin.ID); err != nil {
+	if err := h.startSession(c, admin); err != nil {
 		return err
 	}
 	return c.Redirect("/specs", fiber.StatusSeeOther)

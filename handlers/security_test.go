@@ -329,7 +329,7 @@ func TestAuditNamesTheAdministratorOfEveryAction(t *testing.T) {
 		sp, _ := s.Attr("data-spec")
 		got = append(got, sp+":"+a+":"+s.Find(`[data-testid="audit-actor"]`).Text())
 	})
-	want := "audited:delete:admin built:rebuild:admin built:edit:admin audited:cancel:admin audited:edit:admin audited:create:admin"
+	want := "audited:delete:admin built:rebuild:admin built:edit:admin audited:cancel:admin audited:edit:admin audited:create:admin :sign-in:admin"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("audit log:\n got %s\nwant %s", strings.Join(got, " "), want)
 	}

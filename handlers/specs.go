@@ -595,5 +595,9 @@ func (h *handler) checkBases(c *fiber.Ctx) error {
 	if len(res.Failed) > 0 {
 		h.Log.Warn("base image check", "failed", res.Failed)
 	}
+	if err := h.DB.Audit(c.UserContext(), db.AuditEvent{Action: db.ActionCheckBases,
+		Detail: fmt.Sprintf("checked %d, changed %d, rebuilt %d, failed %d", res.Checked, res.Updated, res.Rebuilt, len(res.Failed))}); err != nil {
+		return err
+	}
 	return redirectAfterPost(c, fmt.Sprintf("/specs?checked=%d&updated=%d&rebuilt=%d&failed=%d", res.Checked, res.Updated, res.Rebuilt, len(res.Failed)))
 }

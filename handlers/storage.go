@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"imagebuilder/builder/engine"
+	"imagebuilder/db"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
 	"imagebuilder/views"
@@ -72,6 +73,9 @@ func (h *handler) clearCaches(c *fiber.Ctx) error {
 		return redirectAfterPost(c, "/settings/storage?caches=busy")
 	}
 	if err != nil {
+		return err
+	}
+	if err := h.DB.Audit(c.UserContext(), db.AuditEvent{Action: db.ActionCachesClear}); err != nil {
 		return err
 	}
 	return redirectAfterPost(c, "/settings/storage?caches=cleared")

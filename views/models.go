@@ -520,6 +520,10 @@ type AuditRow struct {
 	Spec     string
 	JobID    int64
 	Revision int
+	// SpecExists: the spec is still there to link to.
+	SpecExists bool
+	// Target names what changed when it is not a spec; Detail says how.
+	Target, Detail string
 }
 
 // AuditPage is the audit log, optionally of one spec.

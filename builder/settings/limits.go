@@ -75,5 +75,5 @@ func (s *Settings) SaveBuildLimits(ctx context.Context, l executor.Limits) error
 	if err != nil {
 		return err
 	}
-	return s.db.SetSetting(ctx, limitsSettingKey, string(raw))
+	return s.db.SetSetting(ctx, limitsSettingKey, string(raw), l.String())
 }

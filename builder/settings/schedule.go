@@ -84,7 +84,8 @@ func (s *Settings) SaveSchedule(ctx context.Context, sc Schedule) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.SetSetting(ctx, scheduleSettingKey, string(raw)); err != nil {
+	detail := fmt.Sprintf("housekeeping every %s, base image check every %s, delete external tags %v", sc.HousekeepingEvery, sc.BaseCheckEvery, sc.DeleteExternalTags)
+	if err := s.db.SetSetting(ctx, scheduleSettingKey, string(raw), detail); err != nil {
 		return err
 	}
 	s.scheduleChanges.signal()

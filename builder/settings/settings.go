@@ -223,7 +223,12 @@ func (s *Settings) SaveRegistry(ctx context.Context, rs RegistrySettings, passwo
 	if err != nil {
 		return err
 	}
-	if err := s.db.SetSetting(ctx, registrySettingKey, string(raw)); err != nil {
+	detail := "embedded registry"
+	if rs.External {
+		detail = fmt.Sprintf("external registry %s, user %q, skip TLS verification %v, password %s", rs.Host, rs.Username, rs.Insecure,
+			map[bool]string{true: "set", false: "none"}[len(rs.Sealed) > 0])
+	}
+	if err := s.db.SetSetting(ctx, registrySettingKey, string(raw), detail); err != nil {
 		return err
 	}
 	return s.SyncEngine(ctx)

@@ -91,5 +91,5 @@ func (s *Settings) SaveSources(ctx context.Context, in spec.Sources) error {
 	if err != nil {
 		return err
 	}
-	return s.db.SetSetting(ctx, sourcesSettingKey, string(raw))
+	return s.db.SetSetting(ctx, sourcesSettingKey, string(raw), in.Redacted().Summary())
 }
