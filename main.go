@@ -578,6 +578,8 @@ func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error
 	if err != nil {
 		return fmt.Errorf("--admin-password: %w", err)
 	}
+	// Whoever starts the server with a password acts on the accounts.
+	ctx = db.WithActor(ctx, "--admin-password at start")
 	if _, err := store.GetAdminByUsername(ctx, user); err == nil {
 		return store.SetAdminPassword(ctx, user, hash, "")
 	}

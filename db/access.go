@@ -41,7 +41,8 @@ func (d *DB) CountAdmins(ctx context.Context) (int, error) {
 // CreateAdmin adds an administrator; the username is unique.
 func (d *DB) CreateAdmin(ctx context.Context, username, passwordHash string) (Admin, error) {
 	now := d.now()
-	res, err := d.write.ExecContext(ctx, `INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)`, username, passwordHash, ms(now))
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionAdminCreate, Target: username},
+		`INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)`, username, passwordHash, ms(now))
 	if isUniqueViolation(err) {
 		return Admin{}, conflict("an administrator named %q already exists", username)
 	}

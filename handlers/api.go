@@ -98,6 +98,8 @@ func statusCode(status int) string {
 		return "not-found"
 	case fiber.StatusConflict:
 		return "conflict"
+	case fiber.StatusPreconditionFailed:
+		return "precondition-failed"
 	case fiber.StatusRequestEntityTooLarge:
 		return "too-large"
 	case fiber.StatusTooManyRequests:

@@ -145,6 +145,7 @@ func (h *handler) apiGetSpec(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Set(fiber.HeaderETag, etag(s.ImageSpec.Version()))
 	return c.JSON(s)
 }
 
@@ -172,6 +173,7 @@ func (h *handler) specResult(c *fiber.Ctx, status int, name string, j *db.Job) e
 		return err
 	}
 	res := APISpecResult{Spec: s, Changed: j != nil}
+	c.Set(fiber.HeaderETag, etag(s.ImageSpec.Version()))
 	if j != nil {
 		aj := apiJob(locOf(c), *j)
 		res.Job = &aj
@@ -193,37 +195,69 @@ func (h *handler) apiCreateSpec(c *fiber.Ctx) error {
 }
 
 // apiPutSpec creates or updates the spec; an update that changes nothing
-// makes no revision.
+// makes no revision. If-Match (the spec's ETag, from a GET) makes it an
+// update of that version only: a spec changed since is refused with 412,
+// as is any PUT with If-Match on a spec that does not exist, or with
+// If-None-Match: * on one that does.
 func (h *handler) apiPutSpec(c *fiber.Ctx) error {
 	name := utils.CopyString(c.Params("name"))
 	in, err := specBody(c, name)
 	if err != nil {
 		return err
 	}
-	old, err := h.DB.GetSpec(c.UserContext(), name)
+	ifMatch, ifNoneMatch := strings.TrimSpace(c.Get(fiber.HeaderIfMatch)), strings.TrimSpace(c.Get(fiber.HeaderIfNoneMatch))
+	_, err = h.DB.GetSpec(c.UserContext(), name)
+	exists := err == nil
 	switch {
-	case errors.Is(err, db.ErrNotFound):
-		_, j, err := h.Queue.Create(c.UserContext(), in)
-		if err != nil {
-			return err
-		}
-		return h.specResult(c, fiber.StatusCreated, name, &j)
-	case err != nil:
+	case err != nil && !errors.Is(err, db.ErrNotFound):
 		return err
-	case sameSpec(old.ImageSpec, in):
-		return h.specResult(c, fiber.StatusOK, name, nil)
+	case ifMatch != "" && !exists:
+		return preconditionFailed(c, "api.stale.missing", name)
+	case ifNoneMatch == "*" && exists:
+		return preconditionFailed(c, "api.stale.exists", name)
 	}
-	_, j, err := h.Queue.Update(c.UserContext(), in)
+	edit := db.Edit{Spec: in, Create: !exists}
+	if ifMatch != "" && ifMatch != "*" {
+		if edit.IfVersion = etagVersion(ifMatch); edit.IfVersion == "" {
+			return fiber.NewError(fiber.StatusBadRequest, locOf(c).T("api.badetag", ifMatch))
+		}
+	}
+	res, err := h.Queue.Save(c.UserContext(), edit)
+	var stale *db.StaleError
+	if errors.As(err, &stale) {
+		return preconditionFailed(c, "api.stale", name, stale.Revision, stale.By)
+	}
 	if err != nil {
 		return err
 	}
-	return h.specResult(c, fiber.StatusOK, name, &j)
+	status := fiber.StatusOK
+	if !exists {
+		status = fiber.StatusCreated
+	}
+	var j *db.Job
+	if res.Changed {
+		j = &res.Job
+	}
+	return h.specResult(c, status, name, j)
 }
 
-// sameSpec reports whether b saves what a holds.
-func sameSpec(a, b db.ImageSpec) bool {
-	return a.Name == b.Name && a.BaseImage == b.BaseImage && a.PullSecret == b.PullSecret &&
-		slices.Equal(a.APT, b.APT) && slices.Equal(a.Conda, b.Conda) && slices.Equal(a.Pip, b.Pip)
+// etag is the ETag of a spec's version.
+func etag(version string) string { return `"` + version + `"` }
+
+// etagVersion reads one ETag (strong or weak) of If-Match back into a
+// version, or "" when it is not one of ours.
+func etagVersion(h string) string {
+	h = strings.TrimPrefix(h, "W/")
+	v := strings.Trim(h, `"`)
+	if len(h) != len(v)+2 || !formKey.MatchString(v) {
+		return ""
+	}
+	return v
+}
+
+// preconditionFailed answers 412 with the API's error body.
+func preconditionFailed(c *fiber.Ctx, key string, args ...any) error {
+	return c.Status(fiber.StatusPreconditionFailed).JSON(apiError{Code: "precondition-failed", Message: locOf(c).T(key, args...)})
 }
 
 func (h *handler) apiDeleteSpec(c *fiber.Ctx) error {

@@ -555,3 +555,50 @@ func TestAPIBodyOverTheLimitIsAJSONError(t *testing.T) {
 		t.Fatalf("a 3 MB body: %d %+v (%v)", resp.StatusCode, body, err)
 	}
 }
+
+// Two scripts update the same spec from the same GET: the second, with
+// the ETag it read (If-Match), is refused with 412 and nothing of the
+// first is lost; with the new ETag it goes through. If-Match on a spec
+// that does not exist and If-None-Match: * on one that does are 412 too.
+func TestAPIPutWithIfMatchRefusesAStaleVersion(t *testing.T) {
+	app, store := testApp(t)
+	tok := newToken(t, signedIn(t, app), "two-scripts")
+	var created APISpecResult
+	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests"}}, &created); resp.StatusCode != 201 {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	resp := apiCall(t, app, tok, "GET", "/api/v1/specs/shared", nil, nil)
+	read := resp.Header.Get("ETag")
+	if !strings.HasPrefix(read, `"`) || len(read) < 10 {
+		t.Fatalf("ETag %q", read)
+	}
+	// The first script adds a pull secret... (a package here)
+	var first APISpecResult
+	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests"}, "apt": []string{"jq"}}, &first, "If-Match", read); resp.StatusCode != 200 || !first.Changed {
+		t.Fatalf("first: %d %+v", resp.StatusCode, first)
+	}
+	// ... the second, from the same read, would drop it.
+	var stale apiError
+	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests", "numpy"}}, &stale, "If-Match", read); resp.StatusCode != http.StatusPreconditionFailed || stale.Code != "precondition-failed" || !strings.Contains(stale.Message, "revision 2") {
+		t.Fatalf("stale: %d %+v", resp.StatusCode, stale)
+	}
+	if s, _ := store.GetSpec(context.Background(), "shared"); len(s.APT) != 1 || len(s.Pip) != 1 {
+		t.Fatalf("the first change was lost: %+v", s)
+	}
+	// With the ETag of the first's answer it goes through.
+	resp = apiCall(t, app, tok, "GET", "/api/v1/specs/shared", nil, nil)
+	var second APISpecResult
+	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests", "numpy"}, "apt": []string{"jq"}}, &second, "If-Match", resp.Header.Get("ETag")); resp.StatusCode != 200 || !second.Changed || second.Job.Revision != 3 {
+		t.Fatalf("second, fresh: %d %+v", resp.StatusCode, second)
+	}
+	for _, c := range []struct{ name, header, value string }{
+		{"nowhere", "If-Match", read}, {"shared", "If-None-Match", "*"},
+	} {
+		if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/"+c.name, map[string]any{"baseImage": "busybox"}, nil, c.header, c.value); resp.StatusCode != http.StatusPreconditionFailed {
+			t.Errorf("%s with %s %s: %d", c.name, c.header, c.value, resp.StatusCode)
+		}
+	}
+	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox"}, nil, "If-Match", "not-an-etag"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a malformed If-Match: %d", resp.StatusCode)
+	}
+}

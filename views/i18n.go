@@ -641,6 +641,10 @@ var catalogue = map[string]map[string]string{
 		"audit.action.admin-create":        "created an administrator",
 		"audit.action.housekeeping":        "ran housekeeping",
 		"audit.action.caches-clear":        "cleared the package caches",
+		"api.stale":                        "image spec %q changed after the version If-Match names: it is now at revision %d (by %s); GET it again, apply your change and PUT with its ETag",
+		"api.stale.missing":                "image spec %q does not exist, so no version of it matches If-Match",
+		"api.stale.exists":                 "image spec %q exists already, and If-None-Match: * only creates",
+		"api.badetag":                      "If-Match %s is not an ETag of this API (GET the spec for its ETag)",
 	},
 	LangZH: {
 		"app.title":                        "Image Builder",
@@ -1191,5 +1195,9 @@ var catalogue = map[string]map[string]string{
 		"audit.action.admin-create":        "建立管理者",
 		"audit.action.housekeeping":        "執行定期清理",
 		"audit.action.caches-clear":        "清除套件快取",
+		"api.stale":                        "image spec %q 在 If-Match 所指的版本之後已被變更：目前為版號 %d（由 %s）；請重新 GET，套用你的變更後以其 ETag 再 PUT",
+		"api.stale.missing":                "image spec %q 不存在，沒有符合 If-Match 的版本",
+		"api.stale.exists":                 "image spec %q 已存在，而 If-None-Match: * 只能新增",
+		"api.badetag":                      "If-Match %s 不是此 API 提供的 ETag（請 GET 該 spec 取得其 ETag）",
 	},
 }
