@@ -27,13 +27,13 @@ import (
 // notChanging are the mutating-method routes that change nothing an
 // administrator answers for, with why.
 var notChanging = map[string]string{
-	"POST /lang":                    "the browser's language cookie",
-	"POST /specs/check":             "the form's live checks",
-	"POST /specs/preview":           "the form's Containerfile preview",
-	"POST /specs/check-base":        "the form's base image check",
-	"POST /settings/registry/test":  "tries the registry, stores nothing",
-	"POST /api/v1/registry/test":    "tries the registry, stores nothing",
-	"POST /setup":                   "audited in TestSetupIsAudited (needs a portal with no administrator)",
+	"POST /lang":                   "the browser's language cookie",
+	"POST /specs/check":            "the form's live checks",
+	"POST /specs/preview":          "the form's Containerfile preview",
+	"POST /specs/check-base":       "the form's base image check",
+	"POST /settings/registry/test": "tries the registry, stores nothing",
+	"POST /api/v1/registry/test":   "tries the registry, stores nothing",
+	"POST /setup":                  "audited in TestSetupIsAudited (needs a portal with no administrator)",
 }
 
 // auditEnv is one portal with everything its routes need, and a signed-in
@@ -207,10 +207,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			j := e.spec()
 			return e.post("/specs/"+j.SpecName, url.Values{"baseImage": {"busybox:1"}})
 		},
-		"POST /specs/:name/delete":     func() *http.Response { return e.post("/specs/"+e.spec().SpecName+"/delete", nil) },
-		"POST /jobs/:id/cancel":        func() *http.Response { return e.post("/jobs/"+id(e.spec())+"/cancel", nil) },
-		"POST /jobs/:id/retry":         func() *http.Response { return e.post("/jobs/"+id(e.finished(db.StatusFailed))+"/retry", nil) },
-		"POST /jobs/:id/rebuild":       func() *http.Response { return e.post("/jobs/"+id(e.finished(db.StatusSucceeded))+"/rebuild", nil) },
+		"POST /specs/:name/delete": func() *http.Response { return e.post("/specs/"+e.spec().SpecName+"/delete", nil) },
+		"POST /jobs/:id/cancel":    func() *http.Response { return e.post("/jobs/"+id(e.spec())+"/cancel", nil) },
+		"POST /jobs/:id/retry":     func() *http.Response { return e.post("/jobs/"+id(e.finished(db.StatusFailed))+"/retry", nil) },
+		"POST /jobs/:id/rebuild":   func() *http.Response { return e.post("/jobs/"+id(e.finished(db.StatusSucceeded))+"/rebuild", nil) },
 		"POST /jobs/:id/rebuild-pinned": func() *http.Response {
 			j := e.finished(db.StatusSucceeded)
 			if err := store.SaveInventory(ctx, db.Inventory{JobID: j.ID, OK: true, ScannedAt: time.Now()}); err != nil {
@@ -218,8 +218,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			}
 			return e.post("/jobs/"+id(j)+"/rebuild-pinned", nil)
 		},
-		"POST /specs/:name/active":     func() *http.Response { return e.post("/specs/"+e.finished(db.StatusSucceeded).SpecName+"/active", url.Values{"job": {"0"}}) },
-		"POST /specs/:name/alias":      func() *http.Response { return e.post("/specs/"+e.spec().SpecName+"/alias", url.Values{"on": {"1"}}) },
+		"POST /specs/:name/active": func() *http.Response {
+			return e.post("/specs/"+e.finished(db.StatusSucceeded).SpecName+"/active", url.Values{"job": {"0"}})
+		},
+		"POST /specs/:name/alias": func() *http.Response { return e.post("/specs/"+e.spec().SpecName+"/alias", url.Values{"on": {"1"}}) },
 		"POST /specs/:name/base-policy": func() *http.Response {
 			return e.post("/specs/"+e.spec().SpecName+"/base-policy", url.Values{"policy": {"rebuild"}})
 		},
@@ -292,9 +294,11 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 		"PUT /api/v1/specs/:name": func() *http.Response {
 			return e.api("PUT", "/api/v1/specs/"+e.spec().SpecName, map[string]any{"baseImage": "busybox:2"})
 		},
-		"DELETE /api/v1/specs/:name":     func() *http.Response { return e.api("DELETE", "/api/v1/specs/"+e.spec().SpecName, nil) },
-		"POST /api/v1/jobs/:id/cancel":   func() *http.Response { return e.api("POST", "/api/v1/jobs/"+id(e.spec())+"/cancel", nil) },
-		"POST /api/v1/jobs/:id/retry":    func() *http.Response { return e.api("POST", "/api/v1/jobs/"+id(e.finished(db.StatusFailed))+"/retry", nil) },
+		"DELETE /api/v1/specs/:name":   func() *http.Response { return e.api("DELETE", "/api/v1/specs/"+e.spec().SpecName, nil) },
+		"POST /api/v1/jobs/:id/cancel": func() *http.Response { return e.api("POST", "/api/v1/jobs/"+id(e.spec())+"/cancel", nil) },
+		"POST /api/v1/jobs/:id/retry": func() *http.Response {
+			return e.api("POST", "/api/v1/jobs/"+id(e.finished(db.StatusFailed))+"/retry", nil)
+		},
 		"POST /api/v1/specs/:name/active": func() *http.Response {
 			j := e.finished(db.StatusSucceeded)
 			return e.api("POST", "/api/v1/specs/"+j.SpecName+"/active", map[string]any{"job": j.ID})

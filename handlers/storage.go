@@ -8,9 +8,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"imagebuilder/builder/engine"
-	"imagebuilder/db"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
+	"imagebuilder/db"
 	"imagebuilder/views"
 )
 
