@@ -27,7 +27,8 @@ const (
 	ActionBaseImageDelete  = "base-image-delete"
 	ActionPullSecretSave   = "pull-secret-save"
 	ActionPullSecretDelete = "pull-secret-delete"
-	// ActionSettings is a saved setting; Target is its key (SettingRegistry ...).
+	// ActionSettings is a saved setting; Target is its key (registry,
+	// build-limits, retention, schedule, package-sources).
 	ActionSettings       = "settings"
 	ActionWebhookAdd     = "webhook-add"
 	ActionWebhookDelete  = "webhook-delete"

@@ -91,6 +91,15 @@ const geometryJS = `() => {
       parseFloat(cs.borderTopWidth) - parseFloat(cs.borderBottomWidth);
     if (inner > lh * 1.5) out.push(el.tagName.toLowerCase() + "." + String(el.className).trim().replace(/\s+/g, ".") + " “" + text(el) + "” takes " + Math.round(inner / lh) + " lines");
   }
+  for (const row of document.querySelectorAll(".retention-fields")) {
+    const inputs = Array.from(row.querySelectorAll("input")).filter(shown);
+    for (const a of inputs) for (const b of inputs) {
+      const ra = a.closest(".field").getBoundingClientRect(), rb = b.closest(".field").getBoundingClientRect();
+      if (Math.abs(ra.top - rb.top) < 4 && Math.abs(a.getBoundingClientRect().top - b.getBoundingClientRect().top) > 2) {
+        out.push("inputs “" + a.name + "” and “" + b.name + "” side by side sit at different heights");
+      }
+    }
+  }
   for (const code of document.querySelectorAll("code.ref")) {
     if (!shown(code)) continue;
     const node = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);

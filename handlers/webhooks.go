@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,6 +48,12 @@ func (h *handler) renderWebhooks(c *fiber.Ctx, status int, v views.WebhooksPage)
 	for _, x := range deliveries {
 		row := views.DeliveryRow{ID: x.ID, URL: x.URL, Event: x.Event, JobID: x.JobID, State: x.State, Attempts: x.Attempts,
 			StatusCode: x.StatusCode, Error: deliveryError(l.Loc, x), CreatedAt: x.CreatedAt, LastAt: x.LastAt}
+		// The payload names the spec and revision, even once retention
+		// has deleted the job.
+		var p webhooks.Payload
+		if json.Unmarshal([]byte(x.Payload), &p) == nil {
+			row.Spec, row.Revision = p.Job.Spec, p.Job.Revision
+		}
 		if x.Attempts > 0 {
 			row.Duration = strconv.FormatInt(x.Duration.Milliseconds(), 10) + " ms"
 		}

@@ -149,6 +149,17 @@
     });
     e.detail.parameters["touched"] = touched.join(",");
   });
+  // The registry form's external fields take input only while External is
+  // chosen.
+  function registryMode(root) {
+    var set = (root.querySelector ? root : document).querySelector("[data-external-fields]");
+    var ext = document.querySelector("input[name=mode][value=external]");
+    if (set && ext) set.disabled = !ext.checked;
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.name === "mode") registryMode(document);
+  });
+
   // Each field is marked as its list of problems says.
   function markFields(root) {
     (root.querySelectorAll ? root : document).querySelectorAll("ul.field-errors[id$='-errors']").forEach(function (ul) {
@@ -191,6 +202,7 @@
   function init(root) {
     localizeTimes(root);
     (root.querySelectorAll ? root : document).querySelectorAll("textarea[data-count]").forEach(countLines);
+    registryMode(document);
     // The end of a log is what matters: start scrolled to it.
     root.querySelectorAll && root.querySelectorAll("pre.log").forEach(function (p) { p.scrollTop = p.scrollHeight; });
     followLog(document);

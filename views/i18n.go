@@ -645,6 +645,7 @@ var catalogue = map[string]map[string]string{
 		"api.stale.missing":                "image spec %q does not exist, so no version of it matches If-Match",
 		"api.stale.exists":                 "image spec %q exists already, and If-None-Match: * only creates",
 		"api.badetag":                      "If-Match %s is not an ETag of this API (GET the spec for its ETag)",
+		"webhooks.job.spec":                "%s, revision %d",
 	},
 	LangZH: {
 		"app.title":                        "Image Builder",
@@ -1199,5 +1200,6 @@ var catalogue = map[string]map[string]string{
 		"api.stale.missing":                "image spec %q 不存在，沒有符合 If-Match 的版本",
 		"api.stale.exists":                 "image spec %q 已存在，而 If-None-Match: * 只能新增",
 		"api.badetag":                      "If-Match %s 不是此 API 提供的 ETag（請 GET 該 spec 取得其 ETag）",
+		"webhooks.job.spec":                "%s，版號 %d",
 	},
 }

@@ -769,7 +769,10 @@ type WebhookForm struct {
 
 // DeliveryRow is one delivery with its last attempt.
 type DeliveryRow struct {
-	ID, JobID                 int64
+	ID, JobID int64
+	// Spec and Revision are what the job built.
+	Spec                      string
+	Revision                  int
 	URL, Event, State         string
 	Attempts, StatusCode      int
 	Duration, Error           string
