@@ -88,22 +88,9 @@ func (d *DB) SaveSpec(ctx context.Context, e Edit, registry string) (SaveResult,
 	}
 	defer tx.Rollback()
 	now := d.now()
-	version := e.Spec.Version()
-	if e.Intent != "" {
-		var spec, saved string
-		var jobID int64
-		err := tx.QueryRowContext(ctx, `SELECT spec, job_id, version FROM form_intents WHERE token = ? AND created_at > ?`,
-			e.Intent, ms(now.Add(-intentTTL))).Scan(&spec, &jobID, &saved)
-		switch {
-		case err == nil && spec == e.Spec.Name && saved == version:
-			return d.repeated(ctx, tx, spec, jobID)
-		case err == nil && spec == e.Spec.Name:
-			// The same form, changed after it was saved (Back, edit,
-			// Confirm): it now stands on what it saved.
-			e.Create, e.IfVersion = false, saved
-		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return SaveResult{}, fmt.Errorf("look up form intent: %w", err)
-		}
+	e, repeated, err := d.prepareEdit(ctx, tx, e, now)
+	if err != nil || repeated != nil {
+		return derefResult(repeated), err
 	}
 	var res SaveResult
 	if e.Create {
@@ -120,11 +107,76 @@ func (d *DB) SaveSpec(ctx context.Context, e Edit, registry string) (SaveResult,
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO form_intents (token, spec, job_id, version, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT(token) DO UPDATE SET job_id = excluded.job_id, version = excluded.version, created_at = excluded.created_at`,
-			e.Intent, e.Spec.Name, res.Job.ID, version, ms(now)); err != nil {
+			e.Intent, e.Spec.Name, res.Job.ID, e.Spec.Version(), ms(now)); err != nil {
 			return SaveResult{}, fmt.Errorf("record form intent: %w", err)
 		}
 	}
 	return res, tx.Commit()
+}
+
+// CheckEdit says, without saving, whether SaveSpec would refuse the edit
+// as stale (*StaleError), so a form can say that before anything else.
+func (d *DB) CheckEdit(ctx context.Context, e Edit) error {
+	tx, err := d.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, _, err = d.prepareEdit(ctx, tx, e, d.now())
+	return err
+}
+
+func derefResult(r *SaveResult) SaveResult {
+	if r == nil {
+		return SaveResult{}
+	}
+	return *r
+}
+
+// prepareEdit reads what the edit stands on: a repeat of an intent saved
+// before answers with what that save did; a form changed after it was
+// saved stands on what it saved; an update from a version the spec no
+// longer holds is a *StaleError.
+func (d *DB) prepareEdit(ctx context.Context, tx *sql.Tx, e Edit, now time.Time) (Edit, *SaveResult, error) {
+	if e.Intent != "" {
+		var spec, saved string
+		var jobID int64
+		err := tx.QueryRowContext(ctx, `SELECT spec, job_id, version FROM form_intents WHERE token = ? AND created_at > ?`,
+			e.Intent, ms(now.Add(-intentTTL))).Scan(&spec, &jobID, &saved)
+		switch {
+		case err == nil && spec == e.Spec.Name && saved == e.Spec.Version():
+			res, err := d.repeated(ctx, tx, spec, jobID)
+			return e, &res, err
+		case err == nil && spec == e.Spec.Name:
+			// The same form, changed after it was saved (Back, edit,
+			// Confirm): it now stands on what it saved.
+			e.Create, e.IfVersion = false, saved
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return e, nil, fmt.Errorf("look up form intent: %w", err)
+		}
+	}
+	if e.Create || e.IfVersion == "" {
+		return e, nil, nil
+	}
+	cur, err := scanSpec(tx.QueryRowContext(ctx, `SELECT `+specColumns+` FROM specs WHERE name = ?`, e.Spec.Name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, nil, notFound("image spec %q does not exist", e.Spec.Name)
+	}
+	if err != nil {
+		return e, nil, err
+	}
+	if cur.Version() == e.IfVersion {
+		return e, nil, nil
+	}
+	stale := &StaleError{Current: cur}
+	var at sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT revision, requested_by, queued_at FROM jobs WHERE spec_id = ? ORDER BY id DESC LIMIT 1`, cur.ID).
+		Scan(&stale.Revision, &stale.By, &at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return e, nil, err
+	}
+	stale.At = fromMS(at)
+	return e, nil, stale
 }
 
 // repeated answers a second save of an intent with what the first did.
@@ -179,17 +231,6 @@ func (d *DB) updateIn(ctx context.Context, tx *sql.Tx, e Edit, registry string, 
 	}
 	if err != nil {
 		return SaveResult{}, err
-	}
-	if e.IfVersion != "" && cur.Version() != e.IfVersion {
-		stale := &StaleError{Current: cur}
-		var at sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT revision, requested_by, queued_at FROM jobs WHERE spec_id = ? ORDER BY id DESC LIMIT 1`, cur.ID).
-			Scan(&stale.Revision, &stale.By, &at)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return SaveResult{}, err
-		}
-		stale.At = fromMS(at)
-		return SaveResult{}, stale
 	}
 	if !always && cur.SameContent(e.Spec) {
 		return SaveResult{Spec: cur}, nil

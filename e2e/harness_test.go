@@ -256,7 +256,9 @@ func (s *server) signedInClient() (*http.Client, string) {
 	return client, token("/specs")
 }
 
-// postForm submits a form as a signed-in browser without JavaScript would.
+// postForm submits a form as a signed-in browser without JavaScript would;
+// when the spec form asks for a second Confirm (a build that will certainly
+// fail, which tests with fake bases make on purpose), it confirms again.
 func (s *server) postForm(path string, form url.Values) *http.Response {
 	s.t.Helper()
 	client, csrf := s.signedInClient()
@@ -265,10 +267,19 @@ func (s *server) postForm(path string, form url.Values) *http.Response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnprocessableEntity && strings.Contains(string(body), `data-testid="confirm-again"`) {
+		if m := ackInput.FindSubmatch(body); m != nil {
+			form.Set("ack", string(m[1]))
+			return s.postForm(path, form)
+		}
+	}
 	return resp
 }
+
+// ackInput is the spec form's answer to its second Confirm.
+var ackInput = regexp.MustCompile(`name="ack" value="([^"]+)"`)
 
 // waitJob waits until the job has one of the statuses.
 func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want ...db.Status) db.Job {

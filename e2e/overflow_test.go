@@ -83,13 +83,22 @@ const geometryJS = `() => {
       out.push("value “" + text(dd) + "” has no label of its own");
     }
   }
+  // The lines an element's own text takes: distinct tops of its text's
+  // line boxes (a table cell is as tall as its row, whatever its text).
+  const lines = el => {
+    const tops = new Set();
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      if (!n.data.trim()) continue;
+      const r = document.createRange(); r.selectNodeContents(n);
+      for (const rect of r.getClientRects()) if (rect.width > 0) tops.add(Math.round(rect.top / 4));
+    }
+    return tops.size;
+  };
   for (const el of document.querySelectorAll(".badge, th, .tab, .nav-link, .menu-button")) {
     if (!shown(el)) continue;
-    const cs = getComputedStyle(el);
-    const lh = parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.3;
-    const inner = el.getBoundingClientRect().height - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom) -
-      parseFloat(cs.borderTopWidth) - parseFloat(cs.borderBottomWidth);
-    if (inner > lh * 1.5) out.push(el.tagName.toLowerCase() + "." + String(el.className).trim().replace(/\s+/g, ".") + " “" + text(el) + "” takes " + Math.round(inner / lh) + " lines");
+    const n = lines(el);
+    if (n > 1) out.push(el.tagName.toLowerCase() + "." + String(el.className).trim().replace(/\s+/g, ".") + " “" + text(el) + "” takes " + n + " lines");
   }
   for (const row of document.querySelectorAll(".retention-fields")) {
     const inputs = Array.from(row.querySelectorAll("input")).filter(shown);

@@ -74,7 +74,7 @@ func TestBuildSettingsPrivatePipIndexAndLimits(t *testing.T) {
 	must(t, byTestID(page, "apt").Fill("python3-pip"))
 	must(t, byTestID(page, "pip").Fill("alpha"))
 	must(t, byTestID(page, "confirm").Click())
-	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))
+	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/private-pip/jobs$`)))
 	jobs, err := store.ListJobs(t.Context(), "private-pip")
 	must(t, err)
 	job := waitJob(t, store, jobs[0].ID, 5*time.Minute, db.StatusSucceeded, db.StatusFailed)

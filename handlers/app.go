@@ -7,6 +7,7 @@ package handlers
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -277,10 +278,17 @@ func render(c *fiber.Ctx, status int, l views.Layout, content templ.Component) e
 	return comp.Render(c.UserContext(), c)
 }
 
-// redirectAfterPost sends htmx to url with HX-Redirect, and plain forms
-// with 303 See Other.
+// redirectAfterPost sends plain forms to url with 303 See Other. A boosted
+// form goes there as boosted navigation does (HX-Location, the whole page):
+// htmx keeps the form's page in its history, so Back shows the form as it
+// was sent. Other htmx requests get HX-Redirect.
 func redirectAfterPost(c *fiber.Ctx, url string) error {
-	if c.Get("HX-Request") == "true" {
+	switch {
+	case c.Get("HX-Boosted") == "true":
+		loc, _ := json.Marshal(map[string]any{"path": url, "target": "body", "headers": map[string]string{"HX-Boosted": "true"}}) // strings always marshal
+		c.Set("HX-Location", string(loc))
+		return c.SendStatus(fiber.StatusNoContent)
+	case c.Get("HX-Request") == "true":
 		c.Set("HX-Redirect", url)
 		return c.SendStatus(fiber.StatusNoContent)
 	}

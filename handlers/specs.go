@@ -206,14 +206,21 @@ func (h *handler) updateSpec(c *fiber.Ctx) error {
 // a build that will certainly fail asks for a second Confirm first.
 func (h *handler) saveSpecForm(c *fiber.Ctx, in db.ImageSpec, form views.SpecForm, editing bool) error {
 	ctx := c.UserContext()
+	edit := db.Edit{Spec: in, Create: !editing, IfVersion: form.Version, Intent: form.Intent}
+	// A conflict comes first: it decides what the form should hold.
+	var stale *db.StaleError
+	if err := h.DB.CheckEdit(ctx, edit); errors.As(err, &stale) {
+		return h.conflictForm(c, in, form, stale)
+	} else if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
 	if spec.Validate(in) == nil {
 		if certain := h.certainFailures(ctx, locOf(c), in, form); len(certain) > 0 && form.Ack != ackOf(certain) {
 			form.Certain, form.Ack = certain, ackOf(certain)
 			return h.showForm(c, form, editing, fiber.StatusUnprocessableEntity)
 		}
 	}
-	res, err := h.Queue.Save(ctx, db.Edit{Spec: in, Create: !editing, IfVersion: form.Version, Intent: form.Intent})
-	var stale *db.StaleError
+	res, err := h.Queue.Save(ctx, edit)
 	switch {
 	case errors.As(err, &stale):
 		return h.conflictForm(c, in, form, stale)

@@ -207,6 +207,23 @@
     root.querySelectorAll && root.querySelectorAll("pre.log").forEach(function (p) { p.scrollTop = p.scrollHeight; });
     followLog(document);
   }
+  // Back to a page htmx keeps in its history: what was typed into the spec
+  // form comes back with it (its one-time key too, so Confirm again finds
+  // the first save), and no inline style goes into the snapshot, where the
+  // Content-Security-Policy would refuse it on the way back.
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("[style]").forEach(function (el) { el.removeAttribute("style"); });
+    document.querySelectorAll("form[data-keep-on-back]").forEach(function (form) {
+      form.querySelectorAll("input, textarea, select").forEach(function (el) {
+        if (el.type === "password" || el.type === "hidden" || el.type === "file") return;
+        if (el.type === "checkbox" || el.type === "radio") el.toggleAttribute("checked", el.checked);
+        else if (el.tagName === "TEXTAREA") el.textContent = el.value;
+        else if (el.tagName === "SELECT") el.querySelectorAll("option").forEach(function (o) { o.toggleAttribute("selected", o.selected); });
+        else el.setAttribute("value", el.value);
+      });
+    });
+  });
+  document.addEventListener("htmx:historyRestore", function () { init(document); });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (e) { init(e.target); });
   window.addEventListener("pagehide", function () { if (source) source.close(); });

@@ -1323,7 +1323,7 @@ func SpecFormContent(v SpecForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 111, "<form class=\"card form\" method=\"post\" data-testid=\"spec-form\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 111, "<form class=\"card form\" method=\"post\" data-testid=\"spec-form\" data-keep-on-back hx-disabled-elt=\"find button[type=submit]\" hx-disinherit=\"hx-disabled-elt\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
