@@ -113,7 +113,8 @@ var consoleErrors = map[playwright.Page][]string{}
 
 // pageErrors returns and forgets the page's console errors so far, but
 // for the answers forms get by design: 422 (a form's problems), 409 (an
-// edit of a spec changed since) and the 404 of a page that is not there.
+// edit of a spec changed since), 401 and 429 (a wrong password, too many)
+// and the 404 of a page that is not there.
 func pageErrors(page playwright.Page) []string {
 	consoleMu.Lock()
 	defer consoleMu.Unlock()
@@ -121,7 +122,7 @@ func pageErrors(page playwright.Page) []string {
 	for _, e := range consoleErrors[page] {
 		m := expectedAnswer.FindStringSubmatch(e)
 		// A 404 is expected only for the page itself (a favicon's is not).
-		if m == nil || m[1] == "404" && !strings.HasPrefix(e, m[2]+":") {
+		if m == nil || (m[1] == "404" || m[1] == "401" || m[1] == "429") && !strings.HasPrefix(e, m[2]+":") {
 			out = append(out, e)
 		}
 	}
@@ -129,7 +130,7 @@ func pageErrors(page playwright.Page) []string {
 	return out
 }
 
-var expectedAnswer = regexp.MustCompile(`Failed to load resource: the server responded with a status of (422|409|404) .*\[(.*)\]$`)
+var expectedAnswer = regexp.MustCompile(`Failed to load resource: the server responded with a status of (422|409|404|401|429) .*\[(.*)\]$`)
 
 // shots saves a numbered screenshot of every screen a test visits into
 // e2e/artifacts/.
@@ -516,7 +517,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	_, err = page.Goto(srv.url("/settings/storage"))
 	must(t, err)
 	must(t, byTestID(page, "housekeeping-run").Click())
-	must(t, expect.Locator(byTestID(page, "housekeeping-ran")).ToContainText("Done: 2 jobs, 2 revision tags"))
+	must(t, expect.Locator(byTestID(page, "housekeeping-ran")).ToContainText("Deleted: jobs 2, revision tags 2"))
 	must(t, expect.Locator(byTestID(page, "housekeeping-row").First().Locator(`[data-testid="housekeeping-jobs"]`)).ToHaveText("2"))
 	must(t, expect.Locator(byTestID(page, "largest-spec")).Not().ToHaveCount(0))
 	shot.take("storage-housekept")
@@ -658,7 +659,7 @@ func TestSignInOutWrongPasswordAndFirstRunSetup(t *testing.T) {
 	must(t, byTestID(page, "password").Fill(adminPassword))
 	must(t, byTestID(page, "login").Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))
-	must(t, expect.Locator(byTestID(page, "user")).ToHaveText(adminUser))
+	must(t, expect.Locator(byTestID(page, "user")).ToHaveText("Account: "+adminUser))
 	must(t, byTestID(page, "logout").Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/login$`)))
 	_, err = page.Goto(srv.url("/images"))
@@ -677,7 +678,7 @@ func TestSignInOutWrongPasswordAndFirstRunSetup(t *testing.T) {
 	must(t, byTestID(page, "confirm-password").Fill("first-password"))
 	must(t, byTestID(page, "setup").Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs$`)))
-	must(t, expect.Locator(byTestID(page, "user")).ToHaveText("owner"))
+	must(t, expect.Locator(byTestID(page, "user")).ToHaveText("Account: owner"))
 }
 
 func TestImageManagementFeedsAutocompletionAndRegistrySettings(t *testing.T) {

@@ -27,11 +27,20 @@ func (s *server) apiToken(name string) string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		s.t.Fatalf("create token: %s", resp.Status)
+	}
+	// The token is on the page the post redirects to, once.
+	resp, err = client.Get(s.url(resp.Header.Get("Location")))
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	m := newTokenText.FindSubmatch(body)
 	if resp.StatusCode != 200 || m == nil {
-		s.t.Fatalf("create token: %s", resp.Status)
+		s.t.Fatalf("the page after creating a token: %s", resp.Status)
 	}
 	return string(m[1])
 }

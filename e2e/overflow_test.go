@@ -61,8 +61,9 @@ const overflowJS = `() => {
 //     the same row, the value to its right, or on a narrow screen right
 //     above it, never a row off;
 //   - status badges, table headings, tabs and menu entries hold one line;
-//   - an image reference (code.ref) breaks only after "/", ":" or "@",
-//     unless one part alone is wider than its line.
+//   - an image reference (code.ref) breaks only after "/", ":" or "@":
+//     none of its parts takes two lines, but for one too long for any
+//     line (ImageRef marks those).
 const geometryJS = `() => {
   const out = [];
   const shown = el => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
@@ -109,31 +110,9 @@ const geometryJS = `() => {
       }
     }
   }
-  for (const code of document.querySelectorAll("code.ref")) {
-    if (!shown(code)) continue;
-    const node = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
-    const chars = [];
-    for (let n = node.nextNode(); n; n = node.nextNode()) {
-      for (let i = 0; i < n.length; i++) {
-        const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
-        const rect = r.getClientRects()[0];
-        if (rect) chars.push({c: n.data[i], top: rect.top, w: rect.width});
-      }
-    }
-    const width = code.parentElement.getBoundingClientRect().width;
-    let part = "", partWidth = 0;
-    for (let i = 0; i < chars.length; i++) {
-      if (i > 0 && chars[i].top > chars[i - 1].top + 2) {
-        const prev = chars[i - 1].c;
-        // The whole part the break falls in: is it wider than the line?
-        let j = i, w = partWidth;
-        while (j < chars.length && !"/:@".includes(chars[j].c)) { w += chars[j].w; j++; }
-        if (!"/:@".includes(prev) && w < width - 2) {
-          out.push("image reference “" + code.textContent.trim().slice(0, 60) + "” breaks inside “" + part + "|" + chars[i].c + "”");
-        }
-        partWidth = 0;
-      }
-      if ("/:@".includes(chars[i].c)) { part = ""; partWidth = 0; } else { part += chars[i].c; partWidth += chars[i].w; }
+  for (const part of document.querySelectorAll("code.ref .part:not(.long)")) {
+    if (shown(part) && lines(part) > 1) {
+      out.push("image reference “" + part.closest("code").textContent.slice(0, 60) + "” breaks inside “" + part.textContent + "”");
     }
   }
   return out;
@@ -225,6 +204,14 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 	mjobs, _ := store.ListJobs(t.Context(), "moving")
 	waitJob(t, store, mjobs[0].ID, time.Minute, db.StatusSucceeded)
 	in.importBase(packagedBusybox(t), "library/moving:1", "Moving")
+	// A failed build with a long name: the job page's details, the reason
+	// on the list and the Jobs tab.
+	failing := "a-failing-spec-with-a-rather-long-name-for-wrapping"
+	if resp := srv.postForm("/specs", url.Values{"name": {failing}, "baseImage": {busybox}, "apt": {"python3-psycopg2-with-a-long-package-name"}}); resp.StatusCode != 303 {
+		t.Fatalf("create failing: %s", resp.Status)
+	}
+	fjobs, _ := store.ListJobs(t.Context(), failing)
+	fjob := waitJob(t, store, fjobs[0].ID, time.Minute, db.StatusFailed)
 	for _, locale := range []string{"en-US", "zh-TW"} {
 		page := newPage(t, locale)
 		shot := &shots{t: t, page: page, kept: locale != "en-US"}
@@ -254,9 +241,24 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		must(t, byTestID(page, "confirm").Click())
 		must(t, expect.Locator(byTestID(page, "error-summary")).ToBeVisible())
 		shot.take(locale + "-create-errors")
+		// A problem goes as soon as its field is right, without Confirm;
+		// an invalid reference is not also "unreachable".
+		must(t, expect.Locator(byTestID(page, "baseImage-warnings")).ToBeEmpty())
+		must(t, byTestID(page, "pip").Fill("requests>=2"))
+		must(t, expect.Locator(byTestID(page, "pip-errors")).ToBeEmpty())
+		must(t, expect.Locator(byTestID(page, "error-summary").Locator(`a[href="#pip"]`)).ToHaveCount(0))
+		must(t, expect.Locator(byTestID(page, "pip")).ToHaveAttribute("aria-invalid", "false"))
+		must(t, expect.Locator(byTestID(page, "baseImage-errors")).Not().ToBeEmpty())
 		visit("/specs/"+long, "edit-info")
 		visit("/specs/"+long+"/jobs", "edit-jobs")
 		visit(fmt.Sprintf("/jobs/%d", job.ID), "job")
+		visit(fmt.Sprintf("/jobs/%d", fjob.ID), "job-failed")
+		must(t, expect.Locator(byTestID(page, "job-error")).Not().ToBeEmpty())
+		visit("/specs/"+failing+"/jobs", "failed-jobs")
+		must(t, expect.Locator(byTestID(page, "job-reason")).Not().ToBeEmpty())
+		visit("/specs?status=failed", "list-failed")
+		must(t, expect.Locator(byTestID(page, "spec-reason")).Not().ToBeEmpty())
+		visit("/builds", "builds")
 		visit("/specs/"+long+"/compare?from=1&to=1", "compare")
 		visit("/specs/packaged/compare?from=1&to=2", "compare-packages")
 		visit("/specs/packaged/jobs", "packaged-jobs")
@@ -282,6 +284,9 @@ func TestEveryPageFitsInBothLanguages(t *testing.T) {
 		must(t, byTestID(page, "add-webhook").Click())
 		must(t, expect.Locator(byTestID(page, "webhook-url-errors")).ToBeVisible())
 		shot.take(locale + "-webhook-errors")
+		// Changed, the field's problem no longer stands under it.
+		must(t, byTestID(page, "webhook-url").Fill("https://chat.example.com/hooks"))
+		must(t, expect.Locator(byTestID(page, "webhook-url-errors")).ToBeEmpty())
 		visit("/settings/audit", "audit")
 		visit("/settings/storage", "storage")
 		must(t, byTestID(page, "housekeeping-run").Click())

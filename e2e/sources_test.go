@@ -111,16 +111,30 @@ func TestBuildSettingsPrivatePipIndexAndLimits(t *testing.T) {
 		must(t, expect.Locator(byTestID(page, c).Locator("td").Nth(1)).ToHaveText("0 B"))
 	}
 
-	// Confirming the spec unchanged reuses revision 1's image at once.
+	// Confirming the spec unchanged builds nothing, and says so.
 	_, err = page.Goto(srv.url("/specs/private-pip"))
 	must(t, err)
 	must(t, byTestID(page, "confirm").Click())
 	must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/private-pip/jobs$`)))
-	jobs, err = store.ListJobs(t.Context(), "private-pip")
-	must(t, err)
-	again := waitJob(t, store, jobs[0].ID, 30*time.Second, db.StatusSucceeded, db.StatusFailed)
-	if again.Revision != 2 || again.Digest != job.Digest || again.ReusedFrom != job.ID {
-		t.Fatalf("unchanged save: %+v", again)
+	must(t, expect.Locator(byTestID(page, "flash")).ToContainText("Nothing changed"))
+	if jobs, _ := store.ListJobs(t.Context(), "private-pip"); len(jobs) != 1 {
+		t.Fatalf("an unchanged Confirm queued a build: %d jobs", len(jobs))
+	}
+	// Back to revision 1's content after another: its image is reused
+	// at once.
+	for _, pip := range []string{"", "alpha"} {
+		_, err = page.Goto(srv.url("/specs/private-pip"))
+		must(t, err)
+		must(t, byTestID(page, "pip").Fill(pip))
+		must(t, byTestID(page, "confirm").Click())
+		must(t, expect.Page(page).ToHaveURL(regexp.MustCompile(`/specs/private-pip/jobs$`)))
+		jobs, err = store.ListJobs(t.Context(), "private-pip")
+		must(t, err)
+		waitJob(t, store, jobs[0].ID, 2*time.Minute, db.StatusSucceeded)
+	}
+	again, _ := store.GetJob(t.Context(), jobs[0].ID)
+	if again.Revision != 3 || again.Digest != job.Digest || again.ReusedFrom != job.ID {
+		t.Fatalf("back to revision 1's content: %+v", again)
 	}
 	_, err = page.Goto(srv.url(fmt.Sprintf("/jobs/%d", again.ID)))
 	must(t, err)

@@ -134,6 +134,17 @@
   // before the user reached it.
   document.addEventListener("input", function (e) {
     if (e.target.form && e.target.name) e.target.dataset.touched = "1";
+    // A form without live checks: a problem shown under a field no longer
+    // describes it once the field changes; Save checks it again.
+    if (e.target.form && !e.target.form.querySelector("[data-field-check]")) {
+      var box = e.target.closest(".field");
+      var errs = box && box.querySelector("ul.field-errors");
+      if (errs && errs.querySelector("li")) {
+        errs.textContent = "";
+        box.classList.remove("has-error");
+        e.target.setAttribute("aria-invalid", "false");
+      }
+    }
     if (e.target.matches && e.target.matches("textarea[data-count]")) countLines(e.target);
   });
   document.addEventListener("change", function (e) {

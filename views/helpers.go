@@ -192,9 +192,14 @@ func deliveryBadge(state string) string {
 	return "badge-pending"
 }
 
-// ImageRef shows an image reference that may break only after "/", ":"
-// and "@" (a <wbr> there, no space), so a narrow column never splits a
-// name mid-word.
+// longPart is the length past which a part of an image reference may
+// break anywhere: it would not fit a phone's line (a digest's hex).
+const longPart = 36
+
+// ImageRef shows an image reference that breaks only after "/", ":" and
+// "@" (a <wbr> there, no space, each part unbreakable, even at its
+// hyphens), so a narrow column never splits a name mid-word; only a part
+// too long for a line breaks inside.
 func ImageRef(ref, testid string) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		var b strings.Builder
@@ -203,7 +208,11 @@ func ImageRef(ref, testid string) templ.Component {
 			if i > 0 {
 				b.WriteString("<wbr>")
 			}
-			b.WriteString(html.EscapeString(part))
+			class := "part"
+			if len([]rune(part)) > longPart {
+				class = "part long"
+			}
+			b.WriteString(`<span class="` + class + `">` + html.EscapeString(part) + `</span>`)
 		}
 		b.WriteString("</code>")
 		_, err := io.WriteString(w, b.String())

@@ -1169,7 +1169,7 @@ func BaseImagesContent(v BaseImages) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = ImageRef(b.Reference, "image-reference").Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = ImageRef(b.Reference, "image-ref").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
