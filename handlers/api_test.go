@@ -396,14 +396,7 @@ func TestMetricsTakeAToken(t *testing.T) {
 
 func TestWebhooksPageAddsAndRedelivers(t *testing.T) {
 	var hooks *webhooks.Dispatcher
-	app, store := newTestApp(t, true, func(d *Deps) {
-		box, err := settings.OpenSecretBox(filepath.Join(t.TempDir(), "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hooks = webhooks.New(webhooks.Config{DB: d.DB, Box: box})
-		d.Webhooks = hooks
-	})
+	app, store := newTestApp(t, true, withWebhooks(t, &hooks))
 	cl := signedIn(t, app)
 	resp, doc := cl.post("/settings/webhooks", url.Values{"url": {"ftp://x"}, "secret": {"short-secret-value"}})
 	if resp.StatusCode != 422 || doc.Find(`[data-testid="webhook-url-errors"]`).Length() != 1 || doc.Find(`[data-testid="webhook-events-errors"]`).Length() != 1 {
@@ -480,13 +473,7 @@ func BenchmarkAPISpecList1000Specs50000Jobs(b *testing.B) {
 }
 
 func TestAPIWebhooksAndActivation(t *testing.T) {
-	app, _ := newTestApp(t, true, func(d *Deps) {
-		box, err := settings.OpenSecretBox(filepath.Join(t.TempDir(), "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Webhooks = webhooks.New(webhooks.Config{DB: d.DB, Box: box})
-	})
+	app, _ := newTestApp(t, true, withWebhooks(t, nil))
 	cl := signedIn(t, app)
 	tok := newToken(t, cl, "gitops")
 	var bad apiError
@@ -600,5 +587,20 @@ func TestAPIPutWithIfMatchRefusesAStaleVersion(t *testing.T) {
 	}
 	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox"}, nil, "If-Match", "not-an-etag"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a malformed If-Match: %d", resp.StatusCode)
+	}
+}
+
+// withWebhooks gives the test portal a webhook dispatcher (and hands it to
+// *into when into is not nil).
+func withWebhooks(t *testing.T, into **webhooks.Dispatcher) func(*Deps) {
+	return func(d *Deps) {
+		box, err := settings.OpenSecretBox(filepath.Join(t.TempDir(), "secret.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Webhooks = webhooks.New(webhooks.Config{DB: d.DB, Box: box})
+		if into != nil {
+			*into = d.Webhooks
+		}
 	}
 }

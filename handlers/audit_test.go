@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
-	"imagebuilder/builder/settings"
 	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
 	"imagebuilder/views"
@@ -115,13 +113,7 @@ func (stubCaches) StepLimits() bool           { return false }
 // notChanging.
 func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	var hooks *webhooks.Dispatcher
-	app, store := newTestApp(t, true, func(d *Deps) {
-		box, err := settings.OpenSecretBox(filepath.Join(t.TempDir(), "secret.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hooks = webhooks.New(webhooks.Config{DB: d.DB, Box: box})
-		d.Webhooks = hooks
+	app, store := newTestApp(t, true, withWebhooks(t, &hooks), func(d *Deps) {
 		d.Caches = stubCaches{}
 		d.Housekeeping = &housekeeping.Keeper{DB: d.DB, Logs: d.Logs, Default: d.Settings.Retention}
 		d.APIRate = 1 << 20
