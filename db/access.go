@@ -74,7 +74,7 @@ func (d *DB) CreateFirstAdmin(ctx context.Context, username, passwordHash string
 		return Admin{}, err
 	}
 	id, _ := res.LastInsertId()
-	if err := d.record(ctx, tx, AuditEvent{Actor: username, Action: ActionAdminCreate, Target: username, Detail: "first administrator, on the setup page"}); err != nil {
+	if err := d.record(ctx, tx, AuditEvent{Actor: username, Action: ActionAdminCreate, Target: username, Detail: Describe("first administrator, on the setup page")}); err != nil {
 		return Admin{}, err
 	}
 	return Admin{ID: id, Username: username, PasswordHash: passwordHash, CreatedAt: time.UnixMilli(ms(now))}, tx.Commit()
@@ -103,7 +103,7 @@ func (d *DB) SetAdminPassword(ctx context.Context, username, passwordHash, keep 
 		return fmt.Errorf("set password: end sessions: %w", err)
 	}
 	n, _ := ended.RowsAffected()
-	if err := d.record(ctx, tx, AuditEvent{Action: ActionPasswordChange, Target: username, Detail: fmt.Sprintf("%d other sessions ended", n)}); err != nil {
+	if err := d.record(ctx, tx, AuditEvent{Action: ActionPasswordChange, Target: username, Detail: Describe("other sessions ended: %s", n)}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -124,7 +124,7 @@ func (d *DB) GetAdminByUsername(ctx context.Context, username string) (Admin, er
 
 // CreateSession stores a new session.
 func (d *DB) CreateSession(ctx context.Context, s Session) error {
-	_, err := d.execAudited(ctx, AuditEvent{Actor: s.Username, Action: ActionSignIn, Detail: "from " + s.Address},
+	_, err := d.execAudited(ctx, AuditEvent{Actor: s.Username, Action: ActionSignIn, Detail: Describe("from %s", s.Address)},
 		`INSERT INTO sessions (id, admin_id, csrf, created_at, expires_at, last_seen_at, address, user_agent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.AdminID, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt), ms(s.CreatedAt), s.Address, s.UserAgent)
@@ -213,7 +213,7 @@ func (d *DB) EndSessions(ctx context.Context, adminID int64, keep string, ids ..
 		if err := tx.QueryRowContext(ctx, `SELECT username FROM admins WHERE id = ?`, adminID).Scan(&who); err != nil {
 			return 0, fmt.Errorf("end sessions: %w", err)
 		}
-		if err := d.record(ctx, tx, AuditEvent{Action: ActionSessionsEnd, Target: who, Detail: fmt.Sprintf("%d ended", ended)}); err != nil {
+		if err := d.record(ctx, tx, AuditEvent{Action: ActionSessionsEnd, Target: who, Detail: Describe("sessions ended: %s", ended)}); err != nil {
 			return 0, err
 		}
 	}

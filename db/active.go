@@ -78,9 +78,9 @@ func (d *DB) SetActiveJob(ctx context.Context, specName string, jobID int64) err
 
 // SetAliasTag turns the spec's <name>:active tag on or off.
 func (d *DB) SetAliasTag(ctx context.Context, specName string, on bool) error {
-	detail := "off"
+	detail := Describe("the active tag is off")
 	if on {
-		detail = "on"
+		detail = Describe("the active tag is on")
 	}
 	res, err := d.execAudited(ctx, AuditEvent{Action: ActionAlias, Spec: specName, Detail: detail}, `UPDATE specs SET alias_tag = ? WHERE name = ?`, on, specName)
 	if err != nil {

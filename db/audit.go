@@ -56,7 +56,35 @@ type AuditEvent struct {
 	JobID    int64
 	Revision int
 	Target   string
-	Detail   string
+	Detail   Detail
+}
+
+// Detail says what an action changed: an English format and its
+// arguments, so a page can translate the format and keep the arguments.
+type Detail struct {
+	Format string
+	Args   []string
+}
+
+// Describe makes a Detail of a format and its arguments (written as %s).
+func Describe(format string, args ...any) Detail {
+	d := Detail{Format: format}
+	for _, a := range args {
+		d.Args = append(d.Args, fmt.Sprint(a))
+	}
+	return d
+}
+
+// String is the detail in English.
+func (d Detail) String() string {
+	if len(d.Args) == 0 {
+		return d.Format
+	}
+	args := make([]any, len(d.Args))
+	for i, a := range d.Args {
+		args[i] = a
+	}
+	return fmt.Sprintf(d.Format, args...)
 }
 
 type actorKey struct{}
@@ -88,8 +116,8 @@ func (d *DB) record(ctx context.Context, tx *sql.Tx, e AuditEvent) error {
 	if e.Actor == "" {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, spec, job_id, revision, target, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ms(d.now()), e.Actor, e.Action, e.Spec, e.JobID, e.Revision, e.Target, e.Detail); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (at, actor, action, spec, job_id, revision, target, detail, detail_args) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ms(d.now()), e.Actor, e.Action, e.Spec, e.JobID, e.Revision, e.Target, e.Detail.Format, encodeList(e.Detail.Args)); err != nil {
 		return fmt.Errorf("record %s of %s%s: %w", e.Action, e.Spec, e.Target, err)
 	}
 	return nil
@@ -132,7 +160,7 @@ func (d *DB) execAudited(ctx context.Context, e AuditEvent, query string, args .
 // ListAudit returns the newest events first, of one spec when spec is not
 // empty, at most limit of them, starting after the first offset.
 func (d *DB) ListAudit(ctx context.Context, spec string, limit, offset int) ([]AuditEvent, error) {
-	q := `SELECT id, at, actor, action, spec, job_id, revision, target, detail FROM audit_events`
+	q := `SELECT id, at, actor, action, spec, job_id, revision, target, detail, detail_args FROM audit_events`
 	var args []any
 	if spec != "" {
 		q += ` WHERE spec = ?`
@@ -149,10 +177,11 @@ func (d *DB) ListAudit(ctx context.Context, spec string, limit, offset int) ([]A
 	for rows.Next() {
 		var e AuditEvent
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Spec, &e.JobID, &e.Revision, &e.Target, &e.Detail); err != nil {
+		var args string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Spec, &e.JobID, &e.Revision, &e.Target, &e.Detail.Format, &args); err != nil {
 			return nil, fmt.Errorf("list audit events: %w", err)
 		}
-		e.At = time.UnixMilli(at)
+		e.At, e.Detail.Args = time.UnixMilli(at), decodeList(args)
 		out = append(out, e)
 	}
 	return out, rows.Err()

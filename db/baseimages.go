@@ -68,7 +68,7 @@ func (d *DB) SaveBaseImage(ctx context.Context, b BaseImage) (BaseImage, error) 
 	var err error
 	if b.ID == 0 {
 		var res sql.Result
-		res, err = d.execAudited(ctx, AuditEvent{Action: ActionBaseImageSave, Target: b.Reference, Detail: "added as " + b.Name},
+		res, err = d.execAudited(ctx, AuditEvent{Action: ActionBaseImageSave, Target: b.Reference, Detail: Describe("added as %s", b.Name)},
 			`INSERT INTO base_images (name, reference, description, pull_secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			b.Name, b.Reference, b.Description, b.PullSecret, now, now)
 		if err == nil {
@@ -76,7 +76,7 @@ func (d *DB) SaveBaseImage(ctx context.Context, b BaseImage) (BaseImage, error) 
 		}
 	} else {
 		var res sql.Result
-		res, err = d.execAudited(ctx, AuditEvent{Action: ActionBaseImageSave, Target: b.Reference, Detail: "edited: " + b.Name},
+		res, err = d.execAudited(ctx, AuditEvent{Action: ActionBaseImageSave, Target: b.Reference, Detail: Describe("edited, named %s", b.Name)},
 			`UPDATE base_images SET name = ?, reference = ?, description = ?, pull_secret = ?, updated_at = ? WHERE id = ?`,
 			b.Name, b.Reference, b.Description, b.PullSecret, now, b.ID)
 		if err == nil {

@@ -47,7 +47,7 @@ func (d *DB) SetBasePolicy(ctx context.Context, name, policy string) error {
 	if !valid {
 		return conflict("%q is not a base image policy", policy)
 	}
-	res, err := d.execAudited(ctx, AuditEvent{Action: ActionBasePolicy, Spec: name, Detail: policy}, `UPDATE specs SET base_policy = ? WHERE name = ?`, policy, name)
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionBasePolicy, Spec: name, Detail: Describe("policy: %s", policy)}, `UPDATE specs SET base_policy = ? WHERE name = ?`, policy, name)
 	if err != nil {
 		return fmt.Errorf("set the base image policy of %s: %w", name, err)
 	}

@@ -640,7 +640,7 @@ func (d *DB) GetSetting(ctx context.Context, key string) (value string, ok bool,
 
 // SetSetting stores a setting; detail says for the audit log what it now
 // is (never a secret).
-func (d *DB) SetSetting(ctx context.Context, key, value, detail string) error {
+func (d *DB) SetSetting(ctx context.Context, key, value string, detail Detail) error {
 	_, err := d.execAudited(ctx, AuditEvent{Action: ActionSettings, Target: key, Detail: detail},
 		`INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
 	return err

@@ -19,9 +19,9 @@ type Retention struct {
 	LogDays int `json:"logDays"`
 }
 
-// String says what r keeps, for the audit log.
-func (r Retention) String() string {
-	return fmt.Sprintf("keep %d succeeded and %d failed or cancelled jobs, logs for %d days", r.KeepSucceeded, r.KeepFailed, r.LogDays)
+// Detail says what r keeps, for the audit log.
+func (r Retention) Detail() Detail {
+	return Describe("keep %s succeeded and %s failed or cancelled jobs, logs for %s days", r.KeepSucceeded, r.KeepFailed, r.LogDays)
 }
 
 // SpecRetention is a spec's own retention, or nil when it follows the
@@ -45,9 +45,9 @@ func (d *DB) SetSpecRetention(ctx context.Context, name string, r *Retention) er
 	if r != nil {
 		s, f, l = r.KeepSucceeded, r.KeepFailed, r.LogDays
 	}
-	detail := "follows the default"
+	detail := Describe("follows the default")
 	if r != nil {
-		detail = r.String()
+		detail = r.Detail()
 	}
 	res, err := d.execAudited(ctx, AuditEvent{Action: ActionSpecRetention, Spec: name, Detail: detail},
 		`UPDATE specs SET keep_succeeded = ?, keep_failed = ?, log_days = ? WHERE name = ?`, s, f, l, name)
@@ -124,7 +124,7 @@ type HousekeepingRun struct {
 func (d *DB) RecordHousekeeping(ctx context.Context, r HousekeepingRun) error {
 	// A run an administrator asked for is theirs (the scheduled ones are
 	// the system's and have no actor).
-	_, err := d.execAudited(ctx, AuditEvent{Action: ActionHousekeeping, Detail: fmt.Sprintf("jobs deleted %d, tags deleted %d, logs deleted %d, registry blobs freed %d",
+	_, err := d.execAudited(ctx, AuditEvent{Action: ActionHousekeeping, Detail: Describe("deleted: jobs %s, revision tags %s, logs %s; freed: registry blobs %s",
 		r.JobsDeleted, r.TagsDeleted, r.LogsDeleted, r.BlobsDeleted)},
 		`INSERT INTO housekeeping_runs (started_at, finished_at, trigger, jobs_deleted, logs_deleted, tags_deleted,
 		blobs_deleted, registry_freed, logs_freed, storage_freed, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

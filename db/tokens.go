@@ -43,7 +43,7 @@ func scanToken(r scanner) (APIToken, error) {
 // CreateAPIToken stores a token by the SHA-256 of its secret.
 func (d *DB) CreateAPIToken(ctx context.Context, name, hint, createdBy string, hash []byte, expires time.Time) (APIToken, error) {
 	now := d.now()
-	res, err := d.execAudited(ctx, AuditEvent{Action: ActionTokenCreate, Target: name, Detail: "expires " + expires.UTC().Format("2006-01-02 15:04 UTC")},
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionTokenCreate, Target: name, Detail: Describe("expires %s", expires.UTC().Format("2006-01-02 15:04 UTC"))},
 		`INSERT INTO api_tokens (name, hash, hint, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		name, hash, hint, createdBy, ms(now), ms(expires))
 	if err != nil {

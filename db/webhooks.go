@@ -59,7 +59,7 @@ type Delivery struct {
 // CreateWebhook stores an endpoint.
 func (d *DB) CreateWebhook(ctx context.Context, w Webhook) (Webhook, error) {
 	now := d.now()
-	res, err := d.execAudited(ctx, AuditEvent{Action: ActionWebhookAdd, Target: w.URL, Detail: "events: " + strings.Join(w.Events, ", ")},
+	res, err := d.execAudited(ctx, AuditEvent{Action: ActionWebhookAdd, Target: w.URL, Detail: Describe("events: %s", strings.Join(w.Events, ", "))},
 		`INSERT INTO webhooks (url, sealed, events, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
 		w.URL, w.Sealed, strings.Join(w.Events, ","), w.CreatedBy, ms(now))
 	if err != nil {
@@ -242,5 +242,5 @@ func (d *DB) Redeliver(ctx context.Context, id int64) (int64, error) {
 		return 0, err
 	}
 	return d.insertDelivery(ctx, old.WebhookID, old.Event, old.JobID, old.Payload,
-		&AuditEvent{Action: ActionRedeliver, Target: old.URL, Detail: fmt.Sprintf("%s of job %d (delivery %d)", old.Event, old.JobID, old.ID)})
+		&AuditEvent{Action: ActionRedeliver, Target: old.URL, Detail: Describe("%s of job %s (delivery %s)", old.Event, old.JobID, old.ID)})
 }

@@ -41,7 +41,16 @@ func (h *handler) auditLog(c *fiber.Ctx) error {
 			break
 		}
 		v.Events = append(v.Events, views.AuditRow{At: e.At, Actor: e.Actor, Action: e.Action, Spec: e.Spec, JobID: e.JobID, Revision: e.Revision,
-			SpecExists: exists[e.Spec], Target: e.Target, Detail: e.Detail})
+			SpecExists: exists[e.Spec], Target: e.Target, Detail: l.Loc.Msg(e.Detail.Format, anys(e.Detail.Args)...)})
 	}
 	return render(c, fiber.StatusOK, l, views.AuditContent(v))
+}
+
+// anys passes strings on as format arguments.
+func anys(args []string) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = a
+	}
+	return out
 }

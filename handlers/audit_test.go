@@ -361,17 +361,21 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	events, _ := store.ListAudit(ctx, "", 100000, 0)
 	for _, ev := range events {
 		for _, s := range []string{"s3cret-registry-password", "dTpw", "a-receiver-secret-1234", "the-receivers-secret-42", e.token} {
-			if strings.Contains(ev.Detail+ev.Target, s) {
+			if strings.Contains(ev.Detail.String()+ev.Target, s) {
 				t.Errorf("audit entry %s holds a secret: %q %q", ev.Action, ev.Target, ev.Detail)
 			}
 		}
 	}
-	// Every action has a name in both languages.
+	// Every action has a name in both languages, and every detail its
+	// Chinese wording.
 	for _, ev := range events {
 		for _, lang := range []string{views.LangEN, views.LangZH} {
 			if !views.Has(lang, "audit.action."+ev.Action) {
 				t.Errorf("%s has no words for audit action %q", lang, ev.Action)
 			}
+		}
+		if ev.Detail.Format != "" && !views.Translates(views.LangZH, ev.Detail.Format) {
+			t.Errorf("zh-TW has no wording for the audit detail %q", ev.Detail.Format)
 		}
 	}
 }

@@ -66,9 +66,5 @@ func (h *handler) takeFlash(c *fiber.Ctx) (flash, bool) {
 
 // flashView is the layout's part of a flash.
 func flashView(loc views.Loc, f flash) views.Flash {
-	args := make([]any, len(f.Args))
-	for i, a := range f.Args {
-		args[i] = a
-	}
-	return views.Flash{Kind: f.Kind, Text: loc.T(f.Key, args...)}
+	return views.Flash{Kind: f.Kind, Text: loc.T(f.Key, anys(f.Args)...)}
 }

@@ -357,5 +357,5 @@ func (h *handler) checkFields(c *fiber.Ctx) error {
 		}
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	return views.FieldChecks(form, fields).Render(c.UserContext(), c)
+	return views.FieldChecks(form, fields, c.FormValue("summary") == "1").Render(c.UserContext(), c)
 }

@@ -131,7 +131,11 @@ func (h *handler) confirmDelete(c *fiber.Ctx) error {
 }
 
 func (h *handler) deleteSpec(c *fiber.Ctx) error {
-	if err := h.Queue.Delete(c.UserContext(), utils.CopyString(c.Params("name"))); err != nil {
+	name := utils.CopyString(c.Params("name"))
+	if err := h.Queue.Delete(c.UserContext(), name); err != nil {
+		return err
+	}
+	if err := h.setFlash(c, flash{Kind: flashOK, Key: "delete.done", Args: []string{name}}); err != nil {
 		return err
 	}
 	return redirectAfterPost(c, "/specs")
@@ -179,7 +183,7 @@ func (h *handler) checkBases(c *fiber.Ctx) error {
 		h.Log.Warn("base image check", "failed", res.Failed)
 	}
 	if err := h.DB.Audit(c.UserContext(), db.AuditEvent{Action: db.ActionCheckBases,
-		Detail: fmt.Sprintf("checked %d, changed %d, rebuilt %d, failed %d", res.Checked, res.Updated, res.Rebuilt, len(res.Failed))}); err != nil {
+		Detail: db.Describe("checked %s, changed %s, rebuilt %s, failed %s", res.Checked, res.Updated, res.Rebuilt, len(res.Failed))}); err != nil {
 		return err
 	}
 	return redirectAfterPost(c, fmt.Sprintf("/specs?checked=%d&updated=%d&rebuilt=%d&failed=%d", res.Checked, res.Updated, res.Rebuilt, len(res.Failed)))

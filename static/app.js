@@ -159,6 +159,10 @@
       if (el.dataset.touched || (errs && errs.querySelector("li"))) touched.push(el.name);
     });
     e.detail.parameters["touched"] = touched.join(",");
+    // The summary at the top speaks only after a Confirm: a live check
+    // keeps it up to date, never starts it.
+    var summary = document.getElementById("error-summary");
+    if (summary && summary.textContent.trim()) e.detail.parameters["summary"] = "1";
   });
   // The registry form's external fields take input only while External is
   // chosen.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"imagebuilder/db"
 	"runtime"
 	"strconv"
 	"strings"
@@ -75,5 +76,12 @@ func (s *Settings) SaveBuildLimits(ctx context.Context, l executor.Limits) error
 	if err != nil {
 		return err
 	}
-	return s.db.SetSetting(ctx, limitsSettingKey, string(raw), l.String())
+	mem, cpus := "—", "—"
+	if l.Memory > 0 {
+		mem = executor.HumanBytes(uint64(l.Memory))
+	}
+	if l.CPUs > 0 {
+		cpus = fmt.Sprint(l.CPUs)
+	}
+	return s.db.SetSetting(ctx, limitsSettingKey, string(raw), db.Describe("memory %s, CPUs %s", mem, cpus))
 }

@@ -43,7 +43,7 @@ func (s *Settings) SaveRetention(ctx context.Context, r db.Retention) error {
 	if err != nil {
 		return err
 	}
-	return s.db.SetSetting(ctx, retentionSettingKey, string(raw), r.String())
+	return s.db.SetSetting(ctx, retentionSettingKey, string(raw), r.Detail())
 }
 
 // ParseRetention reads the retention form: whole numbers, 0 (or empty)

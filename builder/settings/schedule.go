@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"imagebuilder/db"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,11 @@ func (s *Settings) SaveSchedule(ctx context.Context, sc Schedule) error {
 	if err != nil {
 		return err
 	}
-	detail := fmt.Sprintf("housekeeping every %s, base image check every %s, delete external tags %v", sc.HousekeepingEvery, sc.BaseCheckEvery, sc.DeleteExternalTags)
+	format := "housekeeping every %s, base image check every %s"
+	if sc.DeleteExternalTags {
+		format += ", deleting tags in the external registry"
+	}
+	detail := db.Describe(format, sc.HousekeepingEvery, sc.BaseCheckEvery)
 	if err := s.db.SetSetting(ctx, scheduleSettingKey, string(raw), detail); err != nil {
 		return err
 	}

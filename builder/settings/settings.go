@@ -223,10 +223,16 @@ func (s *Settings) SaveRegistry(ctx context.Context, rs RegistrySettings, passwo
 	if err != nil {
 		return err
 	}
-	detail := "embedded registry"
+	detail := db.Describe("the embedded registry")
 	if rs.External {
-		detail = fmt.Sprintf("external registry %s, user %q, skip TLS verification %v, password %s", rs.Host, rs.Username, rs.Insecure,
-			map[bool]string{true: "set", false: "none"}[len(rs.Sealed) > 0])
+		format := "the external registry %s, user %s"
+		if rs.Insecure {
+			format += ", without TLS verification"
+		}
+		if len(rs.Sealed) > 0 {
+			format += ", with a password"
+		}
+		detail = db.Describe(format, rs.Host, rs.Username)
 	}
 	if err := s.db.SetSetting(ctx, registrySettingKey, string(raw), detail); err != nil {
 		return err

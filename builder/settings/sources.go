@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"imagebuilder/db"
 	"strings"
 
 	"imagebuilder/builder/spec"
@@ -91,5 +92,5 @@ func (s *Settings) SaveSources(ctx context.Context, in spec.Sources) error {
 	if err != nil {
 		return err
 	}
-	return s.db.SetSetting(ctx, sourcesSettingKey, string(raw), in.Redacted().Summary())
+	return s.db.SetSetting(ctx, sourcesSettingKey, string(raw), db.Describe("package sources: %s", in.Redacted().Summary()))
 }

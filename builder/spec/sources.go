@@ -153,6 +153,9 @@ func checkAPTSource(line string) message.Message {
 		return msgf("the APT source must be one line")
 	}
 	f := strings.Fields(line)
+	if len(f) > 0 && f[0] == "deb-src" {
+		return msgf("deb-src lines fetch source packages, which builds never use: give a \"deb\" line")
+	}
 	if len(f) == 0 || f[0] != "deb" {
 		return msgf("the APT source must start with \"deb\"")
 	}
