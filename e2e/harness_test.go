@@ -178,6 +178,13 @@ func (in *instance) start(args ...string) *server {
 		in.t.Fatal(err)
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
+	// A failed test shows what the server said last (after it stopped:
+	// cleanups run last in, first out).
+	in.t.Cleanup(func() {
+		if in.t.Failed() {
+			in.t.Logf("the server's last output:\n%s", lastLines(s.out.String(), 60))
+		}
+	})
 	in.t.Cleanup(s.stop)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -292,6 +299,9 @@ func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want .
 				if j.Status == w {
 					return j
 				}
+			}
+			if j.Status.Finished() {
+				t.Fatalf("job %d ended %s (reason %q, %q, by %q), want %v", id, j.Status, j.Reason, j.Error, j.CancelledBy, want)
 			}
 		}
 		if time.Now().After(deadline) {
