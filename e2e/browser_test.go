@@ -485,7 +485,7 @@ func TestPortalCreateWatchBuildDownloadEditDelete(t *testing.T) {
 	_, err = page.Goto(srv.url("/specs"))
 	must(t, err)
 	must(t, expect.Locator(row.Locator(`[data-testid="spec-image"]`)).ToHaveText(in.regAddr+"/data-tools:1"))
-	must(t, expect.Locator(row.Locator(`[data-testid="spec-pinned"]`)).ToHaveText("revision 1, pinned"))
+	must(t, expect.Locator(row.Locator(`[data-testid="spec-pinned"]`)).ToHaveText("revision 1, chosen"))
 	shot.take("list-rolled-back")
 	_, err = page.Goto(srv.url("/specs/data-tools/jobs"))
 	must(t, err)
