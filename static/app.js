@@ -163,6 +163,27 @@
     // keeps it up to date, never starts it.
     var summary = document.getElementById("error-summary");
     if (summary && summary.textContent.trim()) e.detail.parameters["summary"] = "1";
+  // A form being sent takes its background checks and preview with it: the
+  // ones in flight are aborted and none starts until the answer comes, so a
+  // late answer never lands on the page the form led to.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (!elt || !elt.matches) return;
+    if (elt.matches("[data-background]")) {
+      var owner = elt.closest("form");
+      if (owner && owner.dataset.sending) e.preventDefault();
+      return;
+    }
+    if (elt.tagName !== "FORM") return;
+    elt.dataset.sending = "1";
+    elt.querySelectorAll("[data-background]").forEach(function (bg) {
+      htmx.trigger(bg, "htmx:abort");
+    });
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var elt = e.detail.elt;
+    if (elt && elt.tagName === "FORM") delete elt.dataset.sending;
+  });
   });
   // The registry form's external fields take input only while External is
   // chosen.

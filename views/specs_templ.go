@@ -2047,7 +2047,7 @@ func SpecFormContent(v SpecForm) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 185, "</fieldset><div hidden hx-post=\"/specs/check\" hx-include=\"closest form\" hx-swap=\"none\" data-field-check")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 185, "</fieldset><div hidden hx-post=\"/specs/check\" hx-include=\"closest form\" hx-swap=\"none\" data-background data-field-check")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2057,7 +2057,7 @@ func SpecFormContent(v SpecForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 187, " hx-trigger=\"input changed delay:300ms from:closest form, change from:closest form\"></div><div hidden hx-post=\"/specs/check-base\" hx-include=\"closest form\" hx-swap=\"none\" hx-trigger=\"load, change from:#baseImage, change from:#pullSecret, change from:[name=usePullSecret], input changed delay:600ms from:textarea\"></div><details class=\"preview\" data-testid=\"preview\" hx-post=\"/specs/preview\" hx-trigger=\"toggle once, input changed delay:400ms from:closest form, change from:closest form\" hx-target=\"#preview-body\" hx-swap=\"innerHTML\" hx-include=\"closest form\"><summary>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 187, " hx-trigger=\"input changed delay:300ms from:closest form, change from:closest form\"></div><div hidden hx-post=\"/specs/check-base\" hx-include=\"closest form\" hx-swap=\"none\" data-background hx-trigger=\"load, change from:#baseImage, change from:#pullSecret, change from:[name=usePullSecret], input changed delay:600ms from:textarea\"></div><details class=\"preview\" data-testid=\"preview\" hx-post=\"/specs/preview\" hx-trigger=\"toggle once, input changed delay:400ms from:closest form, change from:closest form\" hx-target=\"#preview-body\" hx-swap=\"innerHTML\" hx-include=\"closest form\" data-background><summary>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
