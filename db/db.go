@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"imagebuilder/db/failure"
 )
 
 //go:embed migrations/*.sql
@@ -130,6 +132,25 @@ func decodeList(s string) []string {
 	return l
 }
 
+// failureCols are a failure as the jobs table keeps it: error (the
+// English message), reason, reason_args and reason_lines (JSON lists).
+type failureCols struct{ message, reason, args, lines string }
+
+func failureColumns(f *failure.Failure) failureCols {
+	if f == nil {
+		return failureCols{args: "[]", lines: "[]"}
+	}
+	return failureCols{message: f.Message, reason: string(f.Reason), args: encodeList(f.Args), lines: encodeList(f.Lines)}
+}
+
+// failure is nil for a job that did not fail (no message, no reason).
+func (c failureCols) failure() *failure.Failure {
+	if c.message == "" && c.reason == "" {
+		return nil
+	}
+	return &failure.Failure{Reason: failure.Reason(c.reason), Args: decodeList(c.args), Lines: decodeList(c.lines), Message: c.message}
+}
+
 func isUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
@@ -179,10 +200,11 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 		return Job{}, err
 	}
 	id, _ := res.LastInsertId()
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, reason = ?, reason_args = ?
+	superseded := failureColumns(failure.New(failure.Superseded, fmt.Sprintf("superseded by revision %d", rev), fmt.Sprint(rev)))
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, reason = ?, reason_args = ?, reason_lines = ?
 		WHERE spec_id = ? AND status = ? AND id < ?`,
-		StatusCancelled, fmt.Sprintf("superseded by revision %d", rev), ms(now), ms(now),
-		ReasonSuperseded, encodeList([]string{fmt.Sprint(rev)}), specID, StatusPending, id); err != nil {
+		StatusCancelled, superseded.message, ms(now), ms(now), superseded.reason, superseded.args, superseded.lines,
+		specID, StatusPending, id); err != nil {
 		return Job{}, err
 	}
 	return Job{ID: id, SpecID: specID, SpecName: snapshot.Name, Revision: rev, Snapshot: snapshot, Status: StatusPending,
@@ -254,7 +276,7 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 		)
 		SELECT p.name, p.base_image, p.updated_at, p.base_update != '',
 		       COALESCE(l.id, 0), COALESCE(l.revision, 0), COALESCE(l.status, ''),
-		       COALESCE(l.error, ''), COALESCE(l.reason, ''), COALESCE(l.reason_args, '[]'),
+		       COALESCE(l.error, ''), COALESCE(l.reason, ''), COALESCE(l.reason_args, '[]'), COALESCE(l.reason_lines, '[]'),
 		       COALESCE(ok.image, ''), COALESCE(ok.digest, ''), COALESCE(ok.revision, 0), p.active_job != 0 AND p.active_job = ok.id, COUNT(*) OVER ()
 		FROM picked p
 		LEFT JOIN jobs l  ON l.id  = p.latest_id
@@ -269,12 +291,13 @@ func (d *DB) ListSpecsPage(ctx context.Context, f SpecFilter) (SpecPage, error) 
 	for rows.Next() {
 		var s SpecSummary
 		var updated int64
-		var status, reasonArgs string
+		var status string
+		var fc failureCols
 		if err := rows.Scan(&s.Name, &s.BaseImage, &updated, &s.BaseUpdated, &s.LatestJobID, &s.LatestRevision, &status,
-			&s.Error, &s.Reason, &reasonArgs, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
+			&fc.message, &fc.reason, &fc.args, &fc.lines, &s.Image, &s.Digest, &s.ActiveRevision, &s.Pinned, &page.Total); err != nil {
 			return SpecPage{}, fmt.Errorf("list specs: %w", err)
 		}
-		s.UpdatedAt, s.Status, s.ReasonArgs = time.UnixMilli(updated), Status(status), decodeList(reasonArgs)
+		s.UpdatedAt, s.Status, s.Failure = time.UnixMilli(updated), Status(status), fc.failure()
 		page.Specs = append(page.Specs, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -335,21 +358,22 @@ func (d *DB) DeleteSpec(ctx context.Context, name string) error {
 
 const jobColumns = `j.id, j.spec_id, s.name, j.revision, j.snapshot, j.status, j.registry, j.image, j.digest, j.size, j.error,
 	COALESCE(j.retry_of, 0), j.queued_at, j.started_at, j.finished_at, j.updated_at, j.requested_by, j.cancelled_by,
-	j.reason, j.reason_args, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse, j.base_digest, j.log_removed, j.activate_on_success`
+	j.reason, j.reason_args, j.reason_lines, j.sources, j.apt_steps, j.content_key, j.reused_from, j.no_reuse, j.base_digest, j.log_removed, j.activate_on_success`
 
 type scanner interface{ Scan(...any) error }
 
 func scanJob(r scanner) (Job, error) {
 	var j Job
-	var snap, status, reasonArgs, aptSteps string
+	var snap, status, aptSteps string
+	var fc failureCols
 	var queued, updated int64
 	var started, finished sql.NullInt64
-	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &j.Error,
-		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &j.Reason, &reasonArgs, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse, &j.BaseDigest, &j.LogRemoved, &j.ActivateOnSuccess); err != nil {
+	if err := r.Scan(&j.ID, &j.SpecID, &j.SpecName, &j.Revision, &snap, &status, &j.Registry, &j.Image, &j.Digest, &j.Size, &fc.message,
+		&j.RetryOf, &queued, &started, &finished, &updated, &j.RequestedBy, &j.CancelledBy, &fc.reason, &fc.args, &fc.lines, &j.Sources, &aptSteps, &j.ContentKey, &j.ReusedFrom, &j.NoReuse, &j.BaseDigest, &j.LogRemoved, &j.ActivateOnSuccess); err != nil {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(snap), &j.Snapshot)
-	j.ReasonArgs = decodeList(reasonArgs)
+	j.Failure = fc.failure()
 	_ = json.Unmarshal([]byte(aptSteps), &j.APTSteps)
 	j.Status = Status(status)
 	j.QueuedAt, j.UpdatedAt = time.UnixMilli(queued), time.UnixMilli(updated)
@@ -495,21 +519,19 @@ type JobOutcome struct {
 	Image  string
 	Digest string
 	Size   int64
-	Error  string
 	// CancelledBy is the administrator who cancelled the job, if one did.
 	CancelledBy string
-	// Reason and ReasonArgs say why it failed or was cancelled (a Reason*
-	// code); Error says it in English.
-	Reason     string
-	ReasonArgs []string
+	// Failure says why it failed or was cancelled (nil when it succeeded).
+	Failure *failure.Failure
 }
 
 // FinishJob records the end of a job, if its current status allows it.
 func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, error) {
 	return d.transition(ctx, id, out.Status, func(tx *sql.Tx, now int64, j Job) error {
+		fc := failureColumns(out.Failure)
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, image = ?, digest = ?, size = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ?,
-			reason = ?, reason_args = ? WHERE id = ?`,
-			out.Status, out.Image, out.Digest, out.Size, out.Error, now, now, out.CancelledBy, out.Reason, encodeList(out.ReasonArgs), id)
+			reason = ?, reason_args = ?, reason_lines = ? WHERE id = ?`,
+			out.Status, out.Image, out.Digest, out.Size, fc.message, now, now, out.CancelledBy, fc.reason, fc.args, fc.lines, id)
 		if err != nil || out.Status != StatusCancelled {
 			return err
 		}
@@ -517,13 +539,14 @@ func (d *DB) FinishJob(ctx context.Context, id int64, out JobOutcome) (Job, erro
 	})
 }
 
-// CancelPendingJob cancels a job that has not started, for reason (in
-// English) with its reason code; a job that has started is a conflict (its
-// worker must stop it).
-func (d *DB) CancelPendingJob(ctx context.Context, id int64, reason, code string) (Job, error) {
+// CancelPendingJob cancels a job that has not started, for why; a job that
+// has started is a conflict (its worker must stop it).
+func (d *DB) CancelPendingJob(ctx context.Context, id int64, why *failure.Failure) (Job, error) {
 	return d.transition(ctx, id, StatusCancelled, func(tx *sql.Tx, now int64, j Job) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ?, reason = ? WHERE id = ? AND status = ?`,
-			StatusCancelled, reason, now, now, ActorOf(ctx), code, id, StatusPending)
+		fc := failureColumns(why)
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, cancelled_by = ?,
+			reason = ?, reason_args = ?, reason_lines = ? WHERE id = ? AND status = ?`,
+			StatusCancelled, fc.message, now, now, ActorOf(ctx), fc.reason, fc.args, fc.lines, id, StatusPending)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"imagebuilder/db/failure"
 )
 
 func openTest(t testing.TB) *DB {
@@ -106,8 +108,9 @@ func TestNewRevisionSupersedesPendingJobsOnly(t *testing.T) {
 	if got1.Status != StatusBuilding {
 		t.Errorf("the running job was touched: %s", got1.Status)
 	}
-	if got2.Status != StatusCancelled || got2.Error != "superseded by revision 3" || got2.FinishedAt.IsZero() {
-		t.Errorf("revision 2: %s %q", got2.Status, got2.Error)
+	if got2.Status != StatusCancelled || got2.Failure.Text() != "superseded by revision 3" || got2.Failure.Code() != failure.Superseded ||
+		len(got2.Failure.Args) != 1 || got2.Failure.Args[0] != "3" || got2.FinishedAt.IsZero() {
+		t.Errorf("revision 2: %s %+v", got2.Status, got2.Failure)
 	}
 	if got3.Status != StatusPending {
 		t.Errorf("revision 3: %s", got3.Status)
@@ -122,7 +125,7 @@ func TestRetryCancelAndInterrupted(t *testing.T) {
 	if _, err := d.RetryJob(ctx, j1.ID, "reg"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("retry of a pending job: %v", err)
 	}
-	if _, err := d.CancelPendingJob(ctx, j1.ID, "cancelled by admin", ReasonCancelled); err != nil {
+	if _, err := d.CancelPendingJob(ctx, j1.ID, failure.New(failure.Cancelled, "cancelled by admin")); err != nil {
 		t.Fatal(err)
 	}
 	j2, err := d.RetryJob(ctx, j1.ID, "reg2")
@@ -143,11 +146,11 @@ func TestRetryCancelAndInterrupted(t *testing.T) {
 	if err != nil || len(building) != 1 || building[0].ID != j2.ID {
 		t.Fatalf("building: %+v %v", building, err)
 	}
-	if _, err := d.FinishJob(ctx, j2.ID, JobOutcome{Status: StatusFailed, Error: "interrupted by server restart"}); err != nil {
+	if _, err := d.FinishJob(ctx, j2.ID, JobOutcome{Status: StatusFailed, Failure: failure.New(failure.Interrupted, "interrupted by server restart")}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := d.GetJob(ctx, j2.ID)
-	if got.Status != StatusFailed || got.Error != "interrupted by server restart" {
+	if got.Status != StatusFailed || got.Failure.Text() != "interrupted by server restart" || got.Failure.Code() != failure.Interrupted {
 		t.Fatalf("after recovery: %+v", got)
 	}
 	if _, ok, _ := d.ClaimNextJob(ctx); ok {
@@ -163,7 +166,7 @@ func TestDeleteSpecRemovesJobsButNotWhileBuilding(t *testing.T) {
 	if err := d.DeleteSpec(ctx, "gone"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("delete while building: %v", err)
 	}
-	d.FinishJob(ctx, j.ID, JobOutcome{Status: StatusCancelled, Error: "x"})
+	d.FinishJob(ctx, j.ID, JobOutcome{Status: StatusCancelled, Failure: failure.New(failure.Cancelled, "x")})
 	if err := d.DeleteSpec(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}

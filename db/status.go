@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"imagebuilder/db/failure"
 )
 
 // Status is the state of a build job.
@@ -74,11 +76,9 @@ type SpecSummary struct {
 	LatestJobID    int64
 	LatestRevision int
 	Status         Status
-	// Error, Reason and ReasonArgs say why the latest job failed or was
-	// cancelled.
-	Error      string
-	Reason     string
-	ReasonArgs []string
+	// Failure says why the latest job failed or was cancelled (nil when
+	// it did not).
+	Failure *failure.Failure
 	// Image is the reference of the active revision's image ("" if none):
 	// the pinned one (Pinned), else the latest succeeded one.
 	Image          string
@@ -103,18 +103,15 @@ type Job struct {
 	Image    string
 	Digest   string
 	Size     int64
-	// Error says why the job failed or was cancelled.
-	Error string
 	// RetryOf is the job this one retries or rebuilds (0 for none).
 	RetryOf int64
 	// RequestedBy is the administrator whose create, edit, retry or
 	// rebuild made this job ("" for none); CancelledBy who cancelled it.
 	RequestedBy string
 	CancelledBy string
-	// Reason and ReasonArgs say why it failed or was cancelled (a Reason*
-	// code; "" for rows older than the codes, which have only Error).
-	Reason     string
-	ReasonArgs []string
+	// Failure says why it failed or was cancelled (nil when it did not;
+	// a row older than the reason codes has only a Message).
+	Failure *failure.Failure
 	// Sources are the package sources the build used, as JSON with every
 	// credential masked ("" for none).
 	Sources string

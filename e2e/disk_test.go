@@ -53,8 +53,8 @@ func TestFullDataDirectoryFailsAsDiskFull(t *testing.T) {
 	jobs, _ := store.ListJobs(t.Context(), "filler")
 	j := waitJob(t, store, jobs[0].ID, 2*time.Minute, db.StatusFailed, db.StatusSucceeded)
 	dir, _ := filepath.Abs(in.dir)
-	if j.Status != db.StatusFailed || !strings.HasPrefix(j.Error, "disk full:") || !strings.Contains(j.Error, dir) {
-		t.Fatalf("filled disk: %s %q", j.Status, j.Error)
+	if j.Status != db.StatusFailed || !strings.HasPrefix(j.Failure.Text(), "disk full:") || !strings.Contains(j.Failure.Text(), dir) {
+		t.Fatalf("filled disk: %s %q", j.Status, j.Failure.Text())
 	}
 	if last := lastLogLine(t, in, j.ID); !strings.Contains(last, "revision 1 failed: disk full:") {
 		t.Fatalf("last log line: %q", last)
@@ -68,8 +68,8 @@ func TestFullDataDirectoryFailsAsDiskFull(t *testing.T) {
 	}
 	jobs, _ = store.ListJobs(t.Context(), "filler")
 	j = waitJob(t, store, jobs[0].ID, time.Minute, db.StatusFailed, db.StatusSucceeded)
-	if !strings.HasPrefix(j.Error, "disk full: only ") || !strings.Contains(j.Error, dir) || !strings.Contains(j.Error, "a build needs at least 1.0 TiB") {
-		t.Fatalf("below the floor: %s %q", j.Status, j.Error)
+	if !strings.HasPrefix(j.Failure.Text(), "disk full: only ") || !strings.Contains(j.Failure.Text(), dir) || !strings.Contains(j.Failure.Text(), "a build needs at least 1.0 TiB") {
+		t.Fatalf("below the floor: %s %q", j.Status, j.Failure.Text())
 	}
 	floor.stop()
 	if left := mountsUnder(t, in.dir); len(left) > 1 { // the tmpfs itself
@@ -92,8 +92,8 @@ func TestFullLogFileSystemFailsAsDiskFull(t *testing.T) {
 	start := time.Now()
 	j := waitJob(t, store, jobs[0].ID, time.Minute, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
 	logs, _ := filepath.Abs(filepath.Join(in.dir, "logs"))
-	if j.Status != db.StatusFailed || !strings.HasPrefix(j.Error, "disk full: the job log cannot be written") || !strings.Contains(j.Error, logs) {
-		t.Fatalf("full log file system: %s %q", j.Status, j.Error)
+	if j.Status != db.StatusFailed || !strings.HasPrefix(j.Failure.Text(), "disk full: the job log cannot be written") || !strings.Contains(j.Failure.Text(), logs) {
+		t.Fatalf("full log file system: %s %q", j.Status, j.Failure.Text())
 	}
 	if d := time.Since(start); d > 25*time.Second {
 		t.Fatalf("the build ran on for %s after its log filled up", d)

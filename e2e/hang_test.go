@@ -60,8 +60,8 @@ func TestSilentRegistriesAndSilentBuildsFailInTime(t *testing.T) {
 	}
 	jobs, _ := store.ListJobs(ctx, "silent-pull")
 	j := waitJob(t, store, jobs[0].ID, time.Minute, db.StatusFailed, db.StatusSucceeded)
-	if want := "the registry " + silent + " did not answer within 2s (pulling the base image)"; j.Error != want {
-		t.Fatalf("silent base registry: %s %q, want %q", j.Status, j.Error, want)
+	if want := "the registry " + silent + " did not answer within 2s (pulling the base image)"; j.Failure.Text() != want {
+		t.Fatalf("silent base registry: %s %q, want %q", j.Status, j.Failure.Text(), want)
 	}
 	if d := time.Since(started); d > 20*time.Second {
 		t.Fatalf("the silent pull took %s to fail", d)
@@ -73,8 +73,8 @@ func TestSilentRegistriesAndSilentBuildsFailInTime(t *testing.T) {
 	}
 	jobs, _ = store.ListJobs(ctx, "hung")
 	j = waitJob(t, store, jobs[0].ID, time.Minute, db.StatusFailed, db.StatusSucceeded)
-	if !strings.HasPrefix(j.Error, "no output for 3s: the build looked hung") {
-		t.Fatalf("silent build: %s %q", j.Status, j.Error)
+	if !strings.HasPrefix(j.Failure.Text(), "no output for 3s: the build looked hung") {
+		t.Fatalf("silent build: %s %q", j.Status, j.Failure.Text())
 	}
 
 	// Push to a silent registry, saved in Registry settings.
@@ -86,8 +86,8 @@ func TestSilentRegistriesAndSilentBuildsFailInTime(t *testing.T) {
 	}
 	jobs, _ = store.ListJobs(ctx, "silent-push")
 	j = waitJob(t, store, jobs[0].ID, time.Minute, db.StatusFailed, db.StatusSucceeded)
-	if want := "the registry " + silent + " did not answer within 2s (pushing the image)"; j.Error != want {
-		t.Fatalf("silent push registry: %s %q, want %q", j.Status, j.Error, want)
+	if want := "the registry " + silent + " did not answer within 2s (pushing the image)"; j.Failure.Text() != want {
+		t.Fatalf("silent push registry: %s %q, want %q", j.Status, j.Failure.Text(), want)
 	}
 
 	// Test connection answers in bounded time too.

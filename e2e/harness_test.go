@@ -301,7 +301,7 @@ func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want .
 				}
 			}
 			if j.Status.Finished() {
-				t.Fatalf("job %d ended %s (reason %q, %q, by %q), want %v", id, j.Status, j.Reason, j.Error, j.CancelledBy, want)
+				t.Fatalf("job %d ended %s (reason %q, %q, by %q), want %v", id, j.Status, j.Failure.Code(), j.Failure.Text(), j.CancelledBy, want)
 			}
 		}
 		if time.Now().After(deadline) {

@@ -49,7 +49,7 @@ func TestKilledServerRecoversJobsAfterRestart(t *testing.T) {
 
 	restarted := in.serve()
 	got := waitJob(t, store, stuck[0].ID, 30*time.Second, db.StatusFailed)
-	if got.Error != "interrupted by server restart" {
+	if got.Failure.Text() != "interrupted by server restart" {
 		t.Fatalf("interrupted job: %+v", got)
 	}
 	raw, _ := os.ReadFile(in.logPath(stuck[0].ID))
@@ -113,7 +113,7 @@ func TestGracefulShutdownRecordsRunningBuildAsCancelled(t *testing.T) {
 		t.Fatalf("shutdown took %s", d)
 	}
 	j, _ := store.GetJob(context.Background(), jobs[0].ID)
-	if j.Status != db.StatusCancelled || j.Error != "cancelled: the server shut down" {
+	if j.Status != db.StatusCancelled || j.Failure.Text() != "cancelled: the server shut down" {
 		t.Fatalf("after SIGTERM: %+v", j)
 	}
 	if left := mountsUnder(t, in.dir); len(left) > 0 {
@@ -138,7 +138,7 @@ func TestKilledDuringCommitLeavesNothingAfterRestart(t *testing.T) {
 
 	restarted := in.serve()
 	got := waitJob(t, store, jobs[0].ID, 30*time.Second, db.StatusFailed)
-	if got.Error != "interrupted by server restart" {
+	if got.Failure.Text() != "interrupted by server restart" {
 		t.Fatalf("interrupted job: %+v", got)
 	}
 	if left := buildProcessesUnder(t, in.dir); len(left) > 0 {

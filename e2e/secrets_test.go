@@ -18,6 +18,7 @@ import (
 
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // A registry that requires sign-in holds a private base image. Builds pull
@@ -77,8 +78,8 @@ func TestPrivateBaseImageAndNoSecretLeaks(t *testing.T) {
 	}
 	// First without a secret, while no copy of the base is in the store.
 	without := build("without-secret", url.Values{"baseImage": {base}})
-	if without.Status != db.StatusFailed || without.Reason != db.ReasonPullAuth || !strings.Contains(without.Error, "pulling the base image was refused: authentication required") {
-		t.Fatalf("without a pull secret: %s %q", without.Status, without.Error)
+	if without.Status != db.StatusFailed || without.Failure.Code() != failure.PullAuth || !strings.Contains(without.Failure.Text(), "pulling the base image was refused: authentication required") {
+		t.Fatalf("without a pull secret: %s %q", without.Status, without.Failure.Text())
 	}
 	with := build("with-secret", url.Values{"baseImage": {base}, "usePullSecret": {"on"}, "pullSecret": {"private"}})
 	if with.Status != db.StatusSucceeded || with.Image != private+"/with-secret:1" {
@@ -86,7 +87,7 @@ func TestPrivateBaseImageAndNoSecretLeaks(t *testing.T) {
 	}
 	// A failing build that uses both secrets.
 	failing := build("failing", url.Values{"baseImage": {base}, "usePullSecret": {"on"}, "pullSecret": {"private"}, "apt": {"jq"}})
-	if failing.Status != db.StatusFailed || !strings.Contains(failing.Error, "the base image has no apt-get") {
+	if failing.Status != db.StatusFailed || !strings.Contains(failing.Failure.Text(), "the base image has no apt-get") {
 		t.Fatalf("failing build: %+v", failing)
 	}
 	// The pull secret of the base image's Image Management entry.

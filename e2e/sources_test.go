@@ -80,7 +80,7 @@ func TestBuildSettingsPrivatePipIndexAndLimits(t *testing.T) {
 	job := waitJob(t, store, jobs[0].ID, 5*time.Minute, db.StatusSucceeded, db.StatusFailed)
 	raw, _ := os.ReadFile(in.logPath(job.ID))
 	if job.Status != db.StatusSucceeded || !strings.Contains(string(raw), "Successfully installed alpha-2.0") {
-		t.Fatalf("job %s (%s):\n%s", job.Status, job.Error, raw)
+		t.Fatalf("job %s (%s):\n%s", job.Status, job.Failure.Text(), raw)
 	}
 	if strings.Contains(string(raw), password) {
 		t.Error("the job log holds the index password")

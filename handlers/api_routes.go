@@ -16,6 +16,7 @@ import (
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 	"imagebuilder/views"
 )
 
@@ -42,26 +43,28 @@ type APISpec struct {
 // it failed or was cancelled, in the request's language, as the job page
 // does.
 type APIJob struct {
-	ID          int64        `json:"id"`
-	Spec        string       `json:"spec"`
-	Revision    int          `json:"revision"`
-	Status      string       `json:"status"`
-	Snapshot    db.ImageSpec `json:"snapshot"`
-	Registry    string       `json:"registry,omitempty"`
-	Image       string       `json:"image,omitempty"`
-	Digest      string       `json:"digest,omitempty"`
-	Size        int64        `json:"size,omitempty"`
-	Reason      string       `json:"reason,omitempty"`
-	Diagnosis   string       `json:"diagnosis,omitempty"`
-	Hint        string       `json:"hint,omitempty"`
-	RetryOf     int64        `json:"retryOf,omitempty"`
-	ReusedFrom  int64        `json:"reusedFrom,omitempty"`
-	BaseDigest  string       `json:"baseDigest,omitempty"`
-	RequestedBy string       `json:"requestedBy,omitempty"`
-	CancelledBy string       `json:"cancelledBy,omitempty"`
-	QueuedAt    *time.Time   `json:"queuedAt,omitempty"`
-	StartedAt   *time.Time   `json:"startedAt,omitempty"`
-	FinishedAt  *time.Time   `json:"finishedAt,omitempty"`
+	ID        int64        `json:"id"`
+	Spec      string       `json:"spec"`
+	Revision  int          `json:"revision"`
+	Status    string       `json:"status"`
+	Snapshot  db.ImageSpec `json:"snapshot"`
+	Registry  string       `json:"registry,omitempty"`
+	Image     string       `json:"image,omitempty"`
+	Digest    string       `json:"digest,omitempty"`
+	Size      int64        `json:"size,omitempty"`
+	Reason    string       `json:"reason,omitempty"`
+	Diagnosis string       `json:"diagnosis,omitempty"`
+	Hint      string       `json:"hint,omitempty"`
+	// Failure is why, as the store, the webhooks and the job page have it.
+	Failure     *failure.Failure `json:"failure,omitempty"`
+	RetryOf     int64            `json:"retryOf,omitempty"`
+	ReusedFrom  int64            `json:"reusedFrom,omitempty"`
+	BaseDigest  string           `json:"baseDigest,omitempty"`
+	RequestedBy string           `json:"requestedBy,omitempty"`
+	CancelledBy string           `json:"cancelledBy,omitempty"`
+	QueuedAt    *time.Time       `json:"queuedAt,omitempty"`
+	StartedAt   *time.Time       `json:"startedAt,omitempty"`
+	FinishedAt  *time.Time       `json:"finishedAt,omitempty"`
 }
 
 // APISpecResult answers a create or an update: the spec, the job it
@@ -81,11 +84,11 @@ func timePtr(t time.Time) *time.Time {
 
 func apiJob(loc views.Loc, j db.Job) APIJob {
 	out := APIJob{ID: j.ID, Spec: j.SpecName, Revision: j.Revision, Status: string(j.Status), Snapshot: j.Snapshot,
-		Registry: j.Registry, Image: j.Image, Digest: j.Digest, Size: j.Size, Reason: j.Reason, RetryOf: j.RetryOf,
+		Registry: j.Registry, Image: j.Image, Digest: j.Digest, Size: j.Size, Reason: string(j.Failure.Code()), Failure: j.Failure, RetryOf: j.RetryOf,
 		ReusedFrom: j.ReusedFrom, BaseDigest: j.BaseDigest, RequestedBy: j.RequestedBy, CancelledBy: j.CancelledBy,
 		QueuedAt: timePtr(j.QueuedAt), StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt)}
 	if j.Status == db.StatusFailed || j.Status == db.StatusCancelled {
-		out.Diagnosis, out.Hint = views.Diagnosis(loc, j.Reason, j.ReasonArgs, j.Error)
+		out.Diagnosis, out.Hint = views.Diagnosis(loc, j.Failure)
 	}
 	return out
 }
@@ -326,7 +329,7 @@ func (h *handler) apiCancelJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	j, err = h.Queue.Cancel(c.UserContext(), j.ID, "")
+	j, err = h.Queue.Cancel(c.UserContext(), j.ID)
 	if err != nil {
 		return err
 	}

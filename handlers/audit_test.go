@@ -19,6 +19,7 @@ import (
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 	"imagebuilder/views"
 )
 
@@ -64,7 +65,10 @@ func (e *auditEnv) finished(status db.Status) db.Job {
 		if err != nil || !ok {
 			e.t.Fatalf("claim: %v", err)
 		}
-		out := db.JobOutcome{Status: status, Image: "registry.test/" + c.SpecName + ":1", Digest: "sha256:" + strings.Repeat("a", 64), Error: "failed"}
+		out := db.JobOutcome{Status: status, Image: "registry.test/" + c.SpecName + ":1", Digest: "sha256:" + strings.Repeat("a", 64)}
+		if status != db.StatusSucceeded {
+			out.Failure = failure.New(failure.Other, "failed")
+		}
 		if _, err := e.store.FinishJob(ctx, c.ID, out); err != nil {
 			e.t.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func (h *handler) viewJob(c *fiber.Ctx) error {
 	l := h.layout(c, "", "builder")
 	l.Title = l.Loc.T("job.title", j.SpecName, j.Revision)
 	v := views.JobView{
-		Layout: l, ID: j.ID, SpecName: j.SpecName, Revision: j.Revision, Status: string(j.Status), Error: j.Error, Reason: j.Reason, ReasonArgs: j.ReasonArgs,
+		Layout: l, ID: j.ID, SpecName: j.SpecName, Revision: j.Revision, Status: string(j.Status), Failure: j.Failure,
 		QueuedAt: j.QueuedAt, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt,
 		Image: j.Image, Digest: j.Digest, Size: j.Size, RetryOf: j.RetryOf,
 		SnapshotBase: j.Snapshot.BaseImage, SnapshotPullSecret: j.Snapshot.PullSecret,
@@ -209,7 +209,7 @@ func (h *handler) cancelJob(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.Queue.Cancel(c.UserContext(), j.ID, ""); err != nil {
+	if _, err := h.Queue.Cancel(c.UserContext(), j.ID); err != nil {
 		return err
 	}
 	if c.FormValue("from") == "builds" {

@@ -17,6 +17,7 @@ import (
 
 	"imagebuilder/builder/logs"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 	"imagebuilder/views"
 )
 
@@ -126,9 +127,9 @@ func TestValidationErrorsInTraditionalChinese(t *testing.T) {
 // Every reason code a job can end with has a wording and a hint in both
 // languages.
 func TestEveryReasonCodeIsTranslatedWithAHint(t *testing.T) {
-	for _, code := range db.ReasonCodes {
+	for _, code := range failure.Reasons {
 		for _, lang := range []string{views.LangEN, views.LangZH} {
-			for _, key := range []string{"reason." + code, "hint." + code} {
+			for _, key := range []string{"reason." + string(code), "hint." + string(code)} {
 				if !views.Has(lang, key) {
 					t.Errorf("%s has no %q", lang, key)
 				}
@@ -165,8 +166,8 @@ func TestJobPageShowsTheReasonInThePagesLanguage(t *testing.T) {
 			t.Errorf("job %d in %s: hint %q", tc.job, tc.lang, got)
 		}
 	}
-	if j, _ := store.GetJob(t.Context(), jobs[0].ID); j.Error != "cancelled by an administrator" || j.Reason != db.ReasonCancelled {
-		t.Fatalf("stored: %q %q", j.Error, j.Reason)
+	if j, _ := store.GetJob(t.Context(), jobs[0].ID); j.Failure.Text() != "cancelled by an administrator" || j.Failure.Code() != failure.Cancelled {
+		t.Fatalf("stored: %+v", j.Failure)
 	}
 }
 
@@ -182,8 +183,9 @@ func TestJobPageHighlightsTheDiagnosedLogLine(t *testing.T) {
 	l, _ := logStore.Open(job.ID)
 	fmt.Fprint(l, "Reading package lists...\nE: Unable to locate package nope\nsome trailing output\n")
 	l.Close()
-	store.FinishJob(t.Context(), jobs[0].ID, db.JobOutcome{Status: db.StatusFailed, Error: "the APT step failed (exit status 100): E: Unable to locate package nope",
-		Reason: db.ReasonStepFailed, ReasonArgs: []string{"apt", "100", "E: Unable to locate package nope"}})
+	store.FinishJob(t.Context(), jobs[0].ID, db.JobOutcome{Status: db.StatusFailed, Failure: &failure.Failure{
+		Reason: failure.StepFailed, Args: []string{"apt", "100"}, Lines: []string{"E: Unable to locate package nope"},
+		Message: "the APT step failed (exit status 100): E: Unable to locate package nope"}})
 	_, doc := cl.get(fmt.Sprintf("/jobs/%d", jobs[0].ID))
 	mark := doc.Find(`pre#log mark#diagnosis`)
 	if !strings.HasSuffix(mark.Text(), " E: Unable to locate package nope") {

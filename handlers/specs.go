@@ -50,7 +50,7 @@ func (h *handler) listSpecs(c *fiber.Ctx) error {
 	for _, s := range res.Specs {
 		row := views.SpecRow{Name: s.Name, Status: string(s.Status), Image: s.Image, JobID: s.LatestJobID, Revision: s.LatestRevision, BaseUpdated: s.BaseUpdated}
 		if s.Status == db.StatusFailed {
-			row.Reason = views.Reason{Code: s.Reason, Args: s.ReasonArgs, English: s.Error}
+			row.Failure = s.Failure
 		}
 		if s.Pinned {
 			row.PinnedRevision = s.ActiveRevision
@@ -104,7 +104,7 @@ func (h *handler) renderJobsTab(c *fiber.Ctx, name string, retention *views.Rete
 			Image: j.Image, StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, RequestedBy: j.RequestedBy,
 			CanRebuild: j.Status == db.StatusSucceeded, Since: diffSummary(name, j.Revision, invs[j.ID]), Active: hasActive && j.ID == active.ID})
 		if j.Status == db.StatusFailed {
-			v.Jobs[len(v.Jobs)-1].Reason = views.Reason{Code: j.Reason, Args: j.ReasonArgs, English: j.Error}
+			v.Jobs[len(v.Jobs)-1].Failure = j.Failure
 		}
 		if j.Status == db.StatusSucceeded {
 			v.Succeeded = append(v.Succeeded, j.Revision)

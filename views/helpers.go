@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
+
+	"imagebuilder/db/failure"
 )
 
 // TimeValue wraps a time for LocalTime.
@@ -85,35 +87,37 @@ func statusFilterKey(s string) string {
 }
 
 // reasonText is why a job failed or was cancelled, in the reader's
-// language: from its reason code and arguments, or its English text when it
-// has no code (older jobs) or the arguments do not fit.
-func reasonText(loc Loc, code string, args []string, english string) string {
+// language: from its reason code and arguments, or its English message
+// when it has no code (older jobs, failures nothing named) or the
+// arguments do not fit. A quoted tool line follows a failed step.
+func reasonText(loc Loc, f *failure.Failure) string {
+	if f == nil {
+		return ""
+	}
+	code, args := string(f.Reason), f.Args
 	key := "reason." + code
 	if code == "" || !Has(LangEN, key) {
-		return english
+		return f.Message
 	}
-	if code == "step-failed" && len(args) == 3 {
+	if f.Reason == failure.StepFailed && len(args) == 2 {
 		step := "step." + args[0]
 		if args[0] == "" || !Has(LangEN, step) {
 			step = "step.other"
 		}
 		text := loc.T(key, loc.T(step), args[1])
-		if args[2] != "" {
-			return text + loc.T("reason.quote") + args[2]
+		if q := f.Quoted(); q != "" {
+			return text + loc.T("reason.quote") + q
 		}
 		return text + loc.T("reason.step-failed.nolog")
 	}
-	if code == "out-of-memory" && len(args) == 1 {
+	if f.Reason == failure.OutOfMemory && len(args) == 1 {
 		if args[0] == "" {
 			return loc.T(key, "")
 		}
 		return loc.T(key, loc.T("reason.out-of-memory.limit", args[0]))
 	}
-	if diagnosed[code] && len(args) > 0 {
-		args = args[:len(args)-1] // the tool's line, shown highlighted in the log
-	}
 	if len(verbsIn(loc.T(key))) != len(args) {
-		return english
+		return f.Message
 	}
 	vals := make([]any, len(args))
 	for i, a := range args {
@@ -122,8 +126,9 @@ func reasonText(loc Loc, code string, args []string, english string) string {
 	return loc.T(key, vals...)
 }
 
-// reasonHint is what to do about a reason, or "".
-func reasonHint(loc Loc, code string) string {
+// reasonHint is what to do about a failure, or "".
+func reasonHint(loc Loc, f *failure.Failure) string {
+	code := string(f.Code())
 	if code == "" || !Has(LangEN, "hint."+code) {
 		return ""
 	}
@@ -157,28 +162,11 @@ func orDash(s string) string {
 	return s
 }
 
-// diagnosed are the reason codes that name what a package tool's line
-// said; that line is their last argument.
-var diagnosed = map[string]bool{"apt-package-not-found": true, "apt-version-not-found": true, "apt-missing": true,
-	"pip-no-match": true, "pip-conflict": true, "pip-externally-managed": true, "pip-missing": true,
-	"conda-missing": true, "conda-not-found": true, "conda-unsatisfiable": true}
-
-// quotedLine is the tool's line a reason quotes, or "".
-func quotedLine(code string, args []string) string {
-	switch {
-	case code == "step-failed" && len(args) == 3:
-		return args[2]
-	case diagnosed[code] && len(args) > 0:
-		return args[len(args)-1]
-	}
-	return ""
-}
-
 // Diagnosis is a failed or cancelled job's reason in loc's language and
 // its hint ("" when there is none), as the job page says them; the API
 // and the command line print the same.
-func Diagnosis(loc Loc, code string, args []string, english string) (text, hint string) {
-	return reasonText(loc, code, args, english), reasonHint(loc, code)
+func Diagnosis(loc Loc, f *failure.Failure) (text, hint string) {
+	return reasonText(loc, f), reasonHint(loc, f)
 }
 
 // deliveryBadge is the badge class of a webhook delivery's state.

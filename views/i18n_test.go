@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"imagebuilder/db/failure"
 )
 
 var verbs = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
@@ -64,17 +66,17 @@ func TestEveryPageStringIsTranslated(t *testing.T) {
 // A diagnosed reason is worded from its arguments without the tool's
 // line, which is highlighted in the log instead.
 func TestDiagnosedReasonWordingAndQuotedLine(t *testing.T) {
-	args := []string{"jq", "0.0-x", "E: Version '0.0-x' for 'jq' was not found"}
+	f := &failure.Failure{Reason: failure.APTVersion, Args: []string{"jq", "0.0-x"}, Lines: []string{"E: Version '0.0-x' for 'jq' was not found"}, Message: "english"}
 	zh := Loc{Lang: LangZH}
-	if got := reasonText(zh, "apt-version-not-found", args, "english"); got != "找不到 APT 套件「jq」的版本「0.0-x」" {
+	if got := reasonText(zh, f); got != "找不到 APT 套件「jq」的版本「0.0-x」" {
 		t.Fatalf("zh-TW: %q", got)
 	}
-	v := JobView{Reason: "apt-version-not-found", ReasonArgs: args,
+	v := JobView{Failure: f,
 		Lines: []string{"2026-11-23T10:00:00.000Z Reading package lists...", "2026-11-23T10:00:01.000Z E: Version '0.0-x' for 'jq' was not found", "2026-11-23T10:00:01.100Z Image Builder: revision 1 failed"}}
 	if i := v.DiagnosisIndex(); i != 1 {
 		t.Fatalf("highlighted line %d", i)
 	}
-	if got := reasonText(Loc{Lang: LangEN}, "no-such-code", nil, "english"); got != "english" {
+	if got := reasonText(Loc{Lang: LangEN}, &failure.Failure{Reason: "no-such-code", Message: "english"}); got != "english" {
 		t.Fatalf("unknown code: %q", got)
 	}
 }
@@ -143,6 +145,40 @@ func TestOneWordForOneAct(t *testing.T) {
 			for _, banned := range []string{"Remove", "Revoke"} {
 				if strings.Contains(en, banned) {
 					t.Errorf("%q is %q: deleting is Delete everywhere", key, en)
+				}
+			}
+		}
+	}
+}
+
+// Every reason is worded from the arguments its failure carries, in both
+// languages: each argument shows, and no reason falls back to English for
+// want of a fitting wording.
+func TestEveryReasonIsWordedFromItsArguments(t *testing.T) {
+	args := map[failure.Reason][]string{
+		failure.Superseded: {"7"}, failure.Timeout: {"1h0m0s"}, failure.Silent: {"10m0s"},
+		failure.LogUnwritable: {"EIO-MARK"}, failure.DiskFullLog: {"ENOSPC-MARK"}, failure.DiskFull: {"/data-MARK"},
+		failure.DiskSpaceLow: {"1.0 MiB", "/data-MARK", "2.0 GiB"}, failure.RegistrySilent: {"reg-MARK", "1m0s"},
+		failure.RegistrySilentOut: {"reg-MARK", "1m0s"}, failure.StepFailed: {"apt", "100"}, failure.InvalidSpec: {"problems-MARK"},
+		failure.NoRegistry: {"why-MARK"}, failure.OutOfMemory: {"512Mi"}, failure.BaseNotFound: {"base-MARK"},
+		failure.Unreachable: {"reg-MARK", "refused-MARK"}, failure.UnreachableOut: {"reg-MARK", "refused-MARK"},
+		failure.WorkerImage: {"detail-MARK"}, failure.Evicted: {"detail-MARK"}, failure.NodeLost: {"detail-MARK"},
+		failure.PodGone: {"detail-MARK"}, failure.APTNotFound: {"pkg-MARK"}, failure.APTVersion: {"pkg-MARK", "ver-MARK"},
+		failure.PipNoMatch: {"req-MARK"}, failure.PipConflict: {"reqs-MARK"},
+	}
+	for _, r := range failure.Reasons {
+		f := &failure.Failure{Reason: r, Args: args[r], Message: "ENGLISH FALLBACK"}
+		for _, lang := range []string{LangEN, LangZH} {
+			got := reasonText(Loc{Lang: lang}, f)
+			if got == f.Message || strings.Contains(got, "%!") {
+				t.Errorf("%s %q: %q", lang, r, got)
+			}
+			for _, a := range f.Args {
+				if r == failure.StepFailed && a == "apt" {
+					continue // named as the step
+				}
+				if !strings.Contains(got, a) {
+					t.Errorf("%s %q: %q does not show %q", lang, r, got, a)
 				}
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"imagebuilder/db/failure"
 )
 
 // Layout is what every full page needs.
@@ -55,20 +57,9 @@ type SpecRow struct {
 	PinnedRevision int
 	// BaseUpdated: the base image changed since the latest revision.
 	BaseUpdated bool
-	// Reason says why the latest build failed ("" when it did not).
-	Reason Reason
+	// Failure says why the latest build failed (nil when it did not).
+	Failure *failure.Failure
 }
-
-// Reason is why a build failed or was cancelled: a reason code with its
-// arguments, and the English text for a code the catalogue lacks.
-type Reason struct {
-	Code    string
-	Args    []string
-	English string
-}
-
-// Text is the reason in the page's language.
-func (r Reason) Text(loc Loc) string { return reasonText(loc, r.Code, r.Args, r.English) }
 
 // SpecList is the Image Builder list page: one page of the specs that
 // match the filter.
@@ -247,8 +238,8 @@ type JobRow struct {
 	Since *DiffSummary
 	// Active: this is the spec's active revision.
 	Active bool
-	// Reason says why the job failed ("" when it did not).
-	Reason Reason
+	// Failure says why the job failed (nil when it did not).
+	Failure *failure.Failure
 }
 
 // JobsTab is the edit page's Jobs tab.
@@ -298,10 +289,8 @@ type JobView struct {
 	SpecName string
 	Revision int
 	Status   string
-	Error    string
-	// Reason and ReasonArgs say why in any language (Error in English).
-	Reason     string
-	ReasonArgs []string
+	// Failure says why it failed or was cancelled (nil when it did not).
+	Failure    *failure.Failure
 	QueuedAt   time.Time
 	StartedAt  time.Time
 	FinishedAt time.Time
@@ -338,7 +327,7 @@ type JobView struct {
 // DiagnosisIndex is the index in Lines of the log line the failure reason
 // quotes (the step's telling line), or -1.
 func (v JobView) DiagnosisIndex() int {
-	quoted := quotedLine(v.Reason, v.ReasonArgs)
+	quoted := v.Failure.Quoted()
 	if quoted == "" {
 		return -1
 	}

@@ -19,6 +19,7 @@ import (
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 var _ executor.Executor = (*Engine)(nil)
@@ -60,7 +61,7 @@ func (e *Engine) Recover(_ context.Context, building []db.Job) ([]executor.Recov
 	}
 	out := make([]executor.Recovery, len(building))
 	for i, j := range building {
-		out[i] = executor.Recovery{JobID: j.ID, Reason: ReasonInterrupted, Code: db.ReasonInterrupted}
+		out[i] = executor.Recovery{JobID: j.ID, Failure: failure.New(failure.Interrupted, ReasonInterrupted)}
 	}
 	return out, nil
 }

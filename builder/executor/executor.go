@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"time"
 
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // Request is one build: a job's snapshot and where it goes.
@@ -98,10 +100,8 @@ type LayerKeeper interface {
 type Recovery struct {
 	JobID   int64
 	Running bool
-	// Reason is why a build that is not running is gone, in English, and
-	// Code the same as a db.Reason* code.
-	Reason string
-	Code   string
+	// Failure is why a build that is not running is gone.
+	Failure *failure.Failure
 }
 
 // ErrCancelled is in the error chain of a build stopped by its context.
@@ -130,6 +130,32 @@ func (e *StepError) Error() string {
 }
 func (e *StepError) Unwrap() error { return e.Err }
 
+// Failure is a step-failed failure; the queue reads the step's last log
+// lines to name what went wrong (builder/diagnosis).
+func (e *StepError) Failure() *failure.Failure {
+	name := stepNames[e.Step]
+	if name == "" {
+		name = "a build step"
+	}
+	return failure.New(failure.StepFailed, fmt.Sprintf("%s failed (exit status %d); the log shows why", name, e.Status), e.Step, strconv.Itoa(e.Status))
+}
+
+// stepNames are how a failure names each package manager step.
+var stepNames = map[string]string{
+	StepCondaCheck: "the Conda check",
+	StepAPT:        "the APT step",
+	StepConda:      "the Conda step",
+	StepPip:        "the Pip step",
+}
+
+// StepName is how a failure names step, e.g. "the APT step".
+func StepName(step string) string {
+	if name := stepNames[step]; name != "" {
+		return name
+	}
+	return "a build step"
+}
+
 // AuthError is a registry refusing a pull or a push for lack of (valid)
 // credentials.
 type AuthError struct {
@@ -148,6 +174,14 @@ func (e *AuthError) Error() string {
 }
 func (e *AuthError) Unwrap() error { return e.Err }
 
+// Failure is pull-auth or push-auth.
+func (e *AuthError) Failure() *failure.Failure {
+	if e.Push {
+		return failure.New(failure.PushAuth, "the registry refused the push: authentication required; check the registry user name and password in Registry settings")
+	}
+	return failure.New(failure.PullAuth, "pulling the base image was refused: authentication required; choose a pull secret for its registry (in the spec or its Image Management entry)")
+}
+
 // DiskFullError is a build that ran out of disk, or was not started
 // because too little was free.
 type DiskFullError struct {
@@ -165,6 +199,15 @@ func (e *DiskFullError) Error() string {
 	return fmt.Sprintf("disk full: no space left in %s", e.Path)
 }
 func (e *DiskFullError) Unwrap() error { return e.Err }
+
+// Failure is disk-space-low for a build refused before it started, else
+// disk-full.
+func (e *DiskFullError) Failure() *failure.Failure {
+	if e.Need > 0 {
+		return failure.New(failure.DiskSpaceLow, e.Error(), HumanBytes(e.Free), e.Path, HumanBytes(e.Need))
+	}
+	return failure.New(failure.DiskFull, e.Error(), e.Path)
+}
 
 // HumanBytes writes n in binary units, e.g. 1.5 GiB.
 func HumanBytes(n uint64) string {
@@ -197,6 +240,14 @@ func (e *RegistryTimeoutError) Error() string {
 }
 func (e *RegistryTimeoutError) Unwrap() error { return e.Err }
 
+// Failure is registry-silent-pull or -push.
+func (e *RegistryTimeoutError) Failure() *failure.Failure {
+	if e.Push {
+		return failure.New(failure.RegistrySilentOut, e.Error(), e.Host, e.Timeout.String())
+	}
+	return failure.New(failure.RegistrySilent, e.Error(), e.Host, e.Timeout.String())
+}
+
 // RegistryUnreachableError is a registry that refused the connection or
 // could not be found.
 type RegistryUnreachableError struct {
@@ -213,6 +264,31 @@ func (e *RegistryUnreachableError) Error() string {
 }
 func (e *RegistryUnreachableError) Unwrap() error { return e.Err }
 
+// Failure is registry-unreachable-pull or -push, with the innermost cause
+// ("connect: connection refused").
+func (e *RegistryUnreachableError) Failure() *failure.Failure {
+	if e.Push {
+		return failure.New(failure.UnreachableOut, e.Error(), e.Host, cause(e.Err))
+	}
+	return failure.New(failure.Unreachable, e.Error(), e.Host, cause(e.Err))
+}
+
+// cause is the innermost text of a network error: "connect: connection
+// refused", not the URL and the operation around it.
+func cause(err error) string {
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &dns):
+		return dns.Err
+	case errors.As(err, &op) && op.Err != nil:
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
 // BaseNotFoundError is a base image its registry does not have.
 type BaseNotFoundError struct {
 	Image string
@@ -223,6 +299,11 @@ func (e *BaseNotFoundError) Error() string {
 	return fmt.Sprintf("the base image %s does not exist in its registry", e.Image)
 }
 func (e *BaseNotFoundError) Unwrap() error { return e.Err }
+
+// Failure is base-not-found.
+func (e *BaseNotFoundError) Failure() *failure.Failure {
+	return failure.New(failure.BaseNotFound, e.Error(), e.Image)
+}
 
 // OutOfMemoryError is a build killed for going over its memory limit.
 type OutOfMemoryError struct {
@@ -239,6 +320,11 @@ func (e *OutOfMemoryError) Error() string {
 }
 func (e *OutOfMemoryError) Unwrap() error { return e.Err }
 
+// Failure is out-of-memory, with the limit when known.
+func (e *OutOfMemoryError) Failure() *failure.Failure {
+	return failure.New(failure.OutOfMemory, e.Error(), e.Limit)
+}
+
 // DeadlineError is a build that a cluster stopped at its deadline (the
 // build timeout).
 type DeadlineError struct {
@@ -249,15 +335,42 @@ func (e *DeadlineError) Error() string {
 	return fmt.Sprintf("build timed out after %s", e.Timeout)
 }
 
+// Failure is timeout.
+func (e *DeadlineError) Failure() *failure.Failure {
+	return failure.New(failure.Timeout, e.Error(), e.Timeout.String())
+}
+
 // ClusterError is a build that a cluster could not start or ended for a
-// reason of its own, not of the build: Code is a db.Reason* code
-// (worker image missing, evicted, node lost, pod gone) and Detail the
-// cluster's own words.
+// reason of its own, not of the build: Code is one of the cluster's
+// reasons (worker image missing, evicted, node lost, pod gone) and Detail
+// the cluster's own words.
 type ClusterError struct {
-	Code   string
+	Code   failure.Reason
 	Detail string
 }
 
+// clusterEnglish starts the English message of a cluster's failure.
+var clusterEnglish = map[failure.Reason]string{
+	failure.WorkerImage: "the build pod could not start",
+	failure.Evicted:     "Kubernetes evicted the build pod",
+	failure.NodeLost:    "the build pod's node was lost",
+	failure.PodGone:     "the build's Kubernetes Job is gone",
+}
+
 func (e *ClusterError) Error() string {
+	if start := clusterEnglish[e.Code]; start != "" {
+		return start + ": " + e.Detail
+	}
 	return fmt.Sprintf("%s: %s", e.Code, e.Detail)
+}
+
+// Failure is the cluster's reason with its words.
+func (e *ClusterError) Failure() *failure.Failure {
+	return failure.New(e.Code, e.Error(), e.Detail)
+}
+
+// Cancelled is the failure of a build stopped by its context for no
+// reason the executor knows (the queue records its own).
+func Cancelled(err error) *failure.Failure {
+	return failure.New(failure.Cancelled, err.Error())
 }

@@ -37,7 +37,7 @@ func confirmToSucceeded(b *testing.B, q *queue.Queue, store *db.DB, base, prefix
 				break
 			}
 			if j.Status == db.StatusFailed || j.Status == db.StatusCancelled {
-				b.Fatalf("job %d: %s %s", id, j.Status, j.Error)
+				b.Fatalf("job %d: %s %s", id, j.Status, j.Failure.Text())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

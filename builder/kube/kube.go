@@ -35,6 +35,7 @@ import (
 
 	"imagebuilder/builder/executor"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // Labels on every object this package makes.
@@ -236,8 +237,9 @@ func (k *Executor) Recover(ctx context.Context, building []db.Job) ([]executor.R
 			keep[name] = true
 			out = append(out, executor.Recovery{JobID: j.ID, Running: true})
 		case apierrors.IsNotFound(err):
-			out = append(out, executor.Recovery{JobID: j.ID, Code: db.ReasonPodGone,
-				Reason: fmt.Sprintf("its Kubernetes Job %s/%s is gone (deleted while the server was down)", k.cfg.Namespace, name)})
+			gone := &executor.ClusterError{Code: failure.PodGone,
+				Detail: fmt.Sprintf("Job %s/%s was deleted while the server was down", k.cfg.Namespace, name)}
+			out = append(out, executor.Recovery{JobID: j.ID, Failure: gone.Failure()})
 		default:
 			return nil, fmt.Errorf("kubernetes: look for Job %s: %w", name, err)
 		}
@@ -431,7 +433,7 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 		kj, err := k.client.BatchV1().Jobs(k.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			endStream()
-			return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonPodGone,
+			return executor.Outcome{}, &executor.ClusterError{Code: failure.PodGone,
 				Detail: fmt.Sprintf("the Kubernetes Job %s/%s was deleted during the build", k.cfg.Namespace, name)}
 		}
 		if err != nil {
@@ -444,7 +446,7 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 		if pod != nil {
 			if why, msg := imageWait(pod); why != "" {
 				_ = k.remove(ctx, name, false)
-				return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonWorkerImage,
+				return executor.Outcome{}, &executor.ClusterError{Code: failure.WorkerImage,
 					Detail: fmt.Sprintf("the worker image %s cannot be used: %s %s", k.cfg.WorkerImage, why, msg)}
 			}
 			// Say once why a pod waits (no node fits, a volume, ...).
@@ -474,7 +476,7 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 		if pod == nil {
 			if c := condition(kj, ""); c != nil {
 				k.cleanSecret(ctx, name)
-				return executor.Outcome{}, &executor.ClusterError{Code: db.ReasonPodGone,
+				return executor.Outcome{}, &executor.ClusterError{Code: failure.PodGone,
 					Detail: fmt.Sprintf("the Kubernetes Job %s failed without a pod: %s %s", name, c.Reason, c.Message)}
 			}
 			continue
@@ -547,17 +549,17 @@ func imageWait(pod *corev1.Pod) (string, string) {
 func podLost(pod *corev1.Pod) error {
 	switch pod.Status.Reason {
 	case "Evicted":
-		return &executor.ClusterError{Code: db.ReasonEvicted, Detail: pod.Status.Message}
+		return &executor.ClusterError{Code: failure.Evicted, Detail: pod.Status.Message}
 	case "NodeLost", "UnexpectedAdmissionError", "Terminated":
-		return &executor.ClusterError{Code: db.ReasonNodeLost, Detail: strings.TrimSpace(pod.Status.Reason + " " + pod.Status.Message)}
+		return &executor.ClusterError{Code: failure.NodeLost, Detail: strings.TrimSpace(pod.Status.Reason + " " + pod.Status.Message)}
 	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
 			switch c.Reason {
 			case "TerminationByKubelet", "EvictionByEvictionAPI", "PreemptionByScheduler":
-				return &executor.ClusterError{Code: db.ReasonEvicted, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
+				return &executor.ClusterError{Code: failure.Evicted, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
 			case "DeletionByPodGC", "DeletionByTaintManager":
-				return &executor.ClusterError{Code: db.ReasonNodeLost, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
+				return &executor.ClusterError{Code: failure.NodeLost, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
 			}
 		}
 	}
@@ -584,9 +586,9 @@ func (k *Executor) result(pod *corev1.Pod) (executor.Outcome, error) {
 			return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s, exit status %d) without a result", pod.Name, t.Reason, t.ExitCode)
 		}
 		out, err := executor.DecodeResult([]byte(t.Message))
-		var oom *executor.OutOfMemoryError
-		if errors.As(err, &oom) {
-			oom.Limit = limit
+		if f := failure.Of(err); f.Code() == failure.OutOfMemory && limit != "" {
+			// The worker knew no limit; the pod's is the one it went over.
+			return out, (&executor.OutOfMemoryError{Limit: limit, Err: err}).Failure()
 		}
 		return out, err
 	}

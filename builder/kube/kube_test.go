@@ -22,6 +22,7 @@ import (
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 func TestMain(m *testing.M) {
@@ -179,7 +180,7 @@ func (g *rig) pods(t testing.TB, id int64) []corev1.Pod {
 // and its pods are gone; it returns the job.
 func (g *rig) cancel(t testing.TB, id int64) db.Job {
 	t.Helper()
-	if _, err := g.q.Cancel(context.Background(), id, ""); err != nil {
+	if _, err := g.q.Cancel(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	j := g.wait(t, id, db.StatusCancelled, db.StatusFailed, db.StatusSucceeded)
@@ -294,7 +295,7 @@ func TestCancelDeletesTheJobAndItsPod(t *testing.T) {
 	if len(g.pods(t, job.ID)) != 1 {
 		t.Fatalf("pods of the running build: %v", g.pods(t, job.ID))
 	}
-	if done := g.cancel(t, job.ID); done.Reason != db.ReasonCancelled {
+	if done := g.cancel(t, job.ID); done.Failure.Code() != failure.Cancelled {
 		t.Fatalf("job: %+v", done)
 	}
 	if _, err := g.c.Client.BatchV1().Jobs(g.ns).Get(ctx, g.exec.JobName(job.ID), metav1.GetOptions{}); err == nil {
@@ -312,7 +313,7 @@ func TestABuildOverItsDeadlineTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
-	if done.Status != db.StatusFailed || done.Reason != db.ReasonTimeout {
+	if done.Status != db.StatusFailed || done.Failure.Code() != failure.Timeout {
 		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
 	}
 	g.waitNoPods(t, job.ID)
@@ -329,7 +330,7 @@ func TestABuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
-	if done.Status != db.StatusFailed || done.Reason != db.ReasonOutOfMemory || len(done.ReasonArgs) != 1 || done.ReasonArgs[0] != "256Mi" {
+	if done.Status != db.StatusFailed || done.Failure.Code() != failure.OutOfMemory || len(done.Failure.Args) != 1 || done.Failure.Args[0] != "256Mi" {
 		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
 	}
 	// When the kernel kills the worker itself rather than the step, what
@@ -346,7 +347,7 @@ func TestAMissingWorkerImageSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
-	if done.Status != db.StatusFailed || done.Reason != db.ReasonWorkerImage || !strings.Contains(done.Error, "imagebuilder/no-such-worker:1") {
+	if done.Status != db.StatusFailed || done.Failure.Code() != failure.WorkerImage || !strings.Contains(done.Failure.Text(), "imagebuilder/no-such-worker:1") {
 		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
 	}
 	g.waitNoPods(t, job.ID)
@@ -378,7 +379,7 @@ func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rec) != 2 || !rec[0].Running || rec[1].Running || rec[1].Code != db.ReasonPodGone {
+	if len(rec) != 2 || !rec[0].Running || rec[1].Running || rec[1].Failure.Code() != failure.PodGone {
 		t.Fatalf("recovered: %+v", rec)
 	}
 	var log strings.Builder

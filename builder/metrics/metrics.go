@@ -96,7 +96,7 @@ func (m *Metrics) Started(job db.Job) {
 
 // Finished records how a build ended.
 func (m *Metrics) Finished(job db.Job, out db.JobOutcome) {
-	m.builds.WithLabelValues(string(out.Status), out.Reason).Inc()
+	m.builds.WithLabelValues(string(out.Status), string(out.Failure.Code())).Inc()
 	if !job.StartedAt.IsZero() {
 		m.duration.WithLabelValues(string(out.Status)).Observe(time.Since(job.StartedAt).Seconds())
 	}

@@ -36,7 +36,7 @@ func TestNotifyHearsOfCancelledAndSupersededJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Cancel(ctx, second.ID, ""); err != nil {
+	if _, err := q.Cancel(ctx, second.ID); err != nil {
 		t.Fatal(err)
 	}
 	if len(heard) != 2 || heard[0].ID != first.ID || heard[0].Status != db.StatusCancelled || heard[1].ID != second.ID || heard[1].Status != db.StatusCancelled {

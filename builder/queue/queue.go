@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 
 	"go.podman.io/image/v5/docker/reference"
 
+	"imagebuilder/builder/diagnosis"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/logs"
@@ -29,6 +28,7 @@ import (
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // Config configures the job queue.
@@ -82,19 +82,23 @@ func (q *Queue) Running() int {
 	return len(q.running)
 }
 
-// reasonCodes are the codes of the cancel reasons.
-var reasonCodes = map[string]string{ReasonShutdown: db.ReasonShutdown, ReasonCancelled: db.ReasonCancelled, ReasonDeleted: db.ReasonSpecDeleted}
-
 // ErrNoRegistry is in the chain of an error that stops a job for want of
 // a registry to push to.
 var ErrNoRegistry = errors.New("image registry not found")
 
-// Reasons recorded on jobs.
-const (
-	ReasonShutdown  = "cancelled: the server shut down"
-	ReasonCancelled = "cancelled by an administrator"
-	ReasonDeleted   = "cancelled: the image spec was deleted"
-)
+// cancelled is how a job stopped on purpose is recorded, for each reason
+// a build is stopped: an administrator's Cancel, the spec's deletion, the
+// server's shutdown.
+var cancelled = map[failure.Reason]string{
+	failure.Cancelled:   "cancelled by an administrator",
+	failure.SpecDeleted: "cancelled: the image spec was deleted",
+	failure.Shutdown:    "cancelled: the server shut down",
+}
+
+// cancelFailure is the failure of a job cancelled for reason.
+func cancelFailure(reason failure.Reason) *failure.Failure {
+	return failure.New(reason, cancelled[reason])
+}
 
 // Queue runs build jobs. The jobs table is the queue: a confirmed create or
 // edit stores a Pending job in the same transaction as the spec, and a pool
@@ -120,10 +124,13 @@ type runningJob struct {
 }
 
 // cancelReason is the cause given to a build's context when it is cancelled
-// on purpose (as opposed to a timeout).
-type cancelReason struct{ reason, by string }
+// on purpose (as opposed to a timeout), by whom ("" for the server).
+type cancelReason struct {
+	why *failure.Failure
+	by  string
+}
 
-func (c cancelReason) Error() string { return c.reason }
+func (c cancelReason) Error() string { return c.why.Message }
 
 // silence is the cause given to a build's context when it printed nothing
 // for too long.
@@ -158,16 +165,14 @@ func (q *Queue) watchSilence(ctx context.Context, log *logs.JobLog, cancel conte
 // be written: the build stops, since nobody could read what it did.
 type logFailure struct{ err error }
 
-func (l logFailure) Error() string { return l.outcome().Error }
+func (l logFailure) Error() string { return l.Failure().Message }
 
-// outcome says "disk full" when that is why.
-func (l logFailure) outcome() db.JobOutcome {
+// Failure says "disk full" when that is why.
+func (l logFailure) Failure() *failure.Failure {
 	if errors.Is(l.err, syscall.ENOSPC) {
-		return db.JobOutcome{Status: db.StatusFailed, Error: "disk full: the job log cannot be written: " + l.err.Error(),
-			Reason: db.ReasonDiskFullLog, ReasonArgs: []string{l.err.Error()}}
+		return failure.New(failure.DiskFullLog, "disk full: the job log cannot be written: "+l.err.Error(), l.err.Error())
 	}
-	return db.JobOutcome{Status: db.StatusFailed, Error: "the job log cannot be written: " + l.err.Error(),
-		Reason: db.ReasonLogUnwritable, ReasonArgs: []string{l.err.Error()}}
+	return failure.New(failure.LogUnwritable, "the job log cannot be written: "+l.err.Error(), l.err.Error())
 }
 
 // timedOut is the cause given to a build's context past the queue's
@@ -225,11 +230,11 @@ func (q *Queue) Start(ctx context.Context) error {
 			}()
 			continue
 		}
-		if _, err := q.db.FinishJob(ctx, j.ID, db.JobOutcome{Status: db.StatusFailed, Error: r.Reason, Reason: r.Code}); err != nil {
+		if _, err := q.db.FinishJob(ctx, j.ID, db.JobOutcome{Status: db.StatusFailed, Failure: r.Failure}); err != nil {
 			return fmt.Errorf("recover job %d: %w", j.ID, err)
 		}
-		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", db.StatusFailed, "reason", r.Reason)
-		_ = q.logs.Append(j.ID, "Image Builder: revision %d failed: %s", j.Revision, r.Reason)
+		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", db.StatusFailed, "reason", r.Failure.Text())
+		_ = q.logs.Append(j.ID, "Image Builder: revision %d failed: %s", j.Revision, r.Failure.Text())
 	}
 	for i := 0; i < q.cfg.Workers; i++ {
 		q.workers.Add(1)
@@ -253,7 +258,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 	if q.stop == nil {
 		return nil
 	}
-	q.stop(cancelReason{reason: ReasonShutdown})
+	q.stop(cancelReason{why: cancelFailure(failure.Shutdown)})
 	done := make(chan struct{})
 	go func() { q.workers.Wait(); close(done) }()
 	select {
@@ -307,7 +312,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 
 	log, err := q.logs.Open(job.ID)
 	if err != nil {
-		q.finish(job, nil, logFailure{err}.outcome())
+		q.finish(job, nil, db.JobOutcome{Status: db.StatusFailed, Failure: logFailure{err}.Failure()})
 		return
 	}
 	log.OnError(func(err error) { cancel(logFailure{err}) })
@@ -559,30 +564,31 @@ func (q *Queue) outcome(timeout context.Context, res executor.Outcome, err error
 	var reason cancelReason
 	var lost logFailure
 	var quiet silence
+	failed := func(f *failure.Failure) db.JobOutcome { return db.JobOutcome{Status: db.StatusFailed, Failure: f} }
 	switch cause := context.Cause(timeout); {
 	case errors.As(cause, &reason):
-		return db.JobOutcome{Status: db.StatusCancelled, Error: reason.reason, CancelledBy: reason.by, Reason: reasonCodes[reason.reason]}
+		return db.JobOutcome{Status: db.StatusCancelled, Failure: reason.why, CancelledBy: reason.by}
 	case errors.As(cause, &lost):
-		return lost.outcome()
+		return failed(lost.Failure())
 	case errors.As(cause, &quiet):
-		return db.JobOutcome{Status: db.StatusFailed, Error: quiet.Error(), Reason: db.ReasonSilent, ReasonArgs: []string{quiet.d.String()}}
+		return failed(failure.New(failure.Silent, quiet.Error(), quiet.d.String()))
 	case errors.As(cause, &timedOut{}):
-		return db.JobOutcome{Status: db.StatusFailed, Error: cause.Error(), Reason: db.ReasonTimeout, ReasonArgs: []string{q.cfg.Timeout.String()}}
+		return failed(failure.New(failure.Timeout, cause.Error(), q.cfg.Timeout.String()))
 	case timeout.Err() != nil:
-		return db.JobOutcome{Status: db.StatusFailed, Error: cause.Error()}
+		return failed(failure.New(failure.Other, cause.Error()))
 	}
-	return failureReason(err, log.LastLines())
+	return failed(diagnosis.Diagnose(err, log.LastLines()))
 }
 
 // registryFor is where a job pushes: the registry recorded on the job, with
 // the current credentials when it is still the configured one.
 func (q *Queue) registryFor(ctx context.Context, job db.Job) (registry.Target, error) {
 	if q.cfg.Registry == nil {
-		return registry.Target{}, fmt.Errorf("%w: no registry is configured", ErrNoRegistry)
+		return registry.Target{}, noRegistry(errors.New("no registry is configured"))
 	}
 	reg, err := q.cfg.Registry(ctx)
 	if err != nil {
-		return registry.Target{}, fmt.Errorf("%w: %w", ErrNoRegistry, err)
+		return registry.Target{}, noRegistry(err)
 	}
 	if job.Registry != "" && job.Registry != reg.Host {
 		return registry.Target{Host: job.Registry, Insecure: reg.Insecure}, nil
@@ -590,195 +596,10 @@ func (q *Queue) registryFor(ctx context.Context, job db.Job) (registry.Target, e
 	return reg, nil
 }
 
-// stepNames are how a failure reason names each package manager step.
-var stepNames = map[string]string{
-	executor.StepCondaCheck: "the Conda check",
-	executor.StepAPT:        "the APT step",
-	executor.StepConda:      "the Conda step",
-	executor.StepPip:        "the Pip step",
-}
-
-// failureReason turns an executor error into one line for the job list,
-// quoting the most telling line of the step's output when there is one.
-func failureReason(err error, lastLines []string) db.JobOutcome {
-	failed := func(text, code string, args ...string) db.JobOutcome {
-		return db.JobOutcome{Status: db.StatusFailed, Error: text, Reason: code, ReasonArgs: args}
-	}
-	var verr spec.ValidationError
-	var auth *executor.AuthError
-	var step *executor.StepError
-	var full *executor.DiskFullError
-	var silent *executor.RegistryTimeoutError
-	var oom *executor.OutOfMemoryError
-	var deadline *executor.DeadlineError
-	var cluster *executor.ClusterError
-	var unreachable *executor.RegistryUnreachableError
-	var missing *executor.BaseNotFoundError
-	switch {
-	case errors.As(err, &oom):
-		return failed(oom.Error(), db.ReasonOutOfMemory, oom.Limit)
-	case errors.As(err, &deadline):
-		return failed(deadline.Error(), db.ReasonTimeout, deadline.Timeout.String())
-	case errors.As(err, &cluster):
-		return failed(reasonEnglish[cluster.Code]+": "+cluster.Detail, cluster.Code, cluster.Detail)
-	case errors.As(err, &full) && full.Need > 0:
-		return failed(full.Error(), db.ReasonDiskSpaceLow, executor.HumanBytes(full.Free), full.Path, executor.HumanBytes(full.Need))
-	case errors.As(err, &full):
-		return failed(full.Error(), db.ReasonDiskFull, full.Path)
-	case errors.As(err, &unreachable) && unreachable.Push:
-		return failed(unreachable.Error(), db.ReasonUnreachableOut, unreachable.Host, cause(unreachable.Err))
-	case errors.As(err, &unreachable):
-		return failed(unreachable.Error(), db.ReasonUnreachable, unreachable.Host, cause(unreachable.Err))
-	case errors.As(err, &missing):
-		return failed(missing.Error(), db.ReasonBaseNotFound, missing.Image)
-	case errors.As(err, &silent) && silent.Push:
-		return failed(silent.Error(), db.ReasonRegistrySilentOut, silent.Host, silent.Timeout.String())
-	case errors.As(err, &silent):
-		return failed(silent.Error(), db.ReasonRegistrySilent, silent.Host, silent.Timeout.String())
-	case errors.As(err, &verr):
-		problems := strings.ReplaceAll(verr.Error(), "\n", "; ")
-		return failed("invalid spec: "+problems, db.ReasonInvalidSpec, problems)
-	case errors.As(err, &auth) && auth.Push:
-		return failed("the registry refused the push: authentication required; check the registry user name and password in Registry settings", db.ReasonPushAuth)
-	case errors.As(err, &auth):
-		return failed("pulling the base image was refused: authentication required; choose a pull secret for its registry (in the spec or its Image Management entry)", db.ReasonPullAuth)
-	case errors.As(err, &step):
-		name := stepNames[step.Step]
-		if name == "" {
-			name = "a build step"
-		}
-		reason := fmt.Sprintf("%s failed (exit status %d)", name, step.Status)
-		hint := telling(lastLines)
-		if hint != "" {
-			reason += ": " + hint
-		} else {
-			reason += "; the log shows why"
-		}
-		if code, args := diagnose(hint); code != "" {
-			if code == db.ReasonPipConflict && len(args) == 1 && args[0] != hint {
-				if sides := conflictSides(lastLines); sides != "" {
-					args[0] += " (" + sides + ")"
-				}
-			}
-			out := failed(reason, code, args...)
-			out.ReasonArgs = append(out.ReasonArgs, hint) // the quoted line, last, for the page to highlight
-			return out
-		}
-		return failed(reason, db.ReasonStepFailed, step.Step, fmt.Sprint(step.Status), hint)
-	case errors.Is(err, ErrNoRegistry):
-		return failed(err.Error(), db.ReasonNoRegistry, strings.TrimPrefix(err.Error(), ErrNoRegistry.Error()+": "))
-	}
-	return failed(err.Error(), "")
-}
-
-// cause is the innermost text of a network error: "connect: connection
-// refused", not the URL and the operation around it.
-func cause(err error) string {
-	var op *net.OpError
-	var dns *net.DNSError
-	switch {
-	case errors.As(err, &dns):
-		return dns.Err
-	case errors.As(err, &op) && op.Err != nil:
-		return op.Err.Error()
-	}
-	return err.Error()
-}
-
-// reasonEnglish starts the English reason of a cluster's failure.
-var reasonEnglish = map[string]string{
-	db.ReasonWorkerImage: "the build pod could not start",
-	db.ReasonEvicted:     "Kubernetes evicted the build pod",
-	db.ReasonNodeLost:    "the build pod's node was lost",
-	db.ReasonPodGone:     "the build's Kubernetes Job is gone",
-}
-
-// diagnoses name what a package tool's error line says went wrong. The
-// patterns read the tools' own messages (apt-get, pip, conda, and the
-// fixed scripts' "Image Builder:" lines); the first group, when any, is
-// the argument.
-var diagnoses = []struct {
-	re   *regexp.Regexp
-	code string
-}{
-	{regexp.MustCompile(`^E: Unable to locate package (\S+)`), db.ReasonAPTNotFound},
-	{regexp.MustCompile(`^E: Package '([^']+)' has no installation candidate`), db.ReasonAPTNotFound},
-	{regexp.MustCompile(`^E: Version '([^']+)' for '([^']+)' was not found`), db.ReasonAPTVersion},
-	{regexp.MustCompile(`^the base image has no apt-get`), db.ReasonAPTMissing},
-	{regexp.MustCompile(`^ERROR: No matching distribution found for (.+)$`), db.ReasonPipNoMatch},
-	{regexp.MustCompile(`^ERROR: Cannot install (.+) because these package versions have conflicting dependencies`), db.ReasonPipConflict},
-	{regexp.MustCompile(`^ERROR: ResolutionImpossible`), db.ReasonPipConflict},
-	{regexp.MustCompile(`^error: externally-managed-environment`), db.ReasonPipManaged},
-	{regexp.MustCompile(`^the base image has no pip`), db.ReasonPipMissing},
-	{regexp.MustCompile(`^the base image has no conda, mamba or micromamba`), db.ReasonCondaMissing},
-	{regexp.MustCompile(`^(PackagesNotFoundError.*)$`), db.ReasonCondaNotFound},
-	{regexp.MustCompile(`^((?:UnsatisfiableError|LibMambaUnsatisfiableError|Could not solve for environment specs).*)$`), db.ReasonCondaUnsat},
-}
-
-// diagnose names the failure a tool's error line describes, with its
-// arguments, or returns "".
-func diagnose(line string) (string, []string) {
-	for _, d := range diagnoses {
-		if m := d.re.FindStringSubmatch(line); m != nil {
-			args := m[1:]
-			if d.code == db.ReasonAPTVersion {
-				args = []string{m[2], m[1]} // package, then version
-			}
-			if d.code == db.ReasonPipConflict && len(args) == 0 {
-				args = []string{line}
-			}
-			return d.code, args
-		}
-	}
-	return "", nil
-}
-
-// telling picks the last output line that reads like an error message.
-func telling(lines []string) string {
-	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(lines[i])
-		if strings.HasPrefix(l, "ERROR: ResolutionImpossible") {
-			// pip ends a conflict with a link; the line naming the
-			// packages comes a few lines before it.
-			for j := i - 1; j >= 0 && j >= i-40; j-- {
-				if p := strings.TrimSpace(lines[j]); strings.HasPrefix(p, "ERROR: Cannot install ") {
-					return p
-				}
-			}
-		}
-		switch {
-		case strings.HasPrefix(l, "Image Builder: the base image"),
-			strings.HasPrefix(l, "E: "),
-			strings.HasPrefix(l, "ERROR: "),
-			strings.HasPrefix(l, "error: "),
-			strings.HasPrefix(l, "PackagesNotFoundError"),
-			strings.HasPrefix(l, "UnsatisfiableError"),
-			strings.HasPrefix(l, "LibMambaUnsatisfiableError"),
-			strings.HasPrefix(l, "Could not solve for environment specs"):
-			return strings.TrimPrefix(l, "Image Builder: ")
-		}
-	}
-	return ""
-}
-
-// conflictSides is pip's "The conflict is caused by:" list, one line:
-// which requirement of which package stands against which.
-func conflictSides(lines []string) string {
-	var sides []string
-	for i, l := range lines {
-		if strings.TrimSpace(l) != "The conflict is caused by:" {
-			continue
-		}
-		sides = nil
-		for _, next := range lines[i+1:] {
-			t := strings.TrimSpace(next)
-			if !strings.Contains(t, " depends on ") {
-				break
-			}
-			sides = append(sides, t)
-		}
-	}
-	return strings.Join(sides, "; ")
+// noRegistry is a job stopped for want of a registry: ErrNoRegistry in
+// its chain, and the no-registry failure.
+func noRegistry(err error) error {
+	return fmt.Errorf("%w: %w", ErrNoRegistry, failure.New(failure.NoRegistry, ErrNoRegistry.Error()+": "+err.Error(), err.Error()))
 }
 
 // finish records how a job ended, then writes its last log line and
@@ -796,8 +617,8 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 		q.cfg.Notify(finished)
 	}
 	attrs := []any{"job", job.ID, "spec", job.SpecName, "revision", job.Revision, "status", out.Status}
-	if out.Error != "" {
-		attrs = append(attrs, "reason", out.Error)
+	if out.Failure != nil {
+		attrs = append(attrs, "reason", out.Failure.Message)
 	}
 	if recordErr != nil {
 		q.cfg.Log.Error("job outcome not recorded", append(attrs, "err", recordErr)...)
@@ -819,7 +640,7 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	case db.StatusSucceeded:
 		log.Printf("Image Builder: revision %d succeeded: %s@%s", job.Revision, out.Image, out.Digest)
 	default:
-		log.Printf("Image Builder: revision %d %s: %s", job.Revision, out.Status, out.Error)
+		log.Printf("Image Builder: revision %d %s: %s", job.Revision, out.Status, out.Failure.Text())
 	}
 	if recordErr != nil {
 		log.Printf("Image Builder: could not record the result: %v", recordErr)
@@ -901,7 +722,7 @@ func (q *Queue) pendingJobs(ctx context.Context, name string) []db.Job {
 func (q *Queue) notifySuperseded(ctx context.Context, waiting []db.Job) {
 	for _, w := range waiting {
 		if j, err := q.db.GetJob(ctx, w.ID); err == nil && j.Status == db.StatusCancelled {
-			q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Reason)
+			q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Failure.Text())
 			q.cfg.Notify(j)
 		}
 	}
@@ -1105,15 +926,17 @@ func (q *Queue) CheckBases(ctx context.Context) (BaseCheck, error) {
 	return res, nil
 }
 
-// Cancel stops a Pending or Building job. A Building job is recorded as
-// cancelled by its worker once the build has stopped; Cancel waits for that.
-func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job, error) {
-	if reason == "" {
-		reason = ReasonCancelled
-	}
-	j, err := q.db.CancelPendingJob(ctx, jobID, reason, reasonCodes[reason])
+// Cancel stops a Pending or Building job, as an administrator's cancel.
+// A Building job is recorded as cancelled by its worker once the build has
+// stopped; Cancel waits for that.
+func (q *Queue) Cancel(ctx context.Context, jobID int64) (db.Job, error) {
+	return q.cancel(ctx, jobID, cancelFailure(failure.Cancelled))
+}
+
+func (q *Queue) cancel(ctx context.Context, jobID int64, why *failure.Failure) (db.Job, error) {
+	j, err := q.db.CancelPendingJob(ctx, jobID, why)
 	if err == nil {
-		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Reason, "by", j.CancelledBy)
+		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Failure.Text(), "by", j.CancelledBy)
 		if q.cfg.Notify != nil {
 			q.cfg.Notify(j)
 		}
@@ -1136,7 +959,7 @@ func (q *Queue) Cancel(ctx context.Context, jobID int64, reason string) (db.Job,
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	rj.cancel(cancelReason{reason: reason, by: db.ActorOf(ctx)})
+	rj.cancel(cancelReason{why: why, by: db.ActorOf(ctx)})
 	select {
 	case <-rj.done:
 	case <-ctx.Done():
@@ -1157,7 +980,7 @@ func (q *Queue) Delete(ctx context.Context, name string) error {
 	}
 	for _, j := range jobs {
 		if !j.Status.Finished() {
-			if _, err := q.Cancel(ctx, j.ID, ReasonDeleted); err != nil {
+			if _, err := q.cancel(ctx, j.ID, cancelFailure(failure.SpecDeleted)); err != nil {
 				return err
 			}
 		}

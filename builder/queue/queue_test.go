@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // slowAptBase is a busybox image whose apt-get sleeps for a minute: a build
@@ -82,10 +84,16 @@ func waitJob(t testing.TB, store *db.DB, id int64, want ...db.Status) db.Job {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s, want %v", id, j.Status, want)
+			t.Fatalf("job %d is %s, want %v\n%s", id, j.Status, want, stacks())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// stacks is every goroutine's stack, for a test that waited in vain.
+func stacks() string {
+	buf := make([]byte, 1<<22)
+	return string(buf[:runtime.Stack(buf, true)])
 }
 
 func logText(t *testing.T, q *Queue, id int64) string {
@@ -124,7 +132,7 @@ func TestQueueCreateEditSucceedAndFailWithReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	j2 = waitJob(t, store, j2.ID, db.StatusSucceeded, db.StatusFailed)
-	if j2.Status != db.StatusFailed || j2.Revision != 2 || j2.Error != "the APT step failed (exit status 1): the base image has no apt-get, so APT packages cannot be installed; choose a Debian or Ubuntu based image or remove the APT packages." {
+	if j2.Status != db.StatusFailed || j2.Revision != 2 || j2.Failure.Text() != "the APT step failed (exit status 1): the base image has no apt-get, so APT packages cannot be installed; choose a Debian or Ubuntu based image or remove the APT packages." {
 		t.Fatalf("revision 2: %+v", j2)
 	}
 	if l := logText(t, q, j2.ID); !strings.Contains(l, "the base image has no apt-get") || !strings.Contains(l, "revision 2 failed") {
@@ -160,8 +168,8 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 	// Two edits while revision 1 builds: 2 is superseded by 3, 1 keeps going.
 	_, j2, _ := q.Update(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"curl"}})
 	_, j3, _ := q.Update(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"wget"}})
-	if got, _ := store.GetJob(ctx, j2.ID); got.Status != db.StatusCancelled || got.Error != "superseded by revision 3" {
-		t.Fatalf("revision 2: %s %q", got.Status, got.Error)
+	if got, _ := store.GetJob(ctx, j2.ID); got.Status != db.StatusCancelled || got.Failure.Text() != "superseded by revision 3" {
+		t.Fatalf("revision 2: %s %q", got.Status, got.Failure.Text())
 	}
 	if got, _ := store.GetJob(ctx, running.ID); got.Status != db.StatusBuilding {
 		t.Fatalf("revision 1 was stopped: %s", got.Status)
@@ -175,23 +183,23 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	start := time.Now()
-	got, err := q.Cancel(ctx, running.ID, "")
+	got, err := q.Cancel(ctx, running.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != db.StatusCancelled || got.Error != ReasonCancelled {
+	if got.Status != db.StatusCancelled || got.Failure.Text() != "cancelled by an administrator" || got.Failure.Code() != failure.Cancelled {
 		t.Fatalf("cancelled job %+v", got)
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("cancel took %s", d)
 	}
-	if l := logTextOrEmpty(q, running.ID); !strings.Contains(l, "revision 1 cancelled: "+ReasonCancelled) {
+	if l := logTextOrEmpty(q, running.ID); !strings.Contains(l, "revision 1 cancelled: cancelled by an administrator") {
 		t.Errorf("log lacks the cancellation:\n%s", l)
 	}
 	// Revision 3 runs next; cancel it while pending or building.
 	waitJob(t, store, j3.ID, db.StatusBuilding)
-	if got, _ := q.Cancel(ctx, j3.ID, ""); got.Status != db.StatusCancelled {
-		t.Fatalf("revision 3: %s %q\n%s", got.Status, got.Error, logTextOrEmpty(q, j3.ID))
+	if got, _ := q.Cancel(ctx, j3.ID); got.Status != db.StatusCancelled {
+		t.Fatalf("revision 3: %s %q\n%s", got.Status, got.Failure.Text(), logTextOrEmpty(q, j3.ID))
 	}
 	ctrs, _ := r.Engine.Store().Containers()
 	for _, c := range ctrs {
@@ -206,7 +214,7 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 	qt, storeT := newTestQueue(t, r, 3*time.Second)
 	_, jt, _ := qt.Create(ctx, db.ImageSpec{Name: "slow", BaseImage: slow, APT: []string{"jq"}})
 	jt = waitJob(t, storeT, jt.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
-	if jt.Status != db.StatusFailed || jt.Error != "build timed out after 3s" {
+	if jt.Status != db.StatusFailed || jt.Failure.Text() != "build timed out after 3s" {
 		t.Fatalf("timed out job: %+v", jt)
 	}
 	// The cancelled and the timed-out builds left nothing behind.
@@ -270,7 +278,7 @@ func TestQueueConcurrentEditsThroughTheQueue(t *testing.T) {
 	}
 	// The newest revision is built; it fails (busybox has no pip) with a reason.
 	last := waitJob(t, store, jobs[0].ID, db.StatusFailed, db.StatusSucceeded)
-	if last.Error != "the Pip step failed (exit status 1): the base image has no pip, so Pip packages cannot be installed; add python3-pip to the APT packages or choose a Python image." {
+	if last.Failure.Text() != "the Pip step failed (exit status 1): the base image has no pip, so Pip packages cannot be installed; add python3-pip to the APT packages or choose a Python image." {
 		t.Fatalf("newest: %+v", last)
 	}
 }

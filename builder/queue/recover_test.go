@@ -16,6 +16,7 @@ import (
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // stubExecutor stands in for an executor whose builds outlive the portal
@@ -37,7 +38,7 @@ func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor
 	}
 	out := []executor.Recovery{{JobID: building[0].ID, Running: true}}
 	for _, j := range building[1:] {
-		out = append(out, executor.Recovery{JobID: j.ID, Reason: "the build pod is gone"})
+		out = append(out, executor.Recovery{JobID: j.ID, Failure: failure.New(failure.PodGone, "the build pod is gone", "gone")})
 	}
 	return out, nil
 }
@@ -94,7 +95,7 @@ func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	g, _ := store.GetJob(ctx, gone[0].ID)
-	if g.Status != db.StatusFailed || g.Error != "the build pod is gone" {
+	if g.Status != db.StatusFailed || g.Failure.Text() != "the build pod is gone" {
 		t.Fatalf("gone job: %+v", g)
 	}
 	lines, _, _, _ := logStore.Tail(gone[0].ID, 1)
@@ -136,36 +137,12 @@ func TestCancelDuringTheLookupsBeforeTheBuildIsACancel(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the worker never looked up the registry")
 	}
-	got, err := q.Cancel(db.WithActor(ctx, "alice"), job.ID, "")
+	got, err := q.Cancel(db.WithActor(ctx, "alice"), job.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != db.StatusCancelled || got.Error != ReasonCancelled || got.CancelledBy != "alice" {
-		t.Fatalf("cancelled during the lookups: %s %q by %q", got.Status, got.Error, got.CancelledBy)
-	}
-}
-
-// What each package tool's error line is diagnosed as. pip and conda
-// cannot run here (no index, no channel), so their lines are the tools'
-// own wording, quoted.
-func TestDiagnoseNamesTheFailureAndItsPackage(t *testing.T) {
-	for line, want := range map[string]string{
-		"E: Unable to locate package nope":                                                                      "apt-package-not-found [nope]",
-		"E: Package 'python' has no installation candidate":                                                     "apt-package-not-found [python]",
-		"E: Version '0.0-x' for 'jq' was not found":                                                             "apt-version-not-found [jq 0.0-x]",
-		"the base image has no apt-get, so APT packages cannot be installed; …":                                 "apt-missing []",
-		"ERROR: No matching distribution found for requests==99.0":                                              "pip-no-match [requests==99.0]",
-		"ERROR: Cannot install a==1.0 and b==2.0 because these package versions have conflicting dependencies.": "pip-conflict [a==1.0 and b==2.0]",
-		"ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/":                                      "pip-conflict [ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/]",
-		"error: externally-managed-environment":                                                                 "pip-externally-managed []",
-		"PackagesNotFoundError: The following packages are not available from current channels:":                "conda-not-found [PackagesNotFoundError: The following packages are not available from current channels:]",
-		"Could not solve for environment specs":                                                                 "conda-unsatisfiable [Could not solve for environment specs]",
-		"E: Some index files failed to download":                                                                " []",
-	} {
-		code, args := diagnose(line)
-		if got := fmt.Sprintf("%s %v", code, args); got != want {
-			t.Errorf("%q: %s, want %s", line, got, want)
-		}
+	if got.Status != db.StatusCancelled || got.Failure.Text() != "cancelled by an administrator" || got.Failure.Code() != failure.Cancelled || got.CancelledBy != "alice" {
+		t.Fatalf("cancelled during the lookups: %s %q by %q", got.Status, got.Failure.Text(), got.CancelledBy)
 	}
 }
 
@@ -177,20 +154,21 @@ func TestFailedAPTBuildsNameThePackage(t *testing.T) {
 	q, store := newTestQueue(t, r, 5*time.Minute)
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name, base, line, code string
-		args                   []string
+		name, base, line string
+		code             failure.Reason
+		args             []string
 	}{
-		{"apt-missing-pkg", r.Debian(t), "no-such-package-xyz", db.ReasonAPTNotFound, []string{"no-such-package-xyz"}},
-		{"apt-bad-version", r.Debian(t), "jq=0.0.0-nope", db.ReasonAPTVersion, []string{"jq", "0.0.0-nope"}},
-		{"apt-no-apt", r.Busybox(t), "jq", db.ReasonAPTMissing, nil},
+		{"apt-missing-pkg", r.Debian(t), "no-such-package-xyz", failure.APTNotFound, []string{"no-such-package-xyz"}},
+		{"apt-bad-version", r.Debian(t), "jq=0.0.0-nope", failure.APTVersion, []string{"jq", "0.0.0-nope"}},
+		{"apt-no-apt", r.Busybox(t), "jq", failure.APTMissing, nil},
 	} {
 		_, job, err := q.Create(ctx, db.ImageSpec{Name: tc.name, BaseImage: tc.base, APT: []string{tc.line}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
-		if j.Reason != tc.code || len(j.ReasonArgs) != len(tc.args)+1 || fmt.Sprint(j.ReasonArgs[:len(tc.args)]) != fmt.Sprint(tc.args) {
-			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
+		if f := j.Failure; f.Code() != tc.code || fmt.Sprint(f.Args) != fmt.Sprint(tc.args) || len(f.Lines) != 1 {
+			t.Errorf("%s: %s %+v\n%s", tc.name, j.Status, f, logTextOrEmpty(q, j.ID))
 		}
 	}
 }
@@ -216,11 +194,11 @@ func TestFailedPipBuildsNameTheRequirement(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		pip  []string
-		code string
+		code failure.Reason
 		args []string
 	}{
-		{"pip-no-match", []string{"alpha>=3"}, db.ReasonPipNoMatch, []string{"alpha>=3"}},
-		{"pip-conflict", []string{"clash-a", "clash-b"}, db.ReasonPipConflict, []string{"clash-a==1.0 and clash-b==1.0 (clash-a 1.0 depends on gamma<1.0; clash-b 1.0 depends on gamma>=1.0)"}},
+		{"pip-no-match", []string{"alpha>=3"}, failure.PipNoMatch, []string{"alpha>=3"}},
+		{"pip-conflict", []string{"clash-a", "clash-b"}, failure.PipConflict, []string{"clash-a==1.0 and clash-b==1.0 (clash-a 1.0 depends on gamma<1.0; clash-b 1.0 depends on gamma>=1.0)"}},
 	} {
 		_, job, err := q.Create(ctx, db.ImageSpec{Name: tc.name, BaseImage: r.Debian(t), APT: []string{"python3-pip"}, Pip: tc.pip})
 		if err != nil {
@@ -228,9 +206,9 @@ func TestFailedPipBuildsNameTheRequirement(t *testing.T) {
 		}
 		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
 		log := logTextOrEmpty(q, j.ID)
-		if j.Reason != tc.code || len(j.ReasonArgs) != len(tc.args)+1 || fmt.Sprint(j.ReasonArgs[:len(tc.args)]) != fmt.Sprint(tc.args) ||
-			!strings.Contains(log, j.ReasonArgs[len(tc.args)]) {
-			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, log)
+		if f := j.Failure; f.Code() != tc.code || fmt.Sprint(f.Args) != fmt.Sprint(tc.args) || f.Quoted() == "" ||
+			!strings.Contains(log, f.Quoted()) {
+			t.Errorf("%s: %s %+v\n%s", tc.name, j.Status, f, log)
 		}
 		if strings.Contains(log, password) || strings.Contains(j.Sources, password) || !strings.Contains(j.Sources, "ci:****@") {
 			t.Errorf("%s: the password leaked, or the job does not record the masked sources: %q", tc.name, j.Sources)
@@ -294,7 +272,7 @@ func TestAddedAPTPackageKeepsThePreviousStep(t *testing.T) {
 		}
 		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
 		if j.Status != db.StatusSucceeded {
-			t.Fatalf("%v: %s %s\n%s", apt, j.Status, j.Error, logTextOrEmpty(q, j.ID))
+			t.Fatalf("%v: %s %s\n%s", apt, j.Status, j.Failure.Text(), logTextOrEmpty(q, j.ID))
 		}
 		return j
 	}
@@ -330,14 +308,14 @@ func TestFailedBuildsNameBaseRegistryMemoryAndMissingTools(t *testing.T) {
 	for _, tc := range []struct {
 		name, base      string
 		apt, conda, pip []string
-		code            string
+		code            failure.Reason
 		args            []string
 	}{
-		{"no-such-base", missing, nil, nil, nil, db.ReasonBaseNotFound, []string{missing}},
-		{"no-registry-there", nobody + "/library/busybox:1", nil, nil, nil, db.ReasonUnreachable, []string{nobody, "connect: connection refused"}},
-		{"over-memory", r.Hungry(t), []string{"anything"}, nil, nil, db.ReasonOutOfMemory, []string{"64.0 MiB"}},
-		{"no-conda", busybox, nil, []string{"numpy"}, nil, db.ReasonCondaMissing, nil},
-		{"no-pip", busybox, nil, nil, []string{"requests"}, db.ReasonPipMissing, nil},
+		{"no-such-base", missing, nil, nil, nil, failure.BaseNotFound, []string{missing}},
+		{"no-registry-there", nobody + "/library/busybox:1", nil, nil, nil, failure.Unreachable, []string{nobody, "connect: connection refused"}},
+		{"over-memory", r.Hungry(t), []string{"anything"}, nil, nil, failure.OutOfMemory, []string{"64.0 MiB"}},
+		{"no-conda", busybox, nil, []string{"numpy"}, nil, failure.CondaMissing, nil},
+		{"no-pip", busybox, nil, nil, []string{"requests"}, failure.PipMissing, nil},
 	} {
 		s := db.ImageSpec{Name: tc.name, BaseImage: tc.base, APT: tc.apt, Conda: tc.conda, Pip: tc.pip}
 		_, job, err := q.Create(ctx, s)
@@ -345,11 +323,8 @@ func TestFailedBuildsNameBaseRegistryMemoryAndMissingTools(t *testing.T) {
 			t.Fatal(err)
 		}
 		j := waitJob(t, store, job.ID, db.StatusFailed, db.StatusSucceeded)
-		if tc.args == nil && len(j.ReasonArgs) == 1 {
-			j.ReasonArgs = nil // the quoted line of a missing tool
-		}
-		if j.Reason != tc.code || fmt.Sprint(j.ReasonArgs) != fmt.Sprint(tc.args) {
-			t.Errorf("%s: %s %q %q\n%s", tc.name, j.Status, j.Reason, j.ReasonArgs, logTextOrEmpty(q, j.ID))
+		if f := j.Failure; f.Code() != tc.code || fmt.Sprint(f.Args) != fmt.Sprint(tc.args) {
+			t.Errorf("%s: %s %+v\n%s", tc.name, j.Status, f, logTextOrEmpty(q, j.ID))
 		}
 	}
 }

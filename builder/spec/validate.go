@@ -1,15 +1,15 @@
 package spec
 
 import (
-	"imagebuilder/builder/message"
-
 	"fmt"
 	"regexp"
 	"strings"
 
 	"go.podman.io/image/v5/docker/reference"
 
+	"imagebuilder/builder/message"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // Field names used in validation errors. They match the JSON keys of a spec
@@ -59,6 +59,12 @@ func (v ValidationError) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Failure is invalid-spec, with the problems on one line.
+func (v ValidationError) Failure() *failure.Failure {
+	problems := strings.ReplaceAll(v.Error(), "\n", "; ")
+	return failure.New(failure.InvalidSpec, "invalid spec: "+problems, problems)
 }
 
 // For returns the errors about one field, for showing next to it.

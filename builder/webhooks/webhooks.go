@@ -30,6 +30,7 @@ import (
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 // Headers of every delivery.
@@ -128,17 +129,22 @@ type Payload struct {
 
 // Job is the job a delivery is about.
 type Job struct {
-	ID         int64      `json:"id"`
-	Spec       string     `json:"spec"`
-	Revision   int        `json:"revision"`
-	Status     string     `json:"status"`
-	Image      string     `json:"image,omitempty"`
-	Digest     string     `json:"digest,omitempty"`
-	Reason     string     `json:"reason,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	QueuedAt   time.Time  `json:"queuedAt"`
-	StartedAt  *time.Time `json:"startedAt,omitempty"`
-	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	ID       int64  `json:"id"`
+	Spec     string `json:"spec"`
+	Revision int    `json:"revision"`
+	Status   string `json:"status"`
+	Image    string `json:"image,omitempty"`
+	Digest   string `json:"digest,omitempty"`
+	// Reason and Error are Failure's code and English message, kept for
+	// receivers written before Failure.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Failure says why the job failed or was cancelled: its reason code,
+	// the code's arguments and the tool's lines.
+	Failure    *failure.Failure `json:"failure,omitempty"`
+	QueuedAt   time.Time        `json:"queuedAt"`
+	StartedAt  *time.Time       `json:"startedAt,omitempty"`
+	FinishedAt *time.Time       `json:"finishedAt,omitempty"`
 }
 
 // EventOf is the event of a finished job ("" for an unfinished one).
@@ -169,7 +175,7 @@ func (d *Dispatcher) JobFinished(j db.Job) {
 		return
 	}
 	body, err := json.Marshal(Payload{Event: event, Job: Job{ID: j.ID, Spec: j.SpecName, Revision: j.Revision, Status: string(j.Status),
-		Image: j.Image, Digest: j.Digest, Reason: j.Reason, Error: j.Error, QueuedAt: j.QueuedAt,
+		Image: j.Image, Digest: j.Digest, Reason: string(j.Failure.Code()), Error: j.Failure.Text(), Failure: j.Failure, QueuedAt: j.QueuedAt,
 		StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt)}})
 	if err != nil {
 		d.cfg.Log.Error("webhook payload", "job", j.ID, "err", err)

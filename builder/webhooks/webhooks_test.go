@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"imagebuilder/builder/settings"
 	"imagebuilder/db"
+	"imagebuilder/db/failure"
 )
 
 type received struct {
@@ -91,8 +93,9 @@ func waitDelivery(t *testing.T, store *db.DB, id int64, state string) db.Deliver
 	return db.Delivery{}
 }
 
-var failedJob = db.Job{ID: 42, SpecName: "tools", Revision: 3, Status: db.StatusFailed, Reason: "apt-not-found",
-	Error: "the APT package \"nosuch\" was not found", QueuedAt: time.Now().Add(-time.Minute), StartedAt: time.Now().Add(-50 * time.Second), FinishedAt: time.Now()}
+var failedJob = db.Job{ID: 42, SpecName: "tools", Revision: 3, Status: db.StatusFailed,
+	Failure: &failure.Failure{Reason: failure.APTNotFound, Args: []string{"nosuch"}, Lines: []string{"E: Unable to locate package nosuch"},
+		Message: "the APT step failed (exit status 100): E: Unable to locate package nosuch"}, QueuedAt: time.Now().Add(-time.Minute), StartedAt: time.Now().Add(-50 * time.Second), FinishedAt: time.Now()}
 
 func TestDeliveriesAreSignedRetriedAndRecorded(t *testing.T) {
 	d, store, ctx := setup(t)
@@ -136,7 +139,8 @@ func TestDeliveriesAreSignedRetriedAndRecorded(t *testing.T) {
 		}
 	}
 	var p Payload
-	if err := json.Unmarshal(got[2].body, &p); err != nil || p.Event != db.EventJobFailed || p.Job.ID != 42 || p.Job.Spec != "tools" || p.Job.Reason != "apt-not-found" {
+	if err := json.Unmarshal(got[2].body, &p); err != nil || p.Event != db.EventJobFailed || p.Job.ID != 42 || p.Job.Spec != "tools" || p.Job.Reason != "apt-package-not-found" ||
+		!reflect.DeepEqual(p.Job.Failure, failedJob.Failure) || p.Job.Error != failedJob.Failure.Message {
 		t.Fatalf("payload %s (%v)", got[2].body, err)
 	}
 	if strings.Contains(string(got[2].body), secret) {
