@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,8 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+
+	"golang.org/x/sync/semaphore"
 
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
@@ -22,6 +26,34 @@ import (
 // them bounded and lets an administrator clear them. Builds hold cacheMu
 // shared; clearing and pruning hold it alone, so they never pull a cache
 // from under a running step.
+
+// holdCaches waits until no other build on this engine uses the exclusive
+// caches (spec.ExclusiveCaches) that containerfile mounts, and takes them;
+// release gives them back. A cancel or a timeout ends the wait.
+func (e *Engine) holdCaches(ctx context.Context, containerfile string, log io.Writer) (release func(), err error) {
+	var held []*semaphore.Weighted
+	release = func() {
+		for _, s := range held {
+			s.Release(1)
+		}
+	}
+	mounted := spec.CachesMounted(containerfile)
+	for _, id := range spec.ExclusiveCaches {
+		s := e.exclusive[id]
+		if s == nil || !slices.Contains(mounted, id) {
+			continue
+		}
+		if !s.TryAcquire(1) {
+			fmt.Fprintf(log, "Image Builder: waiting for the package cache %s, which another build on this host is using\n", id)
+			if err := s.Acquire(ctx, 1); err != nil {
+				release()
+				return nil, fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
+			}
+		}
+		held = append(held, s)
+	}
+	return release, nil
+}
 
 // CacheInfo is one package manager's cache on this host.
 type CacheInfo struct {

@@ -34,6 +34,7 @@ import (
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+	"golang.org/x/sync/semaphore"
 
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/inventory"
@@ -62,8 +63,9 @@ type Engine struct {
 	mu       sync.Mutex
 	insecure map[string]bool
 
-	cacheMu  sync.RWMutex // see cache.go
-	maxCache int64
+	cacheMu   sync.RWMutex // see cache.go
+	maxCache  int64
+	exclusive map[string]*semaphore.Weighted // spec.ExclusiveCaches, see holdCaches
 
 	stepLimits bool // see limits.go
 }
@@ -108,6 +110,10 @@ func New(cfg Config) (*Engine, error) {
 		policyPath:     filepath.Join(dir, "policy.json"),
 		registriesPath: filepath.Join(dir, "registries.conf"),
 		insecure:       map[string]bool{},
+		exclusive:      map[string]*semaphore.Weighted{},
+	}
+	for _, id := range spec.ExclusiveCaches {
+		e.exclusive[id] = semaphore.NewWeighted(1)
 	}
 	for _, d := range []string{filepath.Join(dir, "storage"), e.runDir, e.scratchDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -456,6 +462,11 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 			}()
 		}
 	}
+	release, err := e.holdCaches(ctx, containerfile, log)
+	if err != nil {
+		return "", err
+	}
+	defer release()
 	stopWatch := e.killOnCancel(ctx, opts.ContainerSuffix)
 	id, _, err := imagebuildah.BuildDockerfiles(ctx, e.store, opts, path)
 	stopWatch()

@@ -426,8 +426,8 @@ func TestInspectBaseSaysWhatTheImageOffers(t *testing.T) {
 }
 
 // Two APT builds at once share the package cache: one waits for the
-// other's APT step (the cache is locked per build) and both succeed;
-// clearing the caches is refused while they run.
+// other (the cache is held per build) and both succeed; clearing the
+// caches is refused while they run.
 func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads Debian packages")
@@ -461,12 +461,63 @@ func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
 			t.Errorf("%s was not installed:\n%s", pkg, logs[i].String())
 		}
 	}
+	if !strings.Contains(logs[0].String()+logs[1].String(), "waiting for the package cache "+spec.CacheAPT) {
+		t.Errorf("neither build said it waited for the other:\n%s\n%s", logs[0].String(), logs[1].String())
+	}
 	if err := r.Engine.ClearCaches(); err != nil {
 		t.Fatalf("clearing the caches once the builds are done: %v", err)
 	}
 	for _, c := range r.Engine.Caches() {
 		if c.Files != 0 {
 			t.Errorf("%s holds %d files after Clear", c.ID, c.Files)
+		}
+	}
+}
+
+// A build waiting for a package cache another build holds ends at its
+// deadline, saying what it waited for; once the holder is cancelled the
+// cache is free at once, however often that happens.
+func TestWaitForAPackageCacheEndsAtTheDeadlineAndACancelledHolderFreesIt(t *testing.T) {
+	r := enginetest.Get(t)
+	base := r.Busybox(t)
+	holder := "FROM " + base + "\nRUN --mount=type=cache,id=" + spec.CacheAPT + ",target=/c [\"/bin/sh\",\"-c\",\"echo holding; sleep 120\"]\n"
+	quick := "FROM " + base + "\nRUN --mount=type=cache,id=" + spec.CacheAPT + ",target=/c [\"/bin/sh\",\"-c\",\"echo quick\"]\n"
+	for round := 0; round < 3; round++ {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		var log syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Engine.BuildContainerfile(ctx, engine.ContainerfileBuild{Containerfile: holder, Target: r.Target.Host + "/holder:1", NoCache: true, Log: &log})
+			done <- err
+		}()
+		for deadline := time.Now().Add(time.Minute); !strings.Contains(log.String(), "holding"); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the holding build never started:\n%s", log.String())
+			}
+		}
+		waiting, stop := context.WithTimeout(context.Background(), 2*time.Second)
+		var wlog syncBuffer
+		start := time.Now()
+		_, err := r.Engine.BuildContainerfile(waiting, engine.ContainerfileBuild{Containerfile: quick, Target: r.Target.Host + "/quick:1", NoCache: true, Log: &wlog})
+		stop()
+		if !errors.Is(err, executor.ErrCancelled) || time.Since(start) > 20*time.Second {
+			t.Fatalf("round %d: the waiting build ended after %s with %v", round, time.Since(start), err)
+		}
+		if !strings.Contains(wlog.String(), "waiting for the package cache "+spec.CacheAPT) {
+			t.Errorf("round %d: the waiting build did not say why:\n%s", round, wlog.String())
+		}
+		cancel(errors.New("cancelled by test"))
+		if err := <-done; !errors.Is(err, executor.ErrCancelled) {
+			t.Fatalf("round %d: the holder ended with %v", round, err)
+		}
+		after, stop := context.WithTimeout(context.Background(), time.Minute)
+		var alog syncBuffer
+		if _, err := r.Engine.BuildContainerfile(after, engine.ContainerfileBuild{Containerfile: quick, Target: r.Target.Host + "/quick:1", NoCache: true, Log: &alog}); err != nil {
+			t.Fatalf("round %d: after the holder was cancelled: %v\n%s", round, err, alog.String())
+		}
+		stop()
+		if strings.Contains(alog.String(), "waiting for the package cache") {
+			t.Errorf("round %d: the cancelled holder still held the cache:\n%s", round, alog.String())
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
 	"imagebuilder/db"
@@ -88,6 +90,29 @@ const (
 	CacheConda = "imagebuilder-conda"
 	CachePip   = "imagebuilder-pip"
 )
+
+// ExclusiveCaches are the caches one build at a time may use: APT and
+// Conda take their own locks inside them, and a second build would fail
+// on those. The Containerfile mounts every cache shared; the engine runs
+// the builds that mount one of these one after the other, with a wait
+// that a cancel or a timeout ends. (Buildah's sharing=locked takes an
+// in-process lock nothing can interrupt: one build that left it held made
+// every later APT build wait for ever, past its timeout.)
+var ExclusiveCaches = []string{CacheAPT, CacheConda}
+
+var cacheMountRE = regexp.MustCompile(`--mount=type=cache,id=([^,\s"]+)`)
+
+// CachesMounted are the ids of the cache mounts a Containerfile's RUN
+// steps use, each once.
+func CachesMounted(containerfile string) []string {
+	var ids []string
+	for _, m := range cacheMountRE.FindAllStringSubmatch(containerfile, -1) {
+		if !slices.Contains(ids, m[1]) {
+			ids = append(ids, m[1])
+		}
+	}
+	return ids
+}
 
 // Options are what an administrator set for every build and that the
 // Containerfile must show: the package sources (credentials are never
@@ -214,7 +239,7 @@ func RenderWith(spec db.ImageSpec, opts Options) string {
 		writeRun(&b, nil, gated(condaPreflight), "conda-check", nil)
 	}
 	if len(apt) > 0 {
-		mounts := []string{cacheMount(CacheAPT, "apt", true)}
+		mounts := []string{cacheMount(CacheAPT, "apt")}
 		if src.aptSet() {
 			mounts = append(mounts, secretMount(SecretAPTList, ""))
 			if src.APTKey != "" {
@@ -226,7 +251,7 @@ func RenderWith(spec db.ImageSpec, opts Options) string {
 		}
 	}
 	if len(conda) > 0 {
-		mounts := []string{cacheMount(CacheConda, "conda", true)}
+		mounts := []string{cacheMount(CacheConda, "conda")}
 		if len(src.CondaChannels) > 0 {
 			mounts = append(mounts, secretMount(SecretCondaChannels, ""))
 		}
@@ -237,7 +262,7 @@ func RenderWith(spec db.ImageSpec, opts Options) string {
 		writeRun(&b, mounts, withFingerprint(gated(fmt.Sprintf(condaScript, override)), src.condaFingerprint()), "conda", conda)
 	}
 	if len(pip) > 0 {
-		mounts := []string{cacheMount(CachePip, "pip", false)}
+		mounts := []string{cacheMount(CachePip, "pip")}
 		if src.pipSet() {
 			mounts = append(mounts, secretMount(SecretPipConf, ""))
 		}
@@ -255,15 +280,10 @@ func packageTexts(list []string) []string {
 	return out
 }
 
-// cacheMount mounts a package manager's cache at CacheDir/<dir>; locked
-// lets one build at a time use it (APT and Conda take their own locks
-// inside it, and a second build would wait or fail on them).
-func cacheMount(id, dir string, locked bool) string {
-	m := "--mount=type=cache,id=" + id + ",target=" + CacheDir + "/" + dir
-	if locked {
-		m += ",sharing=locked"
-	}
-	return m
+// cacheMount mounts a package manager's cache at CacheDir/<dir> (see
+// ExclusiveCaches for who may use it at once).
+func cacheMount(id, dir string) string {
+	return "--mount=type=cache,id=" + id + ",target=" + CacheDir + "/" + dir
 }
 
 // secretMount mounts a build secret at /run/secrets/<id>.

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -393,5 +394,20 @@ func TestNameProblemsNamesEveryProblem(t *testing.T) {
 	}
 	if NameProblems("good-name.1") != nil {
 		t.Error("a good name has problems")
+	}
+}
+
+// The engine learns from the Containerfile which caches a build holds.
+func TestCachesMountedNamesEachPackageManagersCacheOnce(t *testing.T) {
+	cf, err := Containerfile(db.ImageSpec{Name: "all", BaseImage: "debian:12", APT: []string{"curl", "jq"},
+		Conda: []string{"numpy"}, Pip: []string{"requests"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := CachesMounted(cf), []string{CacheAPT, CacheConda, CachePip}; !slices.Equal(got, want) {
+		t.Errorf("CachesMounted = %v, want %v\n%s", got, want, cf)
+	}
+	if got := CachesMounted("FROM x\nRUN true\n"); len(got) != 0 {
+		t.Errorf("a Containerfile without cache mounts: %v", got)
 	}
 }
