@@ -353,6 +353,39 @@ func TestAMissingWorkerImageSaysSo(t *testing.T) {
 	g.waitNoPods(t, job.ID)
 }
 
+// A build pod whose base image is missing, or whose base's registry is down,
+// hands its reason code and arguments back through its termination
+// message, as an in-process build does (they were once lost on the way).
+func TestABuildPodKeepsTheReasonOfAMissingBaseAndADownRegistry(t *testing.T) {
+	g := newRig(t, 10*time.Minute, nil)
+	missing := g.r.Target.Host + "/library/no-such-base:1"
+	_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: "kube-nobase", BaseImage: missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+	if done.Status != db.StatusFailed || done.Failure.Code() != failure.BaseNotFound || len(done.Failure.Args) != 1 || done.Failure.Args[0] != missing {
+		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
+	}
+	if log := g.log(t, job.ID); !strings.Contains(log, "Kubernetes Job ") {
+		t.Fatalf("the build did not run in a pod:\n%s", log)
+	}
+
+	// The base's registry is down (the pod reaches the node's loopback).
+	down := "127.0.0.1:9/library/busybox:1"
+	_, job, err = g.q.Create(context.Background(), db.ImageSpec{Name: "kube-baseregistrydown", BaseImage: down})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done = g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+	if done.Status != db.StatusFailed || done.Failure.Code() != failure.Unreachable || len(done.Failure.Args) != 2 || done.Failure.Args[0] != "127.0.0.1:9" {
+		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
+	}
+	if log := g.log(t, job.ID); !strings.Contains(log, "Kubernetes Job ") {
+		t.Fatalf("the build did not run in a pod:\n%s", log)
+	}
+}
+
 // A second process finds the build of the first still running, follows it
 // to its end, and fails a job whose Job is gone.
 func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
