@@ -24,6 +24,7 @@ import (
 	"imagebuilder/builder/webhooks"
 	"imagebuilder/db"
 	"imagebuilder/db/dbtest"
+	"imagebuilder/db/failure"
 )
 
 // apiRoutes lists the API's routes as "METHOD /path/:param".
@@ -602,5 +603,53 @@ func withWebhooks(t *testing.T, into **webhooks.Dispatcher) func(*Deps) {
 		if into != nil {
 			*into = d.Webhooks
 		}
+	}
+}
+
+// The document's reason codes are the closed set a Failure carries, and a
+// job's failure in the API has the document's fields.
+func TestOpenAPIReasonCodesAreTheFailureReasons(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	schema, ok := doc.Components.Schemas["Failure"]
+	if !ok {
+		t.Fatal("no Failure schema")
+	}
+	var want []string
+	for _, r := range failure.Reasons {
+		want = append(want, string(r))
+	}
+	want = append(want, string(failure.Other))
+	got := slices.Clone(schema.Properties["reason"].Enum)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("documented reasons %v\nFailure reasons %v", got, want)
+	}
+	var fields []string
+	for name := range schema.Properties {
+		fields = append(fields, name)
+	}
+	slices.Sort(fields)
+	raw, _ := json.Marshal(failure.Failure{Reason: failure.Timeout, Args: []string{"1s"}, Lines: []string{"x"}, Message: "m"})
+	var encoded map[string]any
+	_ = json.Unmarshal(raw, &encoded)
+	var keys []string
+	for k := range encoded {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(fields, keys) {
+		t.Errorf("documented fields %v, encoded %v", fields, keys)
 	}
 }
