@@ -215,6 +215,9 @@ func (e *Engine) systemContext() *types.SystemContext {
 		SystemRegistriesConfPath: e.registriesPath,
 		// Never fall back to the host's or the user's credentials.
 		AuthFilePath: filepath.Join(e.runDir, "no-auth.json"),
+		// containers/image ignores TMPDIR for its big files (a commit's
+		// layer copies) and would use /var/tmp.
+		BigFilesTemporaryDir: e.scratchDir,
 	}
 }
 

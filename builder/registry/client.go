@@ -149,7 +149,7 @@ func Check(ctx context.Context, reg Target, allowLinkLocal bool) error {
 		if reg.Username == "" {
 			return msgf("authentication: %s requires a user name and password", host)
 		}
-		sys := &types.SystemContext{AuthFilePath: os.DevNull}
+		sys := &types.SystemContext{AuthFilePath: os.DevNull, BigFilesTemporaryDir: os.TempDir()}
 		if reg.Insecure {
 			sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 		}

@@ -31,8 +31,9 @@ type Rig struct {
 	// Target is the embedded registry as builds push to it.
 	Target registry.Target
 
-	mu    sync.Mutex
-	bases map[string]string
+	mu      sync.Mutex
+	bases   map[string]string
+	started time.Time
 }
 
 var (
@@ -57,7 +58,7 @@ func Get(t testing.TB) *Rig {
 		if eng, err = engine.New(engine.Config{DataDir: dir, InsecureRegistries: []string{srv.Host()}, StepLimits: true}); err != nil {
 			return
 		}
-		shared = &Rig{Dir: dir, Engine: eng, Server: srv, Target: registry.Target{Host: srv.Host(), Insecure: true}, bases: map[string]string{}}
+		shared = &Rig{Dir: dir, Engine: eng, Server: srv, Target: registry.Target{Host: srv.Host(), Insecure: true}, bases: map[string]string{}, started: time.Now()}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +174,14 @@ func (r *Rig) Leftovers(t testing.TB) []string {
 		return strings.HasPrefix(filepath.Base(p), "buildah-cache-")
 	})
 	copies, _ := filepath.Glob(filepath.Join(r.Dir, "tmp", "container_images_*"))
+	// containers/image's big files go to /var/tmp unless told otherwise:
+	// none of this run's may be there.
+	elsewhere, _ := filepath.Glob("/var/tmp/container_images_*")
+	for _, p := range elsewhere {
+		if fi, err := os.Stat(p); err == nil && !fi.ModTime().Before(r.started) {
+			copies = append(copies, p)
+		}
+	}
 	works, _ := filepath.Glob(filepath.Join(r.Dir, "run", "build-*"))
 	for _, p := range append(append(scratch, copies...), works...) {
 		out = append(out, "file "+p)
