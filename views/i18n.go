@@ -5,7 +5,8 @@ package views
 
 import (
 	"fmt"
-	"strings"
+
+	"golang.org/x/text/language"
 )
 
 // Languages the portal speaks, by tag.
@@ -65,22 +66,28 @@ func (l Loc) HTMLLang() string {
 }
 
 // PickLang chooses a supported language from a cookie value or, failing
-// that, an Accept-Language header.
+// that, an Accept-Language header, negotiated with its quality values
+// ("en;q=0.1, zh-TW" is Chinese); English when nothing matches.
 func PickLang(cookie, acceptLanguage string) string {
 	if cookie == LangEN || cookie == LangZH {
 		return cookie
 	}
-	for _, part := range strings.Split(acceptLanguage, ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		switch {
-		case tag == "zh-tw" || tag == "zh-hant" || strings.HasPrefix(tag, "zh-hant-") || tag == "zh-hk" || tag == "zh":
-			return LangZH
-		case strings.HasPrefix(tag, "en"):
-			return LangEN
-		}
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return LangEN
 	}
-	return LangEN
+	_, i, conf := langMatcher.Match(tags...)
+	if conf == language.No {
+		return LangEN
+	}
+	return matchedLangs[i]
 }
+
+// langMatcher knows the supported languages, English first (the default).
+var (
+	matchedLangs = []string{LangEN, LangZH}
+	langMatcher  = language.NewMatcher([]language.Tag{language.English, language.MustParse("zh-Hant-TW")})
+)
 
 // catalogue holds every visible string. The zh-TW wording follows the v2.8
 // Image Builder document (客製化 image spec, 新增, 編輯, 刪除, 查看...).
