@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -25,9 +26,10 @@ var migrations embed.FS
 // DB is the SQLite store: one writer connection, so writes never fight each
 // other, and a pool of readers, so reads never wait for writes (WAL).
 type DB struct {
-	write *sql.DB
-	read  *sql.DB
-	now   func() time.Time
+	write  *sql.DB
+	read   *sql.DB
+	now    func() time.Time
+	jobEnd atomic.Pointer[JobEndPayload] // see SetJobEndPayload
 }
 
 // Open opens (creating if needed) the database file and applies pending
@@ -201,11 +203,33 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 	}
 	id, _ := res.LastInsertId()
 	superseded := failureColumns(failure.New(failure.Superseded, fmt.Sprintf("superseded by revision %d", rev), fmt.Sprint(rev)))
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, reason = ?, reason_args = ?, reason_lines = ?
-		WHERE spec_id = ? AND status = ? AND id < ?`,
+	cancelled, err := tx.QueryContext(ctx, `UPDATE jobs SET status = ?, error = ?, finished_at = ?, updated_at = ?, reason = ?, reason_args = ?, reason_lines = ?
+		WHERE spec_id = ? AND status = ? AND id < ? RETURNING id`,
 		StatusCancelled, superseded.message, ms(now), ms(now), superseded.reason, superseded.args, superseded.lines,
-		specID, StatusPending, id); err != nil {
+		specID, StatusPending, id)
+	if err != nil {
 		return Job{}, err
+	}
+	var ended []int64
+	for cancelled.Next() {
+		var e int64
+		if err := cancelled.Scan(&e); err != nil {
+			cancelled.Close()
+			return Job{}, err
+		}
+		ended = append(ended, e)
+	}
+	if err := cancelled.Close(); err != nil {
+		return Job{}, err
+	}
+	for _, e := range ended {
+		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, e))
+		if err != nil {
+			return Job{}, err
+		}
+		if err := d.enqueueJobEnd(ctx, tx, j); err != nil {
+			return Job{}, err
+		}
 	}
 	return Job{ID: id, SpecID: specID, SpecName: snapshot.Name, Revision: rev, Snapshot: snapshot, Status: StatusPending,
 		Registry: registry, RetryOf: retryOf, QueuedAt: time.UnixMilli(ms(now)), UpdatedAt: time.UnixMilli(ms(now)), RequestedBy: ActorOf(ctx)}, nil
@@ -579,6 +603,9 @@ func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx 
 	}
 	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
 	if err != nil {
+		return Job{}, err
+	}
+	if err := d.enqueueJobEnd(ctx, tx, j); err != nil {
 		return Job{}, err
 	}
 	return j, tx.Commit()

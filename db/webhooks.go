@@ -107,24 +107,51 @@ func (d *DB) DeleteWebhook(ctx context.Context, id int64) error {
 	return nil // its deliveries go with it (ON DELETE CASCADE)
 }
 
-// EnqueueDeliveries records one pending delivery of event for every
-// endpoint that takes it, due now; it returns how many.
-func (d *DB) EnqueueDeliveries(ctx context.Context, event string, jobID int64, payload string) (int, error) {
-	hooks, err := d.ListWebhooks(ctx)
+// JobEndPayload is what the deliveries of a job's end carry: its event and
+// body, or ok false for none. The webhooks package gives it (SetJobEndPayload),
+// so that a job's end and its deliveries are written in one transaction: a
+// crash between the two can lose neither.
+type JobEndPayload func(Job) (event, payload string, ok bool)
+
+// SetJobEndPayload has every transaction that ends a job also record one
+// pending delivery per endpoint that takes the job's event.
+func (d *DB) SetJobEndPayload(f JobEndPayload) { d.jobEnd.Store(&f) }
+
+// enqueueJobEnd records, in tx, the deliveries of the end of job j.
+func (d *DB) enqueueJobEnd(ctx context.Context, tx *sql.Tx, j Job) error {
+	f := d.jobEnd.Load()
+	if f == nil || !j.Status.Finished() {
+		return nil
+	}
+	event, payload, ok := (*f)(j)
+	if !ok {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, events FROM webhooks ORDER BY id`)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("record the deliveries of job %d: %w", j.ID, err)
 	}
-	n := 0
-	for _, w := range hooks {
-		if !contains(w.Events, event) {
-			continue
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var events string
+		if err := rows.Scan(&id, &events); err != nil {
+			rows.Close()
+			return fmt.Errorf("record the deliveries of job %d: %w", j.ID, err)
 		}
-		if _, err := d.insertDelivery(ctx, w.ID, event, jobID, payload, nil); err != nil {
-			return n, err
+		if contains(strings.Split(events, ","), event) {
+			ids = append(ids, id)
 		}
-		n++
 	}
-	return n, nil
+	rows.Close()
+	now := ms(d.now())
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (webhook_id, event, job_id, payload, state, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+			id, event, j.ID, payload, now, now); err != nil {
+			return fmt.Errorf("record a %s delivery of job %d: %w", event, j.ID, err)
+		}
+	}
+	return nil
 }
 
 // insertDelivery records a pending delivery, and the administrator's

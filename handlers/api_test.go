@@ -411,7 +411,7 @@ func TestWebhooksPageAddsAndRedelivers(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("add: %d", resp.StatusCode)
 	}
-	hooks.JobFinished(db.Job{ID: 7, SpecName: "tools", Revision: 1, Status: db.StatusFailed, QueuedAt: time.Now()})
+	hooks.JobFinished(dbtest.EndedJob(t, store, "tools", db.JobOutcome{Status: db.StatusFailed, Failure: failure.New(failure.Other, "failed")}))
 	_, doc = cl.get("/settings/webhooks")
 	if doc.Find(`[data-testid="webhook-row"]`).Length() != 1 || doc.Find(`[data-testid="delivery-row"][data-state="pending"]`).Length() != 1 {
 		t.Fatal("the page does not list the endpoint and its pending delivery")

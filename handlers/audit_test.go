@@ -138,7 +138,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	}
 	delivery := func() int64 {
 		w := webhook()
-		hooks.JobFinished(db.Job{ID: 9, SpecName: "x", Revision: 1, Status: db.StatusFailed, QueuedAt: time.Now()})
+		hooks.JobFinished(e.finished(db.StatusFailed))
 		ds, err := store.RecentDeliveries(ctx, 100)
 		if err != nil {
 			t.Fatal(err)

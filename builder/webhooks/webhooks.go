@@ -1,7 +1,8 @@
-// Package webhooks tells other systems how builds ended. When a job ends
-// it records one delivery per endpoint that takes the event (a row in the
-// store, so nothing is lost across a restart) and returns at once: a slow
-// or dead endpoint never holds a build up. A sender apart posts each
+// Package webhooks tells other systems how builds ended. The transaction
+// that ends a job also records one delivery per endpoint that takes the
+// event (a row in the store, so nothing is lost across a crash or a
+// restart; the payload is this package's, see db.SetJobEndPayload), and
+// the build goes on at once: a slow or dead endpoint never holds it up. A sender apart posts each
 // delivery as JSON signed with HMAC-SHA256 over the timestamp and the body
 // (X-Imagebuilder-Signature), retries with exponential backoff for a
 // bounded time, and records every attempt's status code and duration. It
@@ -92,7 +93,8 @@ type Dispatcher struct {
 	inflight map[int64]bool
 }
 
-// New is a dispatcher; Run sends.
+// New is a dispatcher; Run sends. From now on the store records the
+// deliveries of every job's end.
 func New(cfg Config) *Dispatcher {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -114,11 +116,13 @@ func New(cfg Config) *Dispatcher {
 	}
 	tr := &http.Transport{DialContext: registry.GuardedDialer(cfg.Timeout, cfg.AllowLinkLocal).DialContext, Proxy: nil,
 		MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute}
-	return &Dispatcher{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[int64]bool{},
+	d := &Dispatcher{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[int64]bool{},
 		client: &http.Client{Transport: tr, Timeout: cfg.Timeout,
 			// A redirect is an answer, not a place to send the secret's
 			// signature to.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	cfg.DB.SetJobEndPayload(d.payloadOf)
+	return d
 }
 
 // Payload is a delivery's body.
@@ -167,27 +171,27 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-// JobFinished records the deliveries of a job's end and wakes the sender;
-// it only writes rows, so it is quick whatever the endpoints do.
-func (d *Dispatcher) JobFinished(j db.Job) {
-	event := EventOf(j.Status)
+// payloadOf is the event and body of the deliveries of job j's end; the
+// store records them in the transaction that ends the job.
+func (d *Dispatcher) payloadOf(j db.Job) (event, payload string, ok bool) {
+	event = EventOf(j.Status)
 	if event == "" {
-		return
+		return "", "", false
 	}
 	body, err := json.Marshal(Payload{Event: event, Job: Job{ID: j.ID, Spec: j.SpecName, Revision: j.Revision, Status: string(j.Status),
 		Image: j.Image, Digest: j.Digest, Reason: string(j.Failure.Code()), Error: j.Failure.Text(), Failure: j.Failure, QueuedAt: j.QueuedAt,
 		StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt)}})
-	if err != nil {
+	if err != nil { // a Payload always marshals
 		d.cfg.Log.Error("webhook payload", "job", j.ID, "err", err)
-		return
+		return "", "", false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	n, err := d.cfg.DB.EnqueueDeliveries(ctx, event, j.ID, string(body))
-	if err != nil {
-		d.cfg.Log.Error("webhook deliveries not recorded", "job", j.ID, "event", event, "err", err)
-	}
-	if n > 0 {
+	return event, string(body), true
+}
+
+// JobFinished wakes the sender for the deliveries of a job's end, which
+// the store recorded with it.
+func (d *Dispatcher) JobFinished(j db.Job) {
+	if EventOf(j.Status) != "" {
 		d.Wake()
 	}
 }

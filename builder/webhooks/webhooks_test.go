@@ -16,6 +16,7 @@ import (
 
 	"imagebuilder/builder/settings"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 	"imagebuilder/db/failure"
 )
 
@@ -93,9 +94,14 @@ func waitDelivery(t *testing.T, store *db.DB, id int64, state string) db.Deliver
 	return db.Delivery{}
 }
 
-var failedJob = db.Job{ID: 42, SpecName: "tools", Revision: 3, Status: db.StatusFailed,
-	Failure: &failure.Failure{Reason: failure.APTNotFound, Args: []string{"nosuch"}, Lines: []string{"E: Unable to locate package nosuch"},
-		Message: "the APT step failed (exit status 100): E: Unable to locate package nosuch"}, QueuedAt: time.Now().Add(-time.Minute), StartedAt: time.Now().Add(-50 * time.Second), FinishedAt: time.Now()}
+var failedAPT = &failure.Failure{Reason: failure.APTNotFound, Args: []string{"nosuch"}, Lines: []string{"E: Unable to locate package nosuch"},
+	Message: "the APT step failed (exit status 100): E: Unable to locate package nosuch"}
+
+// failJob ends a job of spec "tools" as failed for failedAPT; the store
+// records its deliveries with it.
+func failJob(t *testing.T, store *db.DB) db.Job {
+	return dbtest.EndedJob(t, store, "tools", db.JobOutcome{Status: db.StatusFailed, Failure: failedAPT})
+}
 
 func TestDeliveriesAreSignedRetriedAndRecorded(t *testing.T) {
 	d, store, ctx := setup(t)
@@ -108,7 +114,8 @@ func TestDeliveriesAreSignedRetriedAndRecorded(t *testing.T) {
 	if _, err := d.Add(ctx, onlySucceeded.srv.URL, secret, []string{db.EventJobSucceeded}, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	d.JobFinished(failedJob)
+	failed := failJob(t, store)
+	d.JobFinished(failed)
 	recent, _ := store.RecentDeliveries(ctx, 10)
 	if len(recent) != 1 {
 		t.Fatalf("deliveries %+v, want one for the endpoint that takes job.failed", recent)
@@ -139,8 +146,8 @@ func TestDeliveriesAreSignedRetriedAndRecorded(t *testing.T) {
 		}
 	}
 	var p Payload
-	if err := json.Unmarshal(got[2].body, &p); err != nil || p.Event != db.EventJobFailed || p.Job.ID != 42 || p.Job.Spec != "tools" || p.Job.Reason != "apt-package-not-found" ||
-		!reflect.DeepEqual(p.Job.Failure, failedJob.Failure) || p.Job.Error != failedJob.Failure.Message {
+	if err := json.Unmarshal(got[2].body, &p); err != nil || p.Event != db.EventJobFailed || p.Job.ID != failed.ID || p.Job.Spec != "tools" || p.Job.Reason != "apt-package-not-found" ||
+		!reflect.DeepEqual(p.Job.Failure, failedAPT) || p.Job.Error != failedAPT.Message {
 		t.Fatalf("payload %s (%v)", got[2].body, err)
 	}
 	if strings.Contains(string(got[2].body), secret) {
@@ -184,7 +191,7 @@ func TestSlowAndDeadEndpointsNeverHoldABuild(t *testing.T) {
 	if _, err := d.Add(ctx, "http://169.254.169.254/latest/meta-data", secret, []string{db.EventJobFailed}, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	d.JobFinished(failedJob)
+	d.JobFinished(failJob(t, store))
 	// The job's end was recorded and JobFinished returned; the slow
 	// endpoint now holds its delivery, which has not been answered.
 	<-slow.arrived
@@ -226,4 +233,42 @@ func TestEndpointFormErrors(t *testing.T) {
 func jsonID(id int64) string {
 	b, _ := json.Marshal(id)
 	return string(b)
+}
+
+// The transaction that ends a job records its deliveries: a process that
+// dies right after it, before anything wakes the sender, loses none; a
+// pending revision superseded by a newer one has its delivery too.
+func TestAJobsEndAndItsDeliveriesAreOneWrite(t *testing.T) {
+	d, store, ctx := setup(t)
+	rcv := newReceiver(t)
+	if _, err := d.Add(ctx, rcv.srv.URL, "a-secret-of-enough-length", []string{db.EventJobFailed, db.EventJobCancelled}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	failed := failJob(t, store) // and nothing else: no JobFinished
+	spec := db.ImageSpec{Name: "edited", BaseImage: "registry.example.com/base:1", APT: []string{"curl"}}
+	_, first, err := store.CreateSpec(ctx, spec, "registry.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.APT = []string{"wget"}
+	if _, _, err := store.UpdateSpec(ctx, spec, "registry.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	recent, err := store.RecentDeliveries(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byJob := map[int64]db.Delivery{}
+	for _, x := range recent {
+		byJob[x.JobID] = x
+	}
+	if x, ok := byJob[failed.ID]; !ok || x.Event != db.EventJobFailed || !strings.Contains(x.Payload, `"reason":"apt-package-not-found"`) {
+		t.Errorf("the failed job's delivery: %+v (all: %+v)", x, recent)
+	}
+	if x, ok := byJob[first.ID]; !ok || x.Event != db.EventJobCancelled || !strings.Contains(x.Payload, `"reason":"superseded"`) {
+		t.Errorf("the superseded job's delivery: %+v (all: %+v)", x, recent)
+	}
+	if len(recent) != 2 {
+		t.Errorf("deliveries: %+v, want two", recent)
+	}
 }
