@@ -487,7 +487,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	exec, execInfo, err := newExecutor(cfg, rt.engine)
+	exec, execInfo, err := newExecutor(cfg, rt.engine, logger)
 	if err != nil {
 		return err
 	}
@@ -588,7 +588,7 @@ func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error
 }
 
 // newExecutor is where builds run: this process's engine, or Kubernetes.
-func newExecutor(cfg Config, eng *engine.Engine) (executor.Executor, views.ExecutorInfo, error) {
+func newExecutor(cfg Config, eng *engine.Engine, logger *slog.Logger) (executor.Executor, views.ExecutorInfo, error) {
 	none := views.ExecutorInfo{}
 	switch cfg.Executor {
 	case "", "in-process":
@@ -626,7 +626,7 @@ func newExecutor(cfg Config, eng *engine.Engine) (executor.Executor, views.Execu
 		WorkerImage: k.WorkerImage, PullPolicy: corev1.PullPolicy(k.PullPolicy), NodeSelector: selector,
 		Tolerations: tolerations, Resources: resources, Privileged: k.Privileged, HostNetwork: k.HostNetwork,
 		TTL: k.TTL, StateDir: filepath.Join(cfg.DataDir, "kube"),
-		MinFreeSpace: uint64(cfg.MinFreeSpace), RegistryTimeout: cfg.RegistryTimeout,
+		MinFreeSpace: uint64(cfg.MinFreeSpace), RegistryTimeout: cfg.RegistryTimeout, Log: logger,
 	})
 	if err != nil {
 		return nil, none, err

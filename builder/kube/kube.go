@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -22,8 +23,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,13 +95,26 @@ type Config struct {
 	// MinFreeSpace and RegistryTimeout are passed to the worker's engine.
 	MinFreeSpace    uint64
 	RegistryTimeout time.Duration
+	// Log hears what the executor works around: a refused pod watch
+	// (polling takes over) and API errors while following a build, each
+	// kind at most once a minute.
+	Log *slog.Logger
 }
 
 // Executor runs builds as Kubernetes Jobs.
 type Executor struct {
 	cfg    Config
 	client kubernetes.Interface
+
+	// fallbacks counts the pod watches refused (see Fallbacks).
+	fallbacks             atomic.Int64
+	watchWarn, lookupWarn rate.Sometimes
 }
+
+// Fallbacks is how many times a build's pod watch was refused and polling
+// alone followed it: a Role without "watch" on pods, or an API server
+// that breaks watches. Tests hold it to zero.
+func (k *Executor) Fallbacks() int64 { return k.fallbacks.Load() }
 
 var _ executor.Executor = (*Executor)(nil)
 
@@ -142,6 +158,9 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 2 * time.Second
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if cfg.StateDir != "" {
 		if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("kubernetes: state directory: %w", err)
@@ -159,7 +178,8 @@ func New(cfg Config) (*Executor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: client: %w", err)
 	}
-	return &Executor{cfg: cfg, client: client}, nil
+	return &Executor{cfg: cfg, client: client, watchWarn: rate.Sometimes{Interval: time.Minute},
+		lookupWarn: rate.Sometimes{Interval: time.Minute}}, nil
 }
 
 // Client is the executor's Kubernetes client.
@@ -380,6 +400,17 @@ func (k *Executor) job(j db.Job, ctx context.Context) *batchv1.Job {
 // Reasons a pod's container waits that mean its image cannot be had.
 var imageWaits = []string{"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName", "ImageInspectError"}
 
+// lookupFailed logs, at most once a minute, that following a build could
+// not read its Job or pod.
+func (k *Executor) lookupFailed(ctx context.Context, jobID int64, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	k.lookupWarn.Do(func() {
+		k.cfg.Log.Warn("kubernetes: looking at a build's Job or pod failed; trying again", "job", jobID, "err", err)
+	})
+}
+
 // follow watches a job's pod until it ends, copying its log, and says how
 // it ended. A cancelled ctx deletes the Job and its pods.
 func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
@@ -417,6 +448,13 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 			w, err = k.client.CoreV1().Pods(k.cfg.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + name})
 			if err == nil {
 				events = w.ResultChan()
+			} else if ctx.Err() == nil {
+				w = nil
+				k.fallbacks.Add(1)
+				k.watchWarn.Do(func() {
+					k.cfg.Log.Warn("kubernetes: the pod watch was refused; polling instead (does the Role allow watch on pods?)",
+						"job", job.ID, "every", k.cfg.Poll, "err", err)
+				})
 			}
 		}
 		select {
@@ -437,10 +475,12 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 				Detail: fmt.Sprintf("the Kubernetes Job %s/%s was deleted during the build", k.cfg.Namespace, name)}
 		}
 		if err != nil {
-			continue // the API server is busy or restarting: look again
+			k.lookupFailed(ctx, job.ID, err) // the API server is busy or restarting: look again
+			continue
 		}
 		pod, err := k.newestPod(ctx, name)
 		if err != nil {
+			k.lookupFailed(ctx, job.ID, err)
 			continue
 		}
 		if pod != nil {

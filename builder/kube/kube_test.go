@@ -121,6 +121,10 @@ func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube
 		defer cancel()
 		_ = q.Stop(ctx)
 		store.Close()
+		// Every build was followed by its pod watch, never by polling alone.
+		if n := ex.Fallbacks(); n != 0 {
+			t.Errorf("%d pod watches were refused; polling followed the builds", n)
+		}
 	})
 	return &rig{r: r, c: c, ns: cfg.Namespace, exec: ex, q: q, store: store, logs: logStore, dataDir: dir}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.podman.io/image/v5/docker/reference"
+	"golang.org/x/time/rate"
 
 	"imagebuilder/builder/diagnosis"
 	"imagebuilder/builder/executor"
@@ -116,6 +117,8 @@ type Queue struct {
 
 	mu      sync.Mutex
 	running map[int64]*runningJob
+
+	claimWarn rate.Sometimes // the claim loop's errors, once a minute
 }
 
 type runningJob struct {
@@ -193,7 +196,7 @@ func New(store *db.DB, exec executor.Executor, logStore *logs.Store, cfg Config)
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Queue{db: store, exec: exec, logs: logStore, cfg: cfg,
-		wake: make(chan struct{}, 1), running: map[int64]*runningJob{}}
+		wake: make(chan struct{}, 1), running: map[int64]*runningJob{}, claimWarn: rate.Sometimes{Interval: time.Minute}}
 }
 
 // Logs returns the queue's log store.
@@ -277,6 +280,9 @@ func (q *Queue) work() {
 		}
 		job, ok, err := q.db.ClaimNextJob(q.ctx)
 		if err != nil && q.ctx.Err() == nil {
+			q.claimWarn.Do(func() {
+				q.cfg.Log.Error("claiming the next job failed; trying again every second", "err", err)
+			})
 			time.Sleep(time.Second) // the database is busy or failing; try again
 			continue
 		}
