@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"imagebuilder/builder/logs"
+	"imagebuilder/builder/message"
 	"imagebuilder/db"
 	"imagebuilder/db/failure"
 	"imagebuilder/views"
@@ -27,7 +28,7 @@ var verbs = regexp.MustCompile(`%(?:\[\d+\])?[-+# 0]*\d*(?:\.\d+)?[a-zA-Z]`)
 // Every message the builder and db packages write for people is a literal
 // format in a msgf/notFound/conflict call, and the zh-TW catalogue has it
 // with the same number of arguments: a new message cannot appear in English
-// on a Chinese page unnoticed.
+// on a Chinese page unnoticed. Each msgf format has a frozen API code.
 func TestEveryBuilderAndStoreMessageIsTranslated(t *testing.T) {
 	makers := map[string]bool{"msgf": true, "notFound": true, "conflict": true}
 	fset := token.NewFileSet()
@@ -71,6 +72,10 @@ func TestEveryBuilderAndStoreMessageIsTranslated(t *testing.T) {
 				t.Fatal(err)
 			}
 			found++
+			if fn.Name == "msgf" && !message.HasFrozenCode(format) {
+				t.Errorf("%s: %q has no frozen API code; add it to builder/message/codes.go (%q, or the old code if it was reworded)",
+					fset.Position(call.Pos()), format, message.DerivedCode(format))
+			}
 			zh := views.Loc{Lang: views.LangZH}.Msg(format)
 			switch {
 			case !views.Translates(views.LangZH, format):

@@ -52,13 +52,28 @@ var (
 	nonWords = regexp.MustCompile(`[^a-z0-9]+`)
 )
 
-// Code is the message's identity for programs: its English wording
-// without the values, in lower case joined by dashes and cut at 64
-// characters, e.g. "%q is not a valid Debian package name" gives
-// "is-not-a-valid-debian-package-name". It changes only when the wording
-// does.
+// Code is the message's identity for programs, frozen in codes: first
+// derived from its English wording without the values, in lower case
+// joined by dashes and cut at 64 characters ("%q is not a valid Debian
+// package name" gave "is-not-a-valid-debian-package-name"), and kept when
+// the wording changes. A format not in codes (the message of an error
+// from elsewhere) gets its derived code.
 func (m Message) Code() string {
-	code := verbs.ReplaceAllString(m.Format, " ")
+	if code, ok := codes[m.Format]; ok {
+		return code
+	}
+	return DerivedCode(m.Format)
+}
+
+// HasFrozenCode reports whether format's code is frozen in codes.
+func HasFrozenCode(format string) bool {
+	_, ok := codes[format]
+	return ok
+}
+
+// DerivedCode is the code format's wording gives.
+func DerivedCode(format string) string {
+	code := verbs.ReplaceAllString(format, " ")
 	code = strings.Trim(nonWords.ReplaceAllString(strings.ToLower(code), "-"), "-")
 	if len(code) > 64 {
 		code = strings.TrimRight(code[:64], "-")
