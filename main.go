@@ -38,6 +38,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
+	"imagebuilder/builder/disk"
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
@@ -499,7 +500,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	var jobs *queue.Queue
 	logsDir := filepath.Join(cfg.DataDir, "logs")
-	stats := metrics.New(store, func() int { return jobs.Running() }, func() int64 { return engine.TreeBytes(logsDir) })
+	stats := metrics.New(store, func() int { return jobs.Running() }, func() int64 { return disk.TreeBytes(logsDir) })
 	hooks := webhooks.New(webhooks.Config{DB: store, Box: box, Log: logger, AllowLinkLocal: cfg.AllowLinkLocal, Observe: stats.WebhookAttempt})
 	jobs = queue.New(store, exec, logStore, queue.Config{
 		Workers:        cfg.Workers,

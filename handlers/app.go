@@ -20,7 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
-	"imagebuilder/builder/engine"
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/message"
@@ -86,7 +86,7 @@ type Deps struct {
 
 // Caches measures and clears the package managers' caches.
 type Caches interface {
-	Caches() []engine.CacheInfo
+	Caches() []executor.CacheInfo
 	ClearCaches() error
 	// StepLimits reports whether builds run in control groups with their
 	// limits (and their steps wait for that).

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"imagebuilder/builder/engine"
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
@@ -107,9 +107,9 @@ func (fixedBase) Retag(context.Context, registry.Target, string, string, io.Writ
 // need Buildah; clearing them is what the route audits.
 type stubCaches struct{}
 
-func (stubCaches) Caches() []engine.CacheInfo { return nil }
-func (stubCaches) ClearCaches() error         { return nil }
-func (stubCaches) StepLimits() bool           { return false }
+func (stubCaches) Caches() []executor.CacheInfo { return nil }
+func (stubCaches) ClearCaches() error           { return nil }
+func (stubCaches) StepLimits() bool             { return false }
 
 // Every route that changes something records who did it in the audit log:
 // the test walks the app's route table, so a new mutating route fails here

@@ -6,8 +6,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"imagebuilder/builder/engine"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/views"
@@ -15,7 +15,7 @@ import (
 
 // BaseInspector says what a base image offers (the build engine).
 type BaseInspector interface {
-	InspectBase(ctx context.Context, ref string, pullSecret []byte) (engine.BaseInfo, error)
+	InspectBase(ctx context.Context, ref string, pullSecret []byte) (registry.BaseInfo, error)
 }
 
 // checkBase answers the form's live checks of the base image against the
@@ -58,7 +58,7 @@ func (h *handler) inspectForm(ctx context.Context, loc views.Loc, in db.ImageSpe
 	switch {
 	case errors.As(err, &auth):
 		v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.refused"))
-	case errors.Is(err, engine.ErrBaseNotFound):
+	case errors.Is(err, registry.ErrBaseNotFound):
 		v.Warnings["baseImage"] = append(v.Warnings["baseImage"], loc.T("check.base.missing"))
 		certain = append(certain, loc.T("check.base.missing"))
 	case err != nil:

@@ -11,7 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
-	"imagebuilder/builder/engine"
+	"imagebuilder/builder/disk"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/settings"
@@ -35,8 +35,8 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 			v.Usage = append(v.Usage, views.UsageRow{Name: "usage.registry", Size: executor.HumanBytes(uint64(h.RegistryBytes())), Detail: filepath.Join(abs, "registry")})
 		}
 		v.Usage = append(v.Usage,
-			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(engine.TreeBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
-			views.UsageRow{Name: "usage.logs", Size: executor.HumanBytes(uint64(engine.TreeBytes(filepath.Join(abs, "logs")))), Detail: filepath.Join(abs, "logs")})
+			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(disk.TreeBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
+			views.UsageRow{Name: "usage.logs", Size: executor.HumanBytes(uint64(disk.TreeBytes(filepath.Join(abs, "logs")))), Detail: filepath.Join(abs, "logs")})
 		var dbBytes int64
 		for _, f := range []string{"imagebuilder.db", "imagebuilder.db-wal", "imagebuilder.db-shm"} {
 			if st, err := os.Stat(filepath.Join(abs, f)); err == nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"imagebuilder/builder/engine"
+	"imagebuilder/builder/disk"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
@@ -35,7 +35,7 @@ func (h *handler) fillStorage(c *fiber.Ctx, v *views.StoragePage) error {
 	v.MinFree = executor.HumanBytes(h.MinFreeSpace)
 	if h.DataDir != "" {
 		v.DataDir, _ = filepath.Abs(h.DataDir)
-		free, total, err := engine.FreeSpace(h.DataDir)
+		free, total, err := disk.FreeSpace(h.DataDir)
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (h *handler) clearCaches(c *fiber.Ctx) error {
 		return fiber.ErrNotFound
 	}
 	err := h.Caches.ClearCaches()
-	if errors.Is(err, engine.ErrBuildsRunning) {
+	if errors.Is(err, executor.ErrBuildsRunning) {
 		return redirectAfterPost(c, "/settings/storage?caches=busy")
 	}
 	if err != nil {

@@ -55,17 +55,6 @@ func (e *Engine) holdCaches(ctx context.Context, containerfile string, log io.Wr
 	return release, nil
 }
 
-// CacheInfo is one package manager's cache on this host.
-type CacheInfo struct {
-	// ID is the cache mount's id (spec.CacheAPT, spec.CacheConda, spec.CachePip).
-	ID    string
-	Bytes int64
-	Files int
-}
-
-// ErrBuildsRunning refuses to clear the caches while a build may use them.
-var ErrBuildsRunning = errors.New("builds are running; clear the caches when they have finished")
-
 var cacheIDs = []string{spec.CacheAPT, spec.CacheConda, spec.CachePip}
 
 // cacheDir is where Buildah keeps a cache mount with this id for root
@@ -77,10 +66,10 @@ func (e *Engine) cacheDir(id string) string {
 }
 
 // Caches measures each package manager's cache.
-func (e *Engine) Caches() []CacheInfo {
-	out := make([]CacheInfo, 0, len(cacheIDs))
+func (e *Engine) Caches() []executor.CacheInfo {
+	out := make([]executor.CacheInfo, 0, len(cacheIDs))
 	for _, id := range cacheIDs {
-		info := CacheInfo{ID: id}
+		info := executor.CacheInfo{ID: id}
 		_ = filepath.WalkDir(e.cacheDir(id), func(_ string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return nil
@@ -100,7 +89,7 @@ func (e *Engine) Caches() []CacheInfo {
 // build runs.
 func (e *Engine) ClearCaches() error {
 	if !e.cacheMu.TryLock() {
-		return ErrBuildsRunning
+		return executor.ErrBuildsRunning
 	}
 	defer e.cacheMu.Unlock()
 	return e.clear(cacheIDs...)

@@ -17,6 +17,7 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
@@ -417,7 +418,7 @@ func TestInspectBaseSaysWhatTheImageOffers(t *testing.T) {
 	if bb.Tools["apt-get"] || bb.Tools["python3"] || bb.Tools["conda"] || bb.OS != "" {
 		t.Fatalf("busybox: %+v", bb)
 	}
-	if _, err := r.Engine.InspectBase(ctx, r.Target.Host+"/library/no-such-image:1", nil); !errors.Is(err, engine.ErrBaseNotFound) {
+	if _, err := r.Engine.InspectBase(ctx, r.Target.Host+"/library/no-such-image:1", nil); !errors.Is(err, registry.ErrBaseNotFound) {
 		t.Fatalf("a missing image: %v", err)
 	}
 	if left := r.Leftovers(t); len(left) > 0 {
@@ -448,7 +449,7 @@ func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
 			t.Fatal("neither build reached its APT step")
 		}
 	}
-	if err := r.Engine.ClearCaches(); !errors.Is(err, engine.ErrBuildsRunning) {
+	if err := r.Engine.ClearCaches(); !errors.Is(err, executor.ErrBuildsRunning) {
 		t.Errorf("clearing the caches while builds run: %v", err)
 	}
 	for i := 0; i < 2; i++ {

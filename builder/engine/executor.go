@@ -16,6 +16,7 @@ import (
 	v2 "github.com/docker/distribution/registry/api/v2"
 	"go.podman.io/image/v5/docker"
 
+	"imagebuilder/builder/disk"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
@@ -28,7 +29,7 @@ var _ executor.Executor = (*Engine)(nil)
 // refuses to start when the data directory has less than MinFreeSpace free.
 func (e *Engine) Run(ctx context.Context, req executor.Request, log io.Writer) (executor.Outcome, error) {
 	if e.minFree > 0 {
-		if free, _, err := FreeSpace(e.dataDir); err == nil && free < e.minFree {
+		if free, _, err := disk.FreeSpace(e.dataDir); err == nil && free < e.minFree {
 			return executor.Outcome{}, &executor.DiskFullError{Path: e.dataDir, Free: free, Need: e.minFree}
 		}
 	}
@@ -117,15 +118,6 @@ func isNotFound(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "name unknown") || strings.Contains(msg, "repository name not known")
-}
-
-// FreeSpace is the free and total bytes of the file system holding path.
-func FreeSpace(path string) (free, total uint64, err error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return 0, 0, fmt.Errorf("free space of %s: %w", path, err)
-	}
-	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
 }
 
 // noSpaceWatch passes a build's output on and notes whether it said that

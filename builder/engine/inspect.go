@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"imagebuilder/builder/executor"
 	"os"
@@ -18,30 +17,14 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/types"
+
+	"imagebuilder/builder/registry"
 )
 
-// BaseInfo is what a base image offers a build.
-type BaseInfo struct {
-	// Digest is the manifest digest the reference resolved to.
-	Digest string
-	// OS is PRETTY_NAME of /etc/os-release ("" when it has none).
-	OS   string
-	Arch string
-	// User is the image's default user ("" for root).
-	User string
-	// Tools are which package tools it has, by name: apt-get, python3,
-	// pip (pip3, pip or python3 -m pip), conda (conda, mamba or
-	// micromamba).
-	Tools map[string]bool
-}
-
-// ErrBaseNotFound is a base image its registry does not have.
-var ErrBaseNotFound = errors.New("the base image does not exist in its registry")
-
-// inspectCache keeps BaseInfo by digest: an image is inspected once.
+// inspectCache keeps registry.BaseInfo by digest: an image is inspected once.
 type inspectCache struct {
 	mu sync.Mutex
-	m  map[string]BaseInfo
+	m  map[string]registry.BaseInfo
 }
 
 // toolPaths are where a tool may live in an image.
@@ -51,19 +34,19 @@ var toolPaths = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr
 // a Docker config JSON, when given) and says what it offers. An image
 // that cannot be pulled gives an *executor.AuthError for refused
 // credentials, or the registry's error.
-func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte) (BaseInfo, error) {
+func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte) (registry.BaseInfo, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+		return registry.BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
 	}
 	sys, done, err := e.pullContext(named, pullSecret)
 	if err != nil {
-		return BaseInfo{}, err
+		return registry.BaseInfo{}, err
 	}
 	defer done()
 	dig, err := e.resolve(ctx, named, sys)
 	if err != nil {
-		return BaseInfo{}, err
+		return registry.BaseInfo{}, err
 	}
 	e.inspected.mu.Lock()
 	info, ok := e.inspected.m[dig.String()]
@@ -77,17 +60,17 @@ func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	b, err := buildah.NewBuilder(ctx, e.store, opts)
 	if err != nil {
 		if isAuthError(err) {
-			return BaseInfo{}, authRefused(err)
+			return registry.BaseInfo{}, authRefused(err)
 		}
-		return BaseInfo{}, fmt.Errorf("pull %s: %w", ref, err)
+		return registry.BaseInfo{}, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	defer func() { _ = b.Delete() }()
 	root, err := b.Mount("")
 	if err != nil {
-		return BaseInfo{}, fmt.Errorf("mount %s: %w", ref, err)
+		return registry.BaseInfo{}, fmt.Errorf("mount %s: %w", ref, err)
 	}
 	defer func() { _ = b.Unmount() }()
-	info = BaseInfo{Digest: dig.String(), OS: prettyName(root), Arch: b.Architecture(), User: b.User(), Tools: map[string]bool{}}
+	info = registry.BaseInfo{Digest: dig.String(), OS: prettyName(root), Arch: b.Architecture(), User: b.User(), Tools: map[string]bool{}}
 	has := func(name string) bool {
 		for _, d := range toolPaths {
 			if _, err := os.Lstat(filepath.Join(root, d, name)); err == nil {
@@ -102,7 +85,7 @@ func (e *Engine) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	info.Tools["conda"] = has("conda") || has("mamba") || has("micromamba")
 	e.inspected.mu.Lock()
 	if e.inspected.m == nil {
-		e.inspected.m = map[string]BaseInfo{}
+		e.inspected.m = map[string]registry.BaseInfo{}
 	}
 	e.inspected.m[dig.String()] = info
 	e.inspected.mu.Unlock()
@@ -163,7 +146,7 @@ func (e *Engine) resolve(ctx context.Context, named reference.Named, sys *types.
 		case isAuthError(err):
 			return "", authRefused(err)
 		case isNotFound(err):
-			return "", fmt.Errorf("%w: %s", ErrBaseNotFound, named)
+			return "", fmt.Errorf("%w: %s", registry.ErrBaseNotFound, named)
 		}
 		return "", fmt.Errorf("base image %q: %w", named, err)
 	}

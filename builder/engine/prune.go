@@ -1,33 +1,26 @@
 package engine
 
 import (
-	"io/fs"
-	"path/filepath"
-
 	"go.podman.io/image/v5/docker/reference"
-)
 
-// PruneReport is what a prune of the image store freed.
-type PruneReport struct {
-	// Before and After are the store's bytes; Images how many were removed.
-	Before, After int64
-	Images        int
-}
+	"imagebuilder/builder/disk"
+	"imagebuilder/builder/executor"
+)
 
 // PruneStorage keeps the image store under maxBytes (0: no bound) when
 // no build runs: it removes every image but those named in keep (a
 // spec's latest revision, the base images in use) and the unnamed
 // intermediate images whose top layer one of them stands on, which are
 // the layer cache of their steps. An image a container uses stays. With
-// builds running it does nothing (ErrBuildsRunning).
-func (e *Engine) PruneStorage(keep []string, maxBytes int64) (PruneReport, error) {
-	var rep PruneReport
+// builds running it does nothing (executor.ErrBuildsRunning).
+func (e *Engine) PruneStorage(keep []string, maxBytes int64) (executor.PruneReport, error) {
+	var rep executor.PruneReport
 	if !e.cacheMu.TryLock() {
-		return rep, ErrBuildsRunning
+		return rep, executor.ErrBuildsRunning
 	}
 	defer e.cacheMu.Unlock()
 	root := e.store.GraphRoot()
-	rep.Before = TreeBytes(root)
+	rep.Before = disk.TreeBytes(root)
 	rep.After = rep.Before
 	if maxBytes <= 0 || rep.Before <= maxBytes {
 		return rep, nil
@@ -68,20 +61,6 @@ func (e *Engine) PruneStorage(keep []string, maxBytes int64) (PruneReport, error
 			rep.Images++
 		}
 	}
-	rep.After = TreeBytes(root)
+	rep.After = disk.TreeBytes(root)
 	return rep, nil
-}
-
-// TreeBytes is what the regular files under dir take (missing: 0).
-func TreeBytes(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

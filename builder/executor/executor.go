@@ -374,3 +374,23 @@ func (e *ClusterError) Failure() *failure.Failure {
 func Cancelled(err error) *failure.Failure {
 	return failure.New(failure.Cancelled, err.Error())
 }
+
+// CacheInfo is one package manager's cache on a build host (an executor
+// that keeps caches between builds offers them to the Storage page).
+type CacheInfo struct {
+	// ID is the cache mount's id (spec.CacheAPT, spec.CacheConda, spec.CachePip).
+	ID    string
+	Bytes int64
+	Files int
+}
+
+// ErrBuildsRunning refuses to clear the caches, or prune the store, while
+// a build may use them.
+var ErrBuildsRunning = errors.New("builds are running; clear the caches when they have finished")
+
+// PruneReport is what a prune of an executor's image store freed.
+type PruneReport struct {
+	// Before and After are the store's bytes; Images how many were removed.
+	Before, After int64
+	Images        int
+}

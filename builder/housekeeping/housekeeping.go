@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"imagebuilder/builder/engine"
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
@@ -29,7 +29,7 @@ type Registry interface {
 
 // Storage is a build host's image store.
 type Storage interface {
-	PruneStorage(keep []string, maxBytes int64) (engine.PruneReport, error)
+	PruneStorage(keep []string, maxBytes int64) (executor.PruneReport, error)
 }
 
 // Keeper runs housekeeping.
@@ -291,7 +291,7 @@ func (k *Keeper) prune(ctx context.Context) (int64, error) {
 		}
 	}
 	rep, err := k.Storage.PruneStorage(keep, k.StorageMax)
-	if errors.Is(err, engine.ErrBuildsRunning) {
+	if errors.Is(err, executor.ErrBuildsRunning) {
 		return 0, nil
 	}
 	return rep.Before - rep.After, err
