@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/semaphore"
 
@@ -26,6 +27,9 @@ import (
 // them bounded and lets an administrator clear them. Builds hold cacheMu
 // shared; clearing and pruning hold it alone, so they never pull a cache
 // from under a running step.
+
+// cacheWaitNote is how often a build waiting for a package cache says so.
+var cacheWaitNote = 30 * time.Second
 
 // holdCaches waits until no other build on this engine uses the exclusive
 // caches (spec.ExclusiveCaches) that containerfile mounts, and takes them;
@@ -45,7 +49,26 @@ func (e *Engine) holdCaches(ctx context.Context, containerfile string, log io.Wr
 		}
 		if !s.TryAcquire(1) {
 			fmt.Fprintf(log, "Image Builder: waiting for the package cache %s, which another build on this host is using\n", id)
-			if err := s.Acquire(ctx, 1); err != nil {
+			// A line now and then, so a silence timeout does not take the
+			// wait for a hung build.
+			start, done, finished := time.Now(), make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(finished)
+				tick := time.NewTicker(cacheWaitNote)
+				defer tick.Stop()
+				for {
+					select {
+					case <-done:
+						return
+					case <-tick.C:
+						fmt.Fprintf(log, "Image Builder: still waiting for the package cache %s (%s so far)\n", id, time.Since(start).Round(time.Second))
+					}
+				}
+			}()
+			err := s.Acquire(ctx, 1)
+			close(done)
+			<-finished
+			if err != nil {
 				release()
 				return nil, fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
 			}

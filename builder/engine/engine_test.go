@@ -479,6 +479,7 @@ func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
 // deadline, saying what it waited for; once the holder is cancelled the
 // cache is free at once, however often that happens.
 func TestWaitForAPackageCacheEndsAtTheDeadlineAndACancelledHolderFreesIt(t *testing.T) {
+	defer engine.SetCacheWaitNote(500 * time.Millisecond)()
 	r := enginetest.Get(t)
 	base := r.Busybox(t)
 	holder := "FROM " + base + "\nRUN --mount=type=cache,id=" + spec.CacheAPT + ",target=/c [\"/bin/sh\",\"-c\",\"echo holding; sleep 120\"]\n"
@@ -504,8 +505,8 @@ func TestWaitForAPackageCacheEndsAtTheDeadlineAndACancelledHolderFreesIt(t *test
 		if !errors.Is(err, executor.ErrCancelled) || time.Since(start) > 20*time.Second {
 			t.Fatalf("round %d: the waiting build ended after %s with %v", round, time.Since(start), err)
 		}
-		if !strings.Contains(wlog.String(), "waiting for the package cache "+spec.CacheAPT) {
-			t.Errorf("round %d: the waiting build did not say why:\n%s", round, wlog.String())
+		if !strings.Contains(wlog.String(), "waiting for the package cache "+spec.CacheAPT) || !strings.Contains(wlog.String(), "still waiting for the package cache") {
+			t.Errorf("round %d: the waiting build did not say why, now and then:\n%s", round, wlog.String())
 		}
 		cancel(errors.New("cancelled by test"))
 		if err := <-done; !errors.Is(err, executor.ErrCancelled) {

@@ -355,6 +355,7 @@ var clusterEnglish = map[failure.Reason]string{
 	failure.Evicted:     "Kubernetes evicted the build pod",
 	failure.NodeLost:    "the build pod's node was lost",
 	failure.PodGone:     "the build's Kubernetes Job is gone",
+	failure.PodStopped:  "the build pod was stopped before its build ended",
 }
 
 func (e *ClusterError) Error() string {

@@ -44,7 +44,10 @@ func DecodeResult(b []byte) (Outcome, error) {
 	}
 	if r.Failure != nil {
 		if r.Failure.Reason == failure.Cancelled {
-			return Outcome{}, fmt.Errorf("%w: %w", ErrCancelled, r.Failure)
+			// The queue's own cancel deletes the Job and reads no result:
+			// a worker that says it was cancelled was stopped from
+			// outside (a signal, a deleted pod, a drained node).
+			return Outcome{}, &ClusterError{Code: failure.PodStopped, Detail: r.Failure.Message}
 		}
 		return Outcome{}, r.Failure
 	}

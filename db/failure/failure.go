@@ -52,6 +52,7 @@ const (
 	Evicted     Reason = "evicted"      // detail
 	NodeLost    Reason = "node-lost"    // detail
 	PodGone     Reason = "pod-gone"     // detail
+	PodStopped  Reason = "pod-stopped"  // detail
 	// What a package tool said went wrong (Lines holds its line).
 	APTNotFound   Reason = "apt-package-not-found"  // package
 	APTVersion    Reason = "apt-version-not-found"  // package, version
@@ -71,7 +72,7 @@ const (
 // both languages and crosses every boundary.
 var Reasons = []Reason{Interrupted, Shutdown, Cancelled, SpecDeleted, Superseded, Timeout, Silent, LogUnwritable,
 	DiskFullLog, DiskFull, DiskSpaceLow, RegistrySilent, RegistrySilentOut, PullAuth, PushAuth, StepFailed, InvalidSpec,
-	NoRegistry, OutOfMemory, BaseNotFound, Unreachable, UnreachableOut, WorkerImage, Evicted, NodeLost, PodGone,
+	NoRegistry, OutOfMemory, BaseNotFound, Unreachable, UnreachableOut, WorkerImage, Evicted, NodeLost, PodGone, PodStopped,
 	APTNotFound, APTVersion, APTMissing, PipNoMatch, PipConflict, PipManaged, PipMissing, CondaMissing, CondaNotFound, CondaUnsat}
 
 // Failure is why a build did not succeed.
