@@ -5,26 +5,30 @@
 //   - message: texts for people, as a translatable format and arguments,
 //     with the frozen codes the API gives them.
 //   - disk: free space of a file system and the bytes under a directory.
-//   - spec: spec validation (APT, PEP 508, conda match specs, names,
-//     bounds) and the Containerfile a spec builds.
 //   - logs: one timestamped log file per job, its tail and its live feed.
+//   - spec: spec validation (APT, PEP 508, conda match specs, names,
+//     bounds), package sources and the Containerfile a spec builds.
 //   - registry: the embedded registry, the push Target type, what a base
 //     image offers (BaseInfo), and the one client that checks a registry.
-//   - settings: the push registry and pull secrets administrators save.
+//   - inventory: what an image holds (package readers, diffs, pinning,
+//     SPDX and CycloneDX).
 //   - executor: the interface the queue runs builds through, with its
 //     typed errors (each knows its db/failure) and what an executor's
 //     store and caches report.
+//   - settings: the push registry and pull secrets administrators save.
 //   - engine: the in-process Buildah executor and its leftovers clean-up.
-//   - metrics: the Prometheus metrics of builds and the queue.
 //   - diagnosis: which failure a build's error and last log lines mean (a
 //     pure function with its table).
+//   - metrics: the Prometheus metrics of builds and the queue.
 //   - webhooks: deliveries of a job's end to other systems.
 //   - housekeeping: retention of jobs, logs and images.
-//   - queue: the job queue, restart recovery and cancel reasons.
+//   - queue: the job queue, restart recovery, cancel reasons, and one file
+//     per operation on a spec's revisions.
 //   - kube: the Kubernetes executor (a Job per build), the worker mode its
 //     pods run, kube/deploy (manifests for the portal in a cluster) and
 //     kube/kubetest (a real single-node cluster for the tests).
 //
-// No package here knows HTTP; only db (with db/failure, the one failure
-// type every boundary carries) is imported from outside the room.
+// No package here serves the portal's pages or API; only db (with
+// db/failure, the one failure type every boundary carries) is imported
+// from outside the room.
 package builder

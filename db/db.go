@@ -223,7 +223,7 @@ func (d *DB) insertJob(ctx context.Context, tx *sql.Tx, specID int64, snapshot I
 		return Job{}, err
 	}
 	for _, e := range ended {
-		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, e))
+		j, err := jobIn(ctx, tx, e)
 		if err != nil {
 			return Job{}, err
 		}
@@ -581,6 +581,11 @@ func (d *DB) CancelPendingJob(ctx context.Context, id int64, why *failure.Failur
 	})
 }
 
+// jobIn reads job id inside tx.
+func jobIn(ctx context.Context, tx *sql.Tx, id int64) (Job, error) {
+	return scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+}
+
 // transition checks the status change with CanTransition inside the
 // transaction, applies it and returns the updated job.
 func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx *sql.Tx, now int64, before Job) error) (Job, error) {
@@ -589,7 +594,7 @@ func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx 
 		return Job{}, err
 	}
 	defer tx.Rollback()
-	before, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	before, err := jobIn(ctx, tx, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, notFound("build job %d does not exist", id)
 	} else if err != nil {
@@ -601,7 +606,7 @@ func (d *DB) transition(ctx context.Context, id int64, to Status, apply func(tx 
 	if err := apply(tx, ms(d.now()), before); err != nil {
 		return Job{}, err
 	}
-	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	j, err := jobIn(ctx, tx, id)
 	if err != nil {
 		return Job{}, err
 	}
@@ -631,7 +636,7 @@ func (d *DB) enqueueAgain(ctx context.Context, id int64, registry, action string
 		return Job{}, err
 	}
 	defer tx.Rollback()
-	old, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs j JOIN specs s ON s.id = j.spec_id WHERE j.id = ?`, id))
+	old, err := jobIn(ctx, tx, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, notFound("build job %d does not exist", id)
 	}

@@ -94,11 +94,12 @@ func TestUpgradeMovesTheToolsLineOutOfTheArguments(t *testing.T) {
 	old := []struct{ reason, args string }{
 		{"apt-package-not-found", `["nope","E: Unable to locate package nope"]`},
 		{"apt-version-not-found", `["jq","0.0-x","E: Version '0.0-x' for 'jq' was not found"]`},
-		{"pip-managed", `[]`},
+		{"pip-externally-managed", `["error: externally-managed-environment"]`},
 		{"step-failed", `["apt","100","E: Sub-process returned an error code"]`},
 		{"step-failed", `["pip","1",""]`},
 		{"timeout", `["1h0m0s"]`},
 		{"", `[]`},
+		{"conda-not-found", `["nosuchpkg","PackagesNotFoundError: The following packages are not available"]`},
 	}
 	for i, o := range old {
 		stmts = append(stmts, fmt.Sprintf(`INSERT INTO jobs (spec_id, revision, snapshot, status, queued_at, updated_at, error, reason, reason_args)
@@ -122,11 +123,12 @@ func TestUpgradeMovesTheToolsLineOutOfTheArguments(t *testing.T) {
 	want := map[int]*failure.Failure{
 		1: {Reason: "apt-package-not-found", Args: []string{"nope"}, Lines: []string{"E: Unable to locate package nope"}, Message: "english 0"},
 		2: {Reason: "apt-version-not-found", Args: []string{"jq", "0.0-x"}, Lines: []string{"E: Version '0.0-x' for 'jq' was not found"}, Message: "english 1"},
-		3: {Reason: "pip-managed", Message: "english 2"},
+		3: {Reason: "pip-externally-managed", Lines: []string{"error: externally-managed-environment"}, Message: "english 2"},
 		4: {Reason: "step-failed", Args: []string{"apt", "100"}, Lines: []string{"E: Sub-process returned an error code"}, Message: "english 3"},
 		5: {Reason: "step-failed", Args: []string{"pip", "1"}, Message: "english 4"},
 		6: {Reason: "timeout", Args: []string{"1h0m0s"}, Message: "english 5"},
 		7: {Message: "english 6"},
+		8: {Reason: "conda-not-found", Lines: []string{"PackagesNotFoundError: The following packages are not available"}, Message: "english 7"},
 	}
 	if len(jobs) != len(want) {
 		t.Fatalf("%d jobs after the upgrade", len(jobs))
@@ -135,5 +137,44 @@ func TestUpgradeMovesTheToolsLineOutOfTheArguments(t *testing.T) {
 		if !reflect.DeepEqual(j.Failure, want[j.Revision]) {
 			t.Errorf("revision %d: %+v, want %+v", j.Revision, j.Failure, want[j.Revision])
 		}
+	}
+}
+
+// A job's end and its webhook deliveries are one write: when recording a
+// delivery fails, the job's end is not recorded either (the job stays
+// Building, the server logs it, and a restart's recovery ends it), so
+// neither is ever recorded without the other.
+func TestAJobsEndIsNotRecordedWithoutItsDeliveries(t *testing.T) {
+	d := openTest(t)
+	ctx := context.Background()
+	d.SetJobEndPayload(func(j Job) (string, string, bool) { return EventJobFailed, `{"job":` + strconv.FormatInt(j.ID, 10) + `}`, true })
+	if _, err := d.CreateWebhook(ctx, Webhook{URL: "https://hooks.example.com/a", Sealed: []byte("s"), Events: []string{EventJobFailed}, CreatedBy: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	_, job, err := d.CreateSpec(ctx, ImageSpec{Name: "one-write", BaseImage: "busybox"}, "registry.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.ClaimNextJob(ctx); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if _, err := d.write.ExecContext(ctx, `CREATE TRIGGER no_deliveries BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'deliveries refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	out := JobOutcome{Status: StatusFailed, Failure: failure.New(failure.Timeout, "", "1s")}
+	if _, err := d.FinishJob(ctx, job.ID, out); err == nil || !strings.Contains(err.Error(), "deliveries refused") {
+		t.Fatalf("FinishJob with deliveries refused: %v", err)
+	}
+	if got, _ := d.GetJob(ctx, job.ID); got.Status != StatusBuilding {
+		t.Fatalf("the job's end was recorded without its delivery: %s", got.Status)
+	}
+	if _, err := d.write.ExecContext(ctx, `DROP TRIGGER no_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.FinishJob(ctx, job.ID, out); err != nil || got.Status != StatusFailed {
+		t.Fatalf("FinishJob: %+v %v", got, err)
+	}
+	if ds, _ := d.RecentDeliveries(ctx, 10); len(ds) != 1 || ds[0].JobID != job.ID {
+		t.Fatalf("deliveries: %+v", ds)
 	}
 }

@@ -115,7 +115,11 @@ type JobEndPayload func(Job) (event, payload string, ok bool)
 
 // SetJobEndPayload has every transaction that ends a job also record one
 // pending delivery per endpoint that takes the job's event.
-func (d *DB) SetJobEndPayload(f JobEndPayload) { d.jobEnd.Store(&f) }
+func (d *DB) SetJobEndPayload(f JobEndPayload) {
+	if f != nil {
+		d.jobEnd.Store(&f)
+	}
+}
 
 // enqueueJobEnd records, in tx, the deliveries of the end of job j.
 func (d *DB) enqueueJobEnd(ctx context.Context, tx *sql.Tx, j Job) error {
@@ -143,30 +147,25 @@ func (d *DB) enqueueJobEnd(ctx context.Context, tx *sql.Tx, j Job) error {
 			ids = append(ids, id)
 		}
 	}
-	rows.Close()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("record the deliveries of job %d: %w", j.ID, err)
+	}
 	now := ms(d.now())
 	for _, id := range ids {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (webhook_id, event, job_id, payload, state, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-			id, event, j.ID, payload, now, now); err != nil {
+		if _, err := tx.ExecContext(ctx, insertDeliverySQL, id, event, j.ID, payload, now, now); err != nil {
 			return fmt.Errorf("record a %s delivery of job %d: %w", event, j.ID, err)
 		}
 	}
 	return nil
 }
 
-// insertDelivery records a pending delivery, and the administrator's
-// action that asked for it when audit is given.
-func (d *DB) insertDelivery(ctx context.Context, webhookID int64, event string, jobID int64, payload string, audit *AuditEvent) (int64, error) {
+const insertDeliverySQL = `INSERT INTO webhook_deliveries (webhook_id, event, job_id, payload, state, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`
+
+// insertDelivery records a pending delivery with the administrator's
+// action that asked for it.
+func (d *DB) insertDelivery(ctx context.Context, webhookID int64, event string, jobID int64, payload string, audit AuditEvent) (int64, error) {
 	now := ms(d.now())
-	q, args := `INSERT INTO webhook_deliveries (webhook_id, event, job_id, payload, state, created_at, next_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
-		[]any{webhookID, event, jobID, payload, now, now}
-	var res sql.Result
-	var err error
-	if audit != nil {
-		res, err = d.execAudited(ctx, *audit, q, args...)
-	} else {
-		res, err = d.write.ExecContext(ctx, q, args...)
-	}
+	res, err := d.execAudited(ctx, audit, insertDeliverySQL, webhookID, event, jobID, payload, now, now)
 	if err != nil {
 		return 0, fmt.Errorf("record a %s delivery: %w", event, err)
 	}
@@ -269,5 +268,5 @@ func (d *DB) Redeliver(ctx context.Context, id int64) (int64, error) {
 		return 0, err
 	}
 	return d.insertDelivery(ctx, old.WebhookID, old.Event, old.JobID, old.Payload,
-		&AuditEvent{Action: ActionRedeliver, Target: old.URL, Detail: Describe("%s of job %s (delivery %s)", old.Event, old.JobID, old.ID)})
+		AuditEvent{Action: ActionRedeliver, Target: old.URL, Detail: Describe("%s of job %s (delivery %s)", old.Event, old.JobID, old.ID)})
 }

@@ -5,6 +5,8 @@ package views
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"golang.org/x/text/language"
 )
@@ -67,13 +69,34 @@ func (l Loc) HTMLLang() string {
 
 // PickLang chooses a supported language from a cookie value or, failing
 // that, an Accept-Language header, negotiated with its quality values
-// ("en;q=0.1, zh-TW" is Chinese); English when nothing matches.
+// ("en;q=0.1, zh-TW" is Chinese; any Chinese, Simplified included, reads
+// the Traditional Chinese pages rather than English); English when nothing
+// matches.
 func PickLang(cookie, acceptLanguage string) string {
 	if cookie == LangEN || cookie == LangZH {
 		return cookie
 	}
-	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
-	if err != nil || len(tags) == 0 {
+	// Each entry on its own, so one malformed entry does not void the rest.
+	type weighted struct {
+		tag language.Tag
+		q   float32
+	}
+	var entries []weighted
+	for _, part := range strings.Split(acceptLanguage, ",") {
+		tags, qs, err := language.ParseAcceptLanguage(part)
+		if err != nil {
+			continue
+		}
+		for i := range tags {
+			entries = append(entries, weighted{tags[i], qs[i]})
+		}
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].q > entries[j].q })
+	tags := make([]language.Tag, len(entries))
+	for i, e := range entries {
+		tags[i] = e.tag
+	}
+	if len(tags) == 0 {
 		return LangEN
 	}
 	_, i, conf := langMatcher.Match(tags...)

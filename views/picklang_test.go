@@ -14,6 +14,8 @@ func TestPickLangNegotiatesQualityValues(t *testing.T) {
 		{"", "fr-FR, de;q=0.5", LangEN},
 		{"", "de, en;q=0.5, zh-TW;q=0.2", LangEN},
 		{"", "not a header;;", LangEN},
+		{"", "en;q=0.2, x-bad-;q=oops, zh-TW;q=0.9", LangZH},
+		{"", "zh-CN", LangZH},
 		{LangZH, "en", LangZH},
 		{LangEN, "zh-TW", LangEN},
 		{"klingon", "zh-TW", LangZH},

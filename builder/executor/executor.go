@@ -387,7 +387,7 @@ type CacheInfo struct {
 
 // ErrBuildsRunning refuses to clear the caches, or prune the store, while
 // a build may use them.
-var ErrBuildsRunning = errors.New("builds are running; clear the caches when they have finished")
+var ErrBuildsRunning = errors.New("builds are running; try again when they have finished")
 
 // PruneReport is what a prune of an executor's image store freed.
 type PruneReport struct {

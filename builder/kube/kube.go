@@ -106,14 +106,20 @@ type Executor struct {
 	cfg    Config
 	client kubernetes.Interface
 
-	// fallbacks counts the pod watches refused (see Fallbacks).
+	// fallbacks counts the builds whose pod watch was refused (see
+	// Fallbacks).
 	fallbacks             atomic.Int64
 	watchWarn, lookupWarn rate.Sometimes
 }
 
-// Fallbacks is how many times a build's pod watch was refused and polling
-// alone followed it: a Role without "watch" on pods, or an API server
-// that breaks watches. Tests hold it to zero.
+// watchRetry is how long a build followed by polling after a refused pod
+// watch waits before it asks for the watch again.
+const watchRetry = 30 * time.Second
+
+// Fallbacks is how many builds were followed by polling alone, at least
+// for a while, because their pod watch was refused: a Role without
+// "watch" on pods, or an API server that breaks watches. Tests hold it to
+// zero.
 func (k *Executor) Fallbacks() int64 { return k.fallbacks.Load() }
 
 var _ executor.Executor = (*Executor)(nil)
@@ -439,8 +445,11 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 			w.Stop()
 		}
 	}()
+	// After a refused watch, polling alone follows the build and the
+	// watch is asked for again only now and then.
+	refused, watchAgain := false, time.Time{}
 	for {
-		if events == nil {
+		if events == nil && !time.Now().Before(watchAgain) {
 			if w != nil {
 				w.Stop()
 			}
@@ -449,8 +458,11 @@ func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (execu
 			if err == nil {
 				events = w.ResultChan()
 			} else if ctx.Err() == nil {
-				w = nil
-				k.fallbacks.Add(1)
+				w, watchAgain = nil, time.Now().Add(watchRetry)
+				if !refused {
+					refused = true
+					k.fallbacks.Add(1)
+				}
 				k.watchWarn.Do(func() {
 					k.cfg.Log.Warn("kubernetes: the pod watch was refused; polling instead (does the Role allow watch on pods?)",
 						"job", job.ID, "every", k.cfg.Poll, "err", err)

@@ -362,31 +362,28 @@ func TestAMissingWorkerImageSaysSo(t *testing.T) {
 // message, as an in-process build does (they were once lost on the way).
 func TestABuildPodKeepsTheReasonOfAMissingBaseAndADownRegistry(t *testing.T) {
 	g := newRig(t, 10*time.Minute, nil)
-	missing := g.r.Target.Host + "/library/no-such-base:1"
-	_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: "kube-nobase", BaseImage: missing})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
-	if done.Status != db.StatusFailed || done.Failure.Code() != failure.BaseNotFound || len(done.Failure.Args) != 1 || done.Failure.Args[0] != missing {
-		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
-	}
-	if log := g.log(t, job.ID); !strings.Contains(log, "Kubernetes Job ") {
-		t.Fatalf("the build did not run in a pod:\n%s", log)
-	}
-
-	// The base's registry is down (the pod reaches the node's loopback).
-	down := "127.0.0.1:9/library/busybox:1"
-	_, job, err = g.q.Create(context.Background(), db.ImageSpec{Name: "kube-baseregistrydown", BaseImage: down})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done = g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
-	if done.Status != db.StatusFailed || done.Failure.Code() != failure.Unreachable || len(done.Failure.Args) != 2 || done.Failure.Args[0] != "127.0.0.1:9" {
-		t.Fatalf("job: %+v\n%s", done, g.log(t, job.ID))
-	}
-	if log := g.log(t, job.ID); !strings.Contains(log, "Kubernetes Job ") {
-		t.Fatalf("the build did not run in a pod:\n%s", log)
+	for _, c := range []struct {
+		name, base string
+		want       failure.Reason
+		args       int
+		firstArg   string
+	}{
+		{"kube-nobase", g.r.Target.Host + "/library/no-such-base:1", failure.BaseNotFound, 1, g.r.Target.Host + "/library/no-such-base:1"},
+		// The pod reaches the node's loopback, where nothing answers.
+		{"kube-baseregistrydown", "127.0.0.1:9/library/busybox:1", failure.Unreachable, 2, "127.0.0.1:9"},
+	} {
+		_, job, err := g.q.Create(context.Background(), db.ImageSpec{Name: c.name, BaseImage: c.base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := g.wait(t, job.ID, db.StatusFailed, db.StatusSucceeded, db.StatusCancelled)
+		log := g.log(t, job.ID)
+		if done.Status != db.StatusFailed || done.Failure.Code() != c.want || len(done.Failure.Args) != c.args || done.Failure.Args[0] != c.firstArg {
+			t.Fatalf("%s: job %+v\n%s", c.name, done, log)
+		}
+		if !strings.Contains(log, "Kubernetes Job ") {
+			t.Fatalf("%s: the build did not run in a pod:\n%s", c.name, log)
+		}
 	}
 }
 

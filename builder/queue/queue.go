@@ -462,8 +462,15 @@ func (q *Queue) registryFor(ctx context.Context, job db.Job) (registry.Target, e
 // noRegistry is a job stopped for want of a registry: ErrNoRegistry in
 // its chain, and the no-registry failure.
 func noRegistry(err error) error {
-	return fmt.Errorf("%w: %w", ErrNoRegistry, failure.New(failure.NoRegistry, ErrNoRegistry.Error()+": "+err.Error(), err.Error()))
+	return noRegistryError{failure.New(failure.NoRegistry, ErrNoRegistry.Error()+": "+err.Error(), err.Error())}
 }
+
+// noRegistryError says its failure once, with ErrNoRegistry and the
+// failure both in its chain.
+type noRegistryError struct{ f *failure.Failure }
+
+func (e noRegistryError) Error() string   { return e.f.Message }
+func (e noRegistryError) Unwrap() []error { return []error{ErrNoRegistry, e.f} }
 
 // finish records how a job ended, then writes its last log line and
 // closes the log: a live feed ends when the log closes, and by then the

@@ -115,7 +115,8 @@ func (f *Failure) Quoted() string {
 }
 
 // Is makes every *Failure of one reason match another: errors.Is(err,
-// failure.New(failure.Cancelled)).
+// failure.New(failure.Timeout, "")) holds for any timeout. (Two Other
+// failures match too: Is compares codes, never texts.)
 func (f *Failure) Is(target error) bool {
 	t, ok := target.(*Failure)
 	return ok && t.Reason == f.Reason
