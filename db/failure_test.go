@@ -147,7 +147,9 @@ func TestUpgradeMovesTheToolsLineOutOfTheArguments(t *testing.T) {
 func TestAJobsEndIsNotRecordedWithoutItsDeliveries(t *testing.T) {
 	d := openTest(t)
 	ctx := context.Background()
-	d.SetJobEndPayload(func(j Job) (string, string, bool) { return EventJobFailed, `{"job":` + strconv.FormatInt(j.ID, 10) + `}`, true })
+	d.SetJobEndPayload(func(j Job) (string, string, bool) {
+		return EventJobFailed, `{"job":` + strconv.FormatInt(j.ID, 10) + `}`, true
+	})
 	if _, err := d.CreateWebhook(ctx, Webhook{URL: "https://hooks.example.com/a", Sealed: []byte("s"), Events: []string{EventJobFailed}, CreatedBy: "admin"}); err != nil {
 		t.Fatal(err)
 	}

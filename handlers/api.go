@@ -190,7 +190,17 @@ func (h *handler) mountAPI(app *fiber.App) {
 	v1.Delete("/pull-secrets/:name", h.apiDeletePullSecret)
 	v1.Get("/registry", h.apiGetRegistry)
 	v1.Post("/registry/test", h.apiTestRegistry)
-	h.mountAPIMore(v1)
+	v1.Get("/jobs/:id/packages", h.apiPackages)
+	v1.Get("/jobs/:id/sbom.spdx.json", h.sbomSPDX)
+	v1.Get("/jobs/:id/sbom.cdx.json", h.sbomCycloneDX)
+	v1.Get("/jobs/:id/pinned.json", h.downloadPinned)
+	v1.Post("/specs/:name/active", h.apiActivate)
+	v1.Get("/webhooks", h.apiListWebhooks)
+	v1.Post("/webhooks", h.apiCreateWebhook)
+	v1.Delete("/webhooks/:id", h.apiDeleteWebhook)
+	v1.Get("/webhook-deliveries", h.apiListDeliveries)
+	v1.Post("/webhook-deliveries/:id/redeliver", h.apiRedeliver)
+	v1.Post("/housekeeping", h.apiHousekeeping)
 	if h.Metrics != nil {
 		// Prometheus scrapes with a bearer token too (or --metrics-addr).
 		app.Get("/metrics", h.apiErrors, h.apiAuth, adaptor.HTTPHandler(h.Metrics))

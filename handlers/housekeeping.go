@@ -229,3 +229,27 @@ func shortDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// apiHousekeeping runs retention and garbage collection now and answers
+// what the run did.
+func (h *handler) apiHousekeeping(c *fiber.Ctx) error {
+	if h.Housekeeping == nil {
+		return fiber.ErrNotFound
+	}
+	run, err := h.Housekeeping.Run(c.UserContext(), housekeeping.TriggerButton)
+	if err != nil && run.StartedAt.IsZero() {
+		return err
+	}
+	return c.JSON(struct {
+		StartedAt     time.Time `json:"startedAt"`
+		FinishedAt    time.Time `json:"finishedAt"`
+		JobsDeleted   int       `json:"jobsDeleted"`
+		LogsDeleted   int       `json:"logsDeleted"`
+		TagsDeleted   int       `json:"tagsDeleted"`
+		BlobsDeleted  int       `json:"blobsDeleted"`
+		RegistryFreed int64     `json:"registryFreed"`
+		LogsFreed     int64     `json:"logsFreed"`
+		StorageFreed  int64     `json:"storageFreed"`
+		Error         string    `json:"error,omitempty"`
+	}{run.StartedAt, run.Finished, run.JobsDeleted, run.LogsDeleted, run.TagsDeleted, run.BlobsDeleted, run.RegistryFreed, run.LogsFreed, run.StorageFreed, strings.TrimSpace(run.Error)})
+}
