@@ -3,7 +3,6 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +22,7 @@ import (
 
 	"imagebuilder/builder/kube/kubetest"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 )
 
 // binPath is the real imagebuilder binary, built once for the package.
@@ -291,24 +291,7 @@ var ackInput = regexp.MustCompile(`name="ack" value="([^"]+)"`)
 // waitJob waits until the job has one of the statuses.
 func waitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, want ...db.Status) db.Job {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		j, err := store.GetJob(context.Background(), id)
-		if err == nil {
-			for _, w := range want {
-				if j.Status == w {
-					return j
-				}
-			}
-			if j.Status.Finished() {
-				t.Fatalf("job %d ended %s (reason %q, %q, by %q), want %v", id, j.Status, j.Failure.Code(), j.Failure.Text(), j.CancelledBy, want)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s (%v), want %v", id, j.Status, err, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return dbtest.WaitJob(t, store, id, timeout, nil, want...)
 }
 
 // mountsUnder lists the mounts at or below dir, or that use something

@@ -22,6 +22,7 @@ import (
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 	"imagebuilder/db/failure"
 )
 
@@ -131,22 +132,7 @@ func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube
 
 func (g *rig) wait(t testing.TB, id int64, want ...db.Status) db.Job {
 	t.Helper()
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		j, err := g.store.GetJob(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range want {
-			if j.Status == w {
-				return j
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s, want %v\nlog:\n%s", id, j.Status, want, g.log(t, id))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return dbtest.WaitJob(t, g.store, id, 4*time.Minute, func() string { return "log:\n" + g.log(t, id) }, want...)
 }
 
 func (g *rig) log(t testing.TB, id int64) string {

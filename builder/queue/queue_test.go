@@ -16,6 +16,7 @@ import (
 	"imagebuilder/builder/logs"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 	"imagebuilder/db/failure"
 )
 
@@ -72,22 +73,7 @@ func newTestQueue(t *testing.T, r *enginetest.Rig, timeout time.Duration, option
 // waitJob waits until the job reaches one of the statuses.
 func waitJob(t testing.TB, store *db.DB, id int64, want ...db.Status) db.Job {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		j, err := store.GetJob(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range want {
-			if j.Status == w {
-				return j
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d is %s, want %v\n%s", id, j.Status, want, stacks())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return dbtest.WaitJob(t, store, id, 2*time.Minute, stacks, want...)
 }
 
 // stacks is every goroutine's stack, for a test that waited in vain.

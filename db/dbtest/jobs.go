@@ -2,7 +2,9 @@ package dbtest
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"imagebuilder/db"
 )
@@ -35,4 +37,32 @@ func EndedJob(t testing.TB, store *db.DB, name string, out db.JobOutcome) db.Job
 		t.Fatal(err)
 	}
 	return j
+}
+
+// WaitJob waits up to timeout for job id to reach one of want, and
+// returns it. A job that ends otherwise fails the test at once, with its
+// reason; at the deadline the test fails with what explain says (a log,
+// the goroutines), when explain is not nil.
+func WaitJob(t testing.TB, store *db.DB, id int64, timeout time.Duration, explain func() string, want ...db.Status) db.Job {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		j, err := store.GetJob(context.Background(), id)
+		if err == nil {
+			if slices.Contains(want, j.Status) {
+				return j
+			}
+			if j.Status.Finished() {
+				t.Fatalf("job %d ended %s (reason %q: %q, by %q), want %v", id, j.Status, j.Failure.Code(), j.Failure.Text(), j.CancelledBy, want)
+			}
+		}
+		if time.Now().After(deadline) {
+			more := ""
+			if explain != nil {
+				more = "\n" + explain()
+			}
+			t.Fatalf("job %d is %s (%v) after %s, want %v%s", id, j.Status, err, timeout, want, more)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
