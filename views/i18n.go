@@ -1,6 +1,7 @@
 // Package views holds the portal's templ components: pure functions of the
-// view models in this package, with one layout. It must not import the
-// database, builder or handler packages.
+// view models in this package, with one layout. Each X.templ has its
+// models in X_models.go. It must not import the database, builder or
+// handler packages (db/failure, the failure type, is the exception).
 package views
 
 import (
