@@ -16,64 +16,11 @@ import (
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
-	"imagebuilder/db/failure"
+	"imagebuilder/handlers/apiv1"
 	"imagebuilder/views"
 )
 
 // --- What the API answers ----------------------------------------------------
-
-// APISpec is a spec as the API shows it: what was saved, and where it
-// stands.
-type APISpec struct {
-	db.ImageSpec
-	// Image is the active revision's image ("" until one succeeds);
-	// ActiveRevision its revision, Pinned whether an administrator chose it.
-	Image          string `json:"image,omitempty"`
-	ActiveRevision int    `json:"activeRevision,omitempty"`
-	Pinned         bool   `json:"pinned,omitempty"`
-	// Status is the latest job's status ("" when never built).
-	Status         string     `json:"status,omitempty"`
-	LatestJob      int64      `json:"latestJob,omitempty"`
-	LatestRevision int        `json:"latestRevision,omitempty"`
-	BaseUpdated    bool       `json:"baseUpdated,omitempty"`
-	UpdatedAt      *time.Time `json:"updatedAt,omitempty"`
-}
-
-// APIJob is a build job as the API shows it. Diagnosis and Hint say why
-// it failed or was cancelled, in the request's language, as the job page
-// does.
-type APIJob struct {
-	ID        int64        `json:"id"`
-	Spec      string       `json:"spec"`
-	Revision  int          `json:"revision"`
-	Status    string       `json:"status"`
-	Snapshot  db.ImageSpec `json:"snapshot"`
-	Registry  string       `json:"registry,omitempty"`
-	Image     string       `json:"image,omitempty"`
-	Digest    string       `json:"digest,omitempty"`
-	Size      int64        `json:"size,omitempty"`
-	Reason    string       `json:"reason,omitempty"`
-	Diagnosis string       `json:"diagnosis,omitempty"`
-	Hint      string       `json:"hint,omitempty"`
-	// Failure is why, as the store, the webhooks and the job page have it.
-	Failure     *failure.Failure `json:"failure,omitempty"`
-	RetryOf     int64            `json:"retryOf,omitempty"`
-	ReusedFrom  int64            `json:"reusedFrom,omitempty"`
-	BaseDigest  string           `json:"baseDigest,omitempty"`
-	RequestedBy string           `json:"requestedBy,omitempty"`
-	CancelledBy string           `json:"cancelledBy,omitempty"`
-	QueuedAt    *time.Time       `json:"queuedAt,omitempty"`
-	StartedAt   *time.Time       `json:"startedAt,omitempty"`
-	FinishedAt  *time.Time       `json:"finishedAt,omitempty"`
-}
-
-// APISpecResult answers a create or an update: the spec, the job it
-// started (none when an update changed nothing) and whether it changed.
-type APISpecResult struct {
-	Spec    APISpec `json:"spec"`
-	Job     *APIJob `json:"job,omitempty"`
-	Changed bool    `json:"changed"`
-}
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -82,8 +29,8 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func apiJob(loc views.Loc, j db.Job) APIJob {
-	out := APIJob{ID: j.ID, Spec: j.SpecName, Revision: j.Revision, Status: string(j.Status), Snapshot: j.Snapshot,
+func apiJob(loc views.Loc, j db.Job) apiv1.Job {
+	out := apiv1.Job{ID: j.ID, Spec: j.SpecName, Revision: j.Revision, Status: string(j.Status), Snapshot: j.Snapshot,
 		Registry: j.Registry, Image: j.Image, Digest: j.Digest, Size: j.Size, Reason: string(j.Failure.Code()), Failure: j.Failure, RetryOf: j.RetryOf,
 		ReusedFrom: j.ReusedFrom, BaseDigest: j.BaseDigest, RequestedBy: j.RequestedBy, CancelledBy: j.CancelledBy,
 		QueuedAt: timePtr(j.QueuedAt), StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt)}
@@ -94,26 +41,26 @@ func apiJob(loc views.Loc, j db.Job) APIJob {
 }
 
 // apiSpec is the spec named name with where it stands.
-func (h *handler) apiSpec(c *fiber.Ctx, name string) (APISpec, error) {
+func (h *handler) apiSpec(c *fiber.Ctx, name string) (apiv1.Spec, error) {
 	ctx := c.UserContext()
 	s, err := h.DB.GetSpec(ctx, name)
 	if err != nil {
-		return APISpec{}, err
+		return apiv1.Spec{}, err
 	}
-	out := APISpec{ImageSpec: s.ImageSpec, UpdatedAt: timePtr(s.UpdatedAt)}
+	out := apiv1.Spec{ImageSpec: s.ImageSpec, UpdatedAt: timePtr(s.UpdatedAt)}
 	if active, _, ok, err := h.DB.ActiveJob(ctx, name); err != nil {
-		return APISpec{}, err
+		return apiv1.Spec{}, err
 	} else if ok {
 		out.Image, out.ActiveRevision, out.Pinned = active.Image, active.Revision, s.ActiveJob != 0
 	}
 	if jobs, err := h.DB.FindJobs(ctx, db.JobFilter{Spec: name, Limit: 1}); err != nil {
-		return APISpec{}, err
+		return apiv1.Spec{}, err
 	} else if len(jobs) > 0 {
 		out.Status, out.LatestJob, out.LatestRevision = string(jobs[0].Status), jobs[0].ID, jobs[0].Revision
 	}
 	base, err := h.DB.GetBaseState(ctx, name)
 	if err != nil {
-		return APISpec{}, err
+		return apiv1.Spec{}, err
 	}
 	out.BaseUpdated = base.Update != ""
 	return out, nil
@@ -132,11 +79,11 @@ func (h *handler) apiListSpecs(c *fiber.Ctx) error {
 		return err
 	}
 	out := struct {
-		Total int       `json:"total"`
-		Specs []APISpec `json:"specs"`
-	}{Total: res.Total, Specs: []APISpec{}}
+		Total int          `json:"total"`
+		Specs []apiv1.Spec `json:"specs"`
+	}{Total: res.Total, Specs: []apiv1.Spec{}}
 	for _, s := range res.Specs {
-		row := APISpec{ImageSpec: db.ImageSpec{Name: s.Name, BaseImage: s.BaseImage}, Image: s.Image, ActiveRevision: s.ActiveRevision, Pinned: s.Pinned,
+		row := apiv1.Spec{ImageSpec: db.ImageSpec{Name: s.Name, BaseImage: s.BaseImage}, Image: s.Image, ActiveRevision: s.ActiveRevision, Pinned: s.Pinned,
 			Status: string(s.Status), LatestJob: s.LatestJobID, LatestRevision: s.LatestRevision, BaseUpdated: s.BaseUpdated, UpdatedAt: timePtr(s.UpdatedAt)}
 		out.Specs = append(out.Specs, row)
 	}
@@ -175,7 +122,7 @@ func (h *handler) specResult(c *fiber.Ctx, status int, name string, j *db.Job) e
 	if err != nil {
 		return err
 	}
-	res := APISpecResult{Spec: s, Changed: j != nil}
+	res := apiv1.SpecResult{Spec: s, Changed: j != nil}
 	c.Set(fiber.HeaderETag, etag(s.ImageSpec.Version()))
 	if j != nil {
 		aj := apiJob(locOf(c), *j)
@@ -302,10 +249,10 @@ func (h *handler) apiListJobs(c *fiber.Ctx) error {
 		return err
 	}
 	out := struct {
-		Jobs []APIJob `json:"jobs"`
+		Jobs []apiv1.Job `json:"jobs"`
 		// Next is the before= of the next page (0: this is the last).
 		Next int64 `json:"next,omitempty"`
-	}{Jobs: []APIJob{}}
+	}{Jobs: []apiv1.Job{}}
 	loc := locOf(c)
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, apiJob(loc, j))

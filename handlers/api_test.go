@@ -25,6 +25,7 @@ import (
 	"imagebuilder/db"
 	"imagebuilder/db/dbtest"
 	"imagebuilder/db/failure"
+	"imagebuilder/handlers/apiv1"
 )
 
 // apiRoutes lists the API's routes as "METHOD /path/:param".
@@ -203,12 +204,12 @@ func TestAPISpecsJobsAndSettings(t *testing.T) {
 	}
 
 	// Create, then PUT the same spec: no new revision; PUT a change: one.
-	var created APISpecResult
+	var created apiv1.SpecResult
 	in := map[string]any{"name": "tools", "baseImage": "busybox", "apt": []string{"jq"}}
 	if resp := apiCall(t, app, tok, "POST", "/api/v1/specs", in, &created); resp.StatusCode != 201 || created.Job == nil || created.Job.Revision != 1 || created.Spec.Status != "pending" {
 		t.Fatalf("create: %d %+v", resp.StatusCode, created)
 	}
-	var put APISpecResult
+	var put apiv1.SpecResult
 	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/tools", map[string]any{"baseImage": "busybox", "apt": []string{"jq"}}, &put); resp.StatusCode != 200 || put.Changed || put.Job != nil {
 		t.Fatalf("unchanged PUT: %d %+v", resp.StatusCode, put)
 	}
@@ -225,13 +226,13 @@ func TestAPISpecsJobsAndSettings(t *testing.T) {
 	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/fresh", map[string]any{"baseImage": "busybox"}, &put); resp.StatusCode != 201 || put.Job.Revision != 1 {
 		t.Fatalf("PUT of a new spec: %d %+v", resp.StatusCode, put)
 	}
-	var got APISpec
+	var got apiv1.Spec
 	if resp := apiCall(t, app, tok, "GET", "/api/v1/specs/tools", nil, &got); resp.StatusCode != 200 || strings.Join(got.APT, ",") != "jq,curl" || got.LatestRevision != 2 {
 		t.Fatalf("get: %d %+v", resp.StatusCode, got)
 	}
 	var list struct {
-		Total int       `json:"total"`
-		Specs []APISpec `json:"specs"`
+		Total int          `json:"total"`
+		Specs []apiv1.Spec `json:"specs"`
 	}
 	if resp := apiCall(t, app, tok, "GET", "/api/v1/specs?q=too", nil, &list); resp.StatusCode != 200 || list.Total != 1 || list.Specs[0].Name != "tools" {
 		t.Fatalf("list: %d %+v", resp.StatusCode, list)
@@ -239,8 +240,8 @@ func TestAPISpecsJobsAndSettings(t *testing.T) {
 
 	// Jobs: revision 1 was superseded (cancelled) by revision 2.
 	var jobs struct {
-		Jobs []APIJob `json:"jobs"`
-		Next int64    `json:"next"`
+		Jobs []apiv1.Job `json:"jobs"`
+		Next int64       `json:"next"`
 	}
 	if resp := apiCall(t, app, tok, "GET", "/api/v1/specs/tools/jobs", nil, &jobs); resp.StatusCode != 200 || len(jobs.Jobs) != 2 || jobs.Jobs[0].Revision != 2 {
 		t.Fatalf("spec jobs: %d %+v", resp.StatusCode, jobs)
@@ -259,7 +260,7 @@ func TestAPISpecsJobsAndSettings(t *testing.T) {
 		t.Fatalf("a bad status: %d", resp.StatusCode)
 	}
 	id := jsonNumber(put.Job.ID)
-	var job APIJob
+	var job apiv1.Job
 	if resp := apiCall(t, app, tok, "POST", "/api/v1/jobs/"+id+"/cancel", nil, &job); resp.StatusCode != 200 || job.Status != "cancelled" || job.CancelledBy != "admin (API token ci-pipeline)" {
 		t.Fatalf("cancel: %d %+v", resp.StatusCode, job)
 	}
@@ -497,7 +498,7 @@ func TestAPIWebhooksAndActivation(t *testing.T) {
 	if resp := apiCall(t, app, tok, "DELETE", "/api/v1/webhooks/"+jsonNumber(w.ID), nil, nil); resp.StatusCode != 204 {
 		t.Fatalf("delete webhook: %d", resp.StatusCode)
 	}
-	var created APISpecResult
+	var created apiv1.SpecResult
 	if resp := apiCall(t, app, tok, "POST", "/api/v1/specs", map[string]any{"name": "tools", "baseImage": "busybox"}, &created); resp.StatusCode != 201 {
 		t.Fatalf("create: %d", resp.StatusCode)
 	}
@@ -551,7 +552,7 @@ func TestAPIBodyOverTheLimitIsAJSONError(t *testing.T) {
 func TestAPIPutWithIfMatchRefusesAStaleVersion(t *testing.T) {
 	app, store := testApp(t)
 	tok := newToken(t, signedIn(t, app), "two-scripts")
-	var created APISpecResult
+	var created apiv1.SpecResult
 	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests"}}, &created); resp.StatusCode != 201 {
 		t.Fatalf("create: %d", resp.StatusCode)
 	}
@@ -561,7 +562,7 @@ func TestAPIPutWithIfMatchRefusesAStaleVersion(t *testing.T) {
 		t.Fatalf("ETag %q", read)
 	}
 	// The first script adds a pull secret... (a package here)
-	var first APISpecResult
+	var first apiv1.SpecResult
 	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests"}, "apt": []string{"jq"}}, &first, "If-Match", read); resp.StatusCode != 200 || !first.Changed {
 		t.Fatalf("first: %d %+v", resp.StatusCode, first)
 	}
@@ -575,7 +576,7 @@ func TestAPIPutWithIfMatchRefusesAStaleVersion(t *testing.T) {
 	}
 	// With the ETag of the first's answer it goes through.
 	resp = apiCall(t, app, tok, "GET", "/api/v1/specs/shared", nil, nil)
-	var second APISpecResult
+	var second apiv1.SpecResult
 	if resp := apiCall(t, app, tok, "PUT", "/api/v1/specs/shared", map[string]any{"baseImage": "busybox", "pip": []string{"requests", "numpy"}, "apt": []string{"jq"}}, &second, "If-Match", resp.Header.Get("ETag")); resp.StatusCode != 200 || !second.Changed || second.Job.Revision != 3 {
 		t.Fatalf("second, fresh: %d %+v", resp.StatusCode, second)
 	}

@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"imagebuilder/db"
-	"imagebuilder/handlers"
+	"imagebuilder/handlers/apiv1"
 )
 
 // Exit codes.
@@ -245,13 +245,13 @@ func run(ctx context.Context, group string, args []string, stdout, stderr io.Wri
 		case "logs":
 			return c.logs(ctx, id, *follow, stdout)
 		case "cancel":
-			var j handlers.APIJob
+			var j apiv1.Job
 			if _, err := c.do(ctx, http.MethodPost, fmt.Sprintf("/jobs/%d/cancel", id), nil, &j); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "job %d (%s revision %d) is %s\n", j.ID, j.Spec, j.Revision, j.Status)
 		default:
-			var j handlers.APIJob
+			var j apiv1.Job
 			if _, err := c.do(ctx, http.MethodPost, fmt.Sprintf("/jobs/%d/retry", id), nil, &j); err != nil {
 				return err
 			}
@@ -313,7 +313,7 @@ func (c *client) apply(ctx context.Context, path string, wait bool, timeout time
 	if err != nil {
 		return err
 	}
-	var res handlers.APISpecResult
+	var res apiv1.SpecResult
 	status, err := c.do(ctx, http.MethodPut, "/specs/"+url.PathEscape(in.Name), body, &res)
 	if err != nil {
 		return err
@@ -348,7 +348,7 @@ func (c *client) waitJob(ctx context.Context, id int64, stdout io.Writer) error 
 	last := ""
 	var unreachableSince time.Time
 	for {
-		var j handlers.APIJob
+		var j apiv1.Job
 		if _, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/jobs/%d", id), nil, &j); err != nil {
 			var ee *exitError
 			switch {
@@ -396,11 +396,11 @@ func hintLine(h string) string {
 }
 
 func (c *client) listSpecs(ctx context.Context, output string, stdout io.Writer) error {
-	var all []handlers.APISpec
+	var all []apiv1.Spec
 	for offset := 0; ; {
 		var page struct {
-			Total int                `json:"total"`
-			Specs []handlers.APISpec `json:"specs"`
+			Total int          `json:"total"`
+			Specs []apiv1.Spec `json:"specs"`
 		}
 		if _, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/specs?limit=1000&offset=%d", offset), nil, &page); err != nil {
 			return err
@@ -423,7 +423,7 @@ func (c *client) listSpecs(ctx context.Context, output string, stdout io.Writer)
 }
 
 func (c *client) getSpec(ctx context.Context, name, output string, stdout io.Writer) error {
-	var s handlers.APISpec
+	var s apiv1.Spec
 	if _, err := c.do(ctx, http.MethodGet, "/specs/"+url.PathEscape(name), nil, &s); err != nil {
 		return err
 	}
@@ -454,7 +454,7 @@ func (c *client) listJobs(ctx context.Context, spec, status, output string, stdo
 		q.Set("status", status)
 	}
 	var page struct {
-		Jobs []handlers.APIJob `json:"jobs"`
+		Jobs []apiv1.Job `json:"jobs"`
 	}
 	if _, err := c.do(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &page); err != nil {
 		return err
