@@ -163,27 +163,35 @@
     // keeps it up to date, never starts it.
     var summary = document.getElementById("error-summary");
     if (summary && summary.textContent.trim()) e.detail.parameters["summary"] = "1";
-  // A form being sent takes its background checks and preview with it: the
-  // ones in flight are aborted and none starts until the answer comes, so a
-  // late answer never lands on the page the form led to.
+  });
+  // A form being sent makes its background checks and preview stale: none
+  // starts until the form's answer comes, and the answer of one already in
+  // flight is dropped, not swapped in, so it never lands on the page the
+  // form led to. (Aborting them instead makes htmx log errors.)
+  var formGeneration = 0;
   document.addEventListener("htmx:beforeRequest", function (e) {
     var elt = e.detail.elt;
     if (!elt || !elt.matches) return;
     if (elt.matches("[data-background]")) {
       var owner = elt.closest("form");
-      if (owner && owner.dataset.sending) e.preventDefault();
+      if (owner && owner.dataset.sending) {
+        e.preventDefault();
+        return;
+      }
+      if (e.detail.xhr) e.detail.xhr.ibGeneration = formGeneration;
       return;
     }
     if (elt.tagName !== "FORM") return;
     elt.dataset.sending = "1";
-    elt.querySelectorAll("[data-background]").forEach(function (bg) {
-      htmx.trigger(bg, "htmx:abort");
-    });
+    formGeneration++;
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var xhr = e.detail.xhr;
+    if (xhr && xhr.ibGeneration !== undefined && xhr.ibGeneration !== formGeneration) e.detail.shouldSwap = false;
   });
   document.addEventListener("htmx:afterRequest", function (e) {
     var elt = e.detail.elt;
     if (elt && elt.tagName === "FORM") delete elt.dataset.sending;
-  });
   });
   // The registry form's external fields take input only while External is
   // chosen.
