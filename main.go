@@ -48,6 +48,7 @@ import (
 	"imagebuilder/builder/metrics"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/registry/images"
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/webhooks"
@@ -289,14 +290,20 @@ func cmdContainerfile(args []string, stdout io.Writer) error {
 	return err
 }
 
-// buildRuntime holds what the build commands open: the engine and the registry.
+// buildRuntime holds what the commands open: the registry, the client for
+// images in registries and, where this process builds, the engine.
 type buildRuntime struct {
+	// engine is nil when builds run elsewhere: no Buildah storage is
+	// opened then, and nothing here needs privileges.
 	engine   *engine.Engine
+	images   *images.Client
 	embedded *registry.Registry
 	target   registry.Target
 }
 
-func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
+// openRuntime opens the registry and the images client, and the engine
+// when withEngine.
+func openRuntime(ctx context.Context, cfg Config, withEngine bool) (*buildRuntime, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -325,7 +332,20 @@ func openRuntime(ctx context.Context, cfg Config) (*buildRuntime, error) {
 	}
 	insecure := []string{}
 	if rt.target.Insecure {
-		insecure = append(insecure, strings.SplitN(rt.target.Host, "/", 2)[0])
+		insecure = append(insecure, registry.HostOnly(rt.target.Host))
+	}
+	var own registry.Target
+	if rt.target.Own {
+		own = rt.target
+	}
+	client, err := images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), Timeout: cfg.RegistryTimeout, Own: own})
+	if err != nil {
+		rt.Close()
+		return nil, err
+	}
+	rt.images = client
+	if !withEngine {
+		return rt, nil
 	}
 	eng, err := engine.New(engine.Config{DataDir: cfg.DataDir, InsecureRegistries: insecure, MinFreeSpace: uint64(cfg.MinFreeSpace),
 		RegistryTimeout: cfg.RegistryTimeout, MaxCacheSize: int64(cfg.CacheMaxSize), StepLimits: true})
@@ -372,7 +392,7 @@ func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	rt, err := openRuntime(ctx, cfg)
+	rt, err := openRuntime(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
@@ -403,7 +423,7 @@ func cmdImportBase(ctx context.Context, args []string, stdout io.Writer) error {
 	if *rootfs == "" || *image == "" {
 		return errors.New("--rootfs and --image are required")
 	}
-	rt, err := openRuntime(ctx, cfg)
+	rt, err := openRuntime(ctx, cfg, true)
 	if err != nil {
 		return err
 	}
@@ -451,7 +471,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg)
+	rt, err := openRuntime(ctx, cfg, cfg.Executor == "" || cfg.Executor == "in-process")
 	if err != nil {
 		return err
 	}
@@ -470,11 +490,16 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conf := settings.New(store, box, rt.engine, target)
+	// Who reaches registries is told which ones are reached without TLS.
+	told := []settings.InsecureRegistries{rt.images}
+	if rt.engine != nil {
+		told = append(told, rt.engine)
+	}
+	conf := settings.New(store, box, target, told...)
 	conf.AllowLinkLocal = cfg.AllowLinkLocal
 	conf.DefaultLimits = executor.Limits{Memory: int64(cfg.BuildMemory), CPUs: cfg.BuildCPUs}
 	conf.DefaultSchedule = settings.Schedule{HousekeepingEvery: cfg.HousekeepingEvery, BaseCheckEvery: cfg.BaseCheckEvery}
-	if err := conf.SyncEngine(ctx); err != nil {
+	if err := conf.SyncInsecure(ctx); err != nil {
 		return err
 	}
 	keys, err := handlers.LoadSessionKeys(filepath.Join(cfg.DataDir, "session.keys"))
@@ -493,7 +518,11 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	keeper := &housekeeping.Keeper{DB: store, Logs: logStore, Default: conf.Retention, Log: logger,
-		Storage: rt.engine, StorageMax: int64(cfg.StorageMaxSize), External: conf.ExternalTags}
+		StorageMax: int64(cfg.StorageMaxSize), External: conf.ExternalTags}
+	var caches handlers.Caches
+	if rt.engine != nil { // this process builds: its image store and caches
+		keeper.Storage, caches = rt.engine, rt.engine
+	}
 	var registryBytes func() int64
 	if rt.embedded != nil && rt.target.Own {
 		keeper.Registry, keeper.RegistryHost, registryBytes = rt.embedded, rt.target.Host, rt.embedded.BlobBytes
@@ -509,8 +538,8 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		PullSecret:     conf.PullSecret,
 		Sources:        conf.Sources,
 		Limits:         conf.BuildLimits,
-		Reuse:          rt.engine,
-		Inventory:      rt.engine,
+		Reuse:          rt.images,
+		Inventory:      rt.images,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
 		Observer:       stats,
@@ -522,7 +551,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
-		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.engine, Caches: rt.engine, CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
+		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.images, Caches: caches, Can: exec.Capabilities(), CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
 		Housekeeping: keeper, RegistryBytes: registryBytes, Webhooks: hooks, Workers: cfg.Workers,
 		Metrics: promhttp.HandlerFor(stats.Gatherer(), promhttp.HandlerOpts{})})
 	go hooks.Run(ctx)
@@ -675,7 +704,7 @@ func cmdWorkerImage(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg)
+	rt, err := openRuntime(ctx, cfg, true)
 	if err != nil {
 		return err
 	}

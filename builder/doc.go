@@ -15,6 +15,11 @@
 //   - executor: the interface the queue runs builds through, with its
 //     typed errors (each knows its db/failure) and what an executor's
 //     store and caches report.
+//   - registry/images: the client for images already in a registry
+//     (resolve a reference, retag, size, read layers for the inventory,
+//     say what a base image offers), with no image store and no
+//     privileges: reuse, alias tags, base checks and inventories use it
+//     whatever the executor is.
 //   - settings: the push registry and pull secrets administrators save.
 //   - engine: the in-process Buildah executor and its leftovers clean-up.
 //   - diagnosis: which failure a build's error and last log lines mean (a

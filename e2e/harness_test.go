@@ -90,6 +90,8 @@ type instance struct {
 	// args and env go to every command run on the instance.
 	args []string
 	env  []string
+	// cred, when set, is who its servers run as (see asNobody).
+	cred *syscall.Credential
 }
 
 func newInstance(t testing.TB) *instance {
@@ -173,6 +175,9 @@ func (in *instance) start(args ...string) *server {
 	all := append(append([]string{"serve", "--data-dir", in.dir, "--addr", addr, "--registry-addr", in.regAddr}, in.args...), args...)
 	s := &server{t: in.t, cmd: exec.Command(binPath, all...), base: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd.Env = append(os.Environ(), in.env...)
+	if in.cred != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: in.cred}
+	}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		in.t.Fatal(err)

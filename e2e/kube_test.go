@@ -5,19 +5,26 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/playwright-community/playwright-go"
 	"golang.org/x/crypto/bcrypt"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/kube/kubetest"
 	"imagebuilder/db"
 )
@@ -60,6 +67,67 @@ func kubeInstance(t *testing.T) (*instance, *kubetest.Cluster, string) {
 	return in, c, ns
 }
 
+// nobody is the unprivileged user the Kubernetes portal runs as.
+const nobody = 65534
+
+// asNobody makes the instance's servers run as nobody, with nothing of
+// Buildah in the data directory: what import-base and worker-image (run as
+// root, with the engine) left there goes, the directory becomes nobody's,
+// and the kubeconfig is a copy nobody can read, with its certificates
+// inside. A server that opened Buildah storage, mounted or wrote outside
+// its data directory would fail or leave a trace (see buildahLeft).
+func (in *instance) asNobody(t *testing.T) {
+	t.Helper()
+	if left := mountsUnder(t, in.dir); len(left) > 0 {
+		t.Fatalf("mounts under the data directory: %v", left)
+	}
+	for _, p := range buildahPaths {
+		must(t, os.RemoveAll(filepath.Join(in.dir, p)))
+	}
+	for i, a := range in.args {
+		if a != "--kube-config" {
+			continue
+		}
+		cfg, err := clientcmd.LoadFromFile(in.args[i+1])
+		must(t, err)
+		must(t, clientcmdapi.FlattenConfig(cfg))
+		own := filepath.Join(in.dir, "kubeconfig")
+		must(t, clientcmd.WriteToFile(*cfg, own))
+		in.args[i+1] = own
+	}
+	must(t, filepath.WalkDir(in.dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, nobody, nobody)
+	}))
+	// The test's temporary directories are root's (0700): nobody may pass
+	// through them to its own.
+	for d := filepath.Dir(in.dir); d != os.TempDir() && d != "/" && strings.HasPrefix(d, filepath.Dir(binPath)); d = filepath.Dir(d) {
+		must(t, os.Chmod(d, 0o711))
+	}
+	must(t, os.Chmod(filepath.Dir(binPath), 0o711))
+	// Its temporary files go where nobody may write.
+	tmp := t.TempDir()
+	must(t, os.Chown(tmp, nobody, nobody))
+	in.env = append(in.env, "TMPDIR="+tmp)
+	in.cred = &syscall.Credential{Uid: nobody, Gid: nobody}
+}
+
+// buildahPaths are what the in-process engine keeps in a data directory.
+var buildahPaths = []string{"storage", "run", "tmp", "policy.json", "registries.conf"}
+
+// buildahLeft are those of buildahPaths the data directory holds.
+func buildahLeft(dir string) []string {
+	var left []string
+	for _, p := range buildahPaths {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err == nil {
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
 // jobPods are the pods of a job's Kubernetes Job.
 func jobPods(t *testing.T, c *kubetest.Cluster, ns string, id int64) []string {
 	t.Helper()
@@ -78,6 +146,9 @@ func TestBuildsOnKubernetes(t *testing.T) {
 	steady := in.importBase(busyboxWithAptGet(t,
 		"case \" $* \" in *\" install \"*) ;; *) exit 0;; esac\nfor i in 1 2 3 4 5 6 7 8; do echo \"unpacking part $i\"; sleep 1; done\n"),
 		"library/steady-apt:1", "Steady apt")
+	// The portal itself needs no privileges and no Buildah storage: it
+	// runs as nobody, and reads and tags images through the registry.
+	in.asNobody(t)
 	srv := in.serve()
 	store := in.store()
 	ctx := context.Background()
@@ -145,6 +216,30 @@ func TestBuildsOnKubernetes(t *testing.T) {
 	if l := readFile(in.logPath(deb.ID)); !strings.Contains(l, "Setting up jq") {
 		t.Errorf("the Debian build's log does not show jq installed:\n%s", lastLines(l, 30))
 	}
+	// What the portal does with images in its password-protected registry,
+	// with its own credentials and without Buildah: the inventory read from
+	// the pushed layers, the form's base check, and a revision whose content
+	// was built before reused by a new tag, with no pod.
+	if inv, ok, err := store.GetInventory(ctx, deb.ID); err != nil || !ok || !inv.OK || !slices.ContainsFunc(inv.Packages, func(p inventory.Package) bool { return p.Name == "jq" }) {
+		t.Fatalf("the Debian revision's inventory: %v %v %+v", ok, err, inv.Error)
+	}
+	resp := srv.postForm("/specs/check-base", url.Values{"baseImage": {in.regAddr + "/library/debian:bookworm"}, "apt": {"jq"}})
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Debian GNU/Linux 12") {
+		t.Fatalf("the base check of a base in the protected registry: %s\n%s", resp.Status, body)
+	}
+	for _, apt := range []string{"", "jq"} {
+		if resp := srv.postForm("/specs/k-debian", url.Values{"baseImage": {in.regAddr + "/library/debian:bookworm"}, "apt": {apt}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("edit k-debian: %s", resp.Status)
+		}
+		jobs, err = store.ListJobs(ctx, "k-debian")
+		must(t, err)
+		waitJob(t, store, jobs[0].ID, 3*time.Minute, db.StatusSucceeded)
+	}
+	if again, _ := store.GetJob(ctx, jobs[0].ID); again.ReusedFrom != deb.ID || again.Digest != deb.Digest || len(jobPods(t, c, ns, again.ID)) != 0 {
+		t.Fatalf("back to revision 1's content: %+v, pods %v", again, jobPods(t, c, ns, again.ID))
+	}
 
 	// Cancel from the browser: the pod goes.
 	if resp := srv.postForm("/specs", url.Values{"name": {"k-cancel"}, "baseImage": {steady}, "apt": {"jq"}}); resp.StatusCode != http.StatusSeeOther {
@@ -205,5 +300,8 @@ func TestBuildsOnKubernetes(t *testing.T) {
 	}
 	if strings.Contains(srv.out.String(), kubeRegistryPassword) || strings.Contains(srv.out.String(), kubePullMarker) {
 		t.Error("the server's output holds a secret")
+	}
+	if left := buildahLeft(in.dir); len(left) > 0 {
+		t.Errorf("the portal made Buildah's files in its data directory: %v", left)
 	}
 }

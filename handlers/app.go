@@ -59,6 +59,10 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// Executor says where builds run, for the settings page.
 	Executor views.ExecutorInfo
+	// Can is what the executor's builds can do: the Containerfile
+	// preview plans as the queue will (package plan), and the Builds page
+	// says whether step limits are enforced.
+	Can executor.Capabilities
 	// Caches are the in-process engine's package caches, for the Storage
 	// page; nil hides them.
 	Caches Caches
@@ -88,9 +92,6 @@ type Deps struct {
 type Caches interface {
 	Caches() []executor.CacheInfo
 	ClearCaches() error
-	// StepLimits reports whether builds run in control groups with their
-	// limits (and their steps wait for that).
-	StepLimits() bool
 }
 
 type handler struct {

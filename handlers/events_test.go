@@ -28,6 +28,8 @@ func (instantExecutor) Run(_ context.Context, req executor.Request, log io.Write
 	}
 	return executor.Outcome{Image: "reg/" + req.Job.SpecName + ":" + req.Tag, Digest: "sha256:ab", Size: 1}, nil
 }
+func (instantExecutor) Capabilities() executor.Capabilities { return executor.Capabilities{} }
+
 func (instantExecutor) Recover(context.Context, []db.Job) ([]executor.Recovery, error) {
 	return nil, nil
 }

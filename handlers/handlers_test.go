@@ -54,7 +54,7 @@ func newTestAppAt(t testing.TB, path string, withAdmin bool, options ...func(*De
 	if err != nil {
 		t.Fatal(err)
 	}
-	settings := settings.New(store, box, nil, registry.Target{Host: strings.TrimPrefix(reg.URL, "http://"), Insecure: true})
+	settings := settings.New(store, box, registry.Target{Host: strings.TrimPrefix(reg.URL, "http://"), Insecure: true})
 	q := queue.New(store, nil, logs, queue.Config{Registry: settings.Registry, PullSecret: settings.PullSecret, Sources: settings.Sources})
 	keys, err := LoadSessionKeys(filepath.Join(dir, "session.keys"))
 	if err != nil {

@@ -39,7 +39,7 @@ func (h *handler) buildSettingsPage(c *fiber.Ctx, status int, form *views.Source
 	}
 	lim.MachineCPUs = runtime.NumCPU()
 	lim.Kubernetes = h.Executor.Kubernetes
-	lim.Enforced = h.Caches != nil && h.Caches.StepLimits()
+	lim.Enforced = h.Can.StepLimits
 	l := h.layout(c, "", "builds")
 	l.Title = l.Loc.T("builds.title")
 	form.Layout = l

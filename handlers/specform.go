@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"imagebuilder/builder/plan"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
@@ -296,14 +297,12 @@ func (h *handler) preview(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	opts := spec.Options{Sources: src.Redacted(), Gate: !h.Executor.Kubernetes && h.Caches != nil && h.Caches.StepLimits()}
 	// An edit builds on the spec's last good build, as the queue will.
-	if prev, ok, err := h.DB.LastSucceededJob(c.UserContext(), in.Name, 0); err != nil {
+	prev, ok, err := h.DB.LastSucceededJob(c.UserContext(), in.Name, 0)
+	if err != nil {
 		return err
-	} else if ok && prev.Snapshot.BaseImage == in.BaseImage && !h.Executor.Kubernetes {
-		opts.PreviousAPT = prev.APTSteps
 	}
-	cf, err := spec.ContainerfileWith(in, opts)
+	cf, err := spec.ContainerfileWith(in, plan.For(in, prev, ok, h.Can).Options(src.Redacted()))
 	var verr spec.ValidationError
 	switch {
 	case errors.As(err, &verr):

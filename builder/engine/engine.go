@@ -7,11 +7,10 @@ package engine
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,20 +24,17 @@ import (
 	"go.podman.io/buildah"
 	"go.podman.io/buildah/imagebuildah"
 	nettypes "go.podman.io/common/libnetwork/types"
-	imagecopy "go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
-	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
 	"golang.org/x/sync/semaphore"
 
 	"imagebuilder/builder/executor"
-	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/registry/images"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
@@ -47,8 +43,6 @@ import (
 // to a registry. One Engine owns one containers/storage store; several
 // builds may run on it at once.
 type Engine struct {
-	inspected      inspectCache
-	scanner        *inventory.Scanner
 	lock           *os.File // the data directory's engine lock, held shared
 	dataDir        string
 	minFree        uint64
@@ -100,7 +94,6 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		scanner:        inventory.NewScanner(),
 		dataDir:        dir,
 		minFree:        cfg.MinFreeSpace,
 		regTimeout:     cfg.RegistryTimeout,
@@ -185,17 +178,8 @@ func (e *Engine) SetInsecureRegistries(hosts ...string) error {
 			e.insecure[h] = true
 		}
 	}
-	sorted := make([]string, 0, len(e.insecure))
-	for h := range e.insecure {
-		sorted = append(sorted, h)
-	}
-	sort.Strings(sorted)
-	var b strings.Builder
-	b.WriteString("# Written by Image Builder. Unqualified names are not searched anywhere.\nunqualified-search-registries = []\nshort-name-mode = \"disabled\"\n")
-	for _, h := range sorted {
-		fmt.Fprintf(&b, "\n[[registry]]\nlocation = %q\ninsecure = true\n", h)
-	}
-	if err := os.WriteFile(e.registriesPath, []byte(b.String()), 0o600); err != nil {
+	sorted := slices.Sorted(maps.Keys(e.insecure))
+	if err := os.WriteFile(e.registriesPath, []byte(images.RegistriesConf(sorted)), 0o600); err != nil {
 		return err
 	}
 	sysregistriesv2.InvalidateCache()
@@ -262,9 +246,12 @@ type BuildRequest struct {
 	Limits executor.Limits
 }
 
-// StepLimits reports whether builds' steps run in control groups with
-// their limits; their Containerfiles then wait for it (spec.Options.Gate).
-func (e *Engine) StepLimits() bool { return e.stepLimits }
+// Capabilities: builds keep the store's layers, and their steps run in
+// control groups with their limits when this process may make them (their
+// Containerfiles then wait for it, spec.Options.Gate).
+func (e *Engine) Capabilities() executor.Capabilities {
+	return executor.Capabilities{KeepsLayers: true, StepLimits: e.stepLimits}
+}
 
 // BuildResult is what a successful build pushed.
 type BuildResult struct {
@@ -281,36 +268,6 @@ type BuildResult struct {
 
 // Reference returns image@digest.
 func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
-
-// withOwnRegistryAuth adds the embedded registry's credentials (see
-// registry.Target.Own) to a pull secret (a Docker config JSON, or nil) for
-// a base image in that registry, unless the secret has an entry for it
-// already.
-func withOwnRegistryAuth(pullSecret []byte, base string, reg registry.Target) []byte {
-	named, err := reference.ParseNormalizedNamed(base)
-	host := registry.HostOnly(reg.Host)
-	if err != nil || !reg.Own || reg.Username == "" || reference.Domain(named) != host {
-		return pullSecret
-	}
-	config := map[string]json.RawMessage{}
-	auths := map[string]json.RawMessage{}
-	if len(pullSecret) > 0 {
-		if json.Unmarshal(pullSecret, &config) != nil {
-			return pullSecret // not ours to fix; the pull says what is wrong
-		}
-		if raw, ok := config["auths"]; ok && json.Unmarshal(raw, &auths) != nil {
-			return pullSecret
-		}
-	}
-	if _, ok := auths[host]; ok {
-		return pullSecret
-	}
-	entry, _ := json.Marshal(map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + reg.Password))})
-	auths[host] = entry
-	config["auths"], _ = json.Marshal(auths)
-	out, _ := json.Marshal(config)
-	return out
-}
 
 // Build validates the spec, renders its Containerfile, builds it and pushes
 // the result. Cancelling ctx stops the build and removes its containers.
@@ -340,7 +297,7 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 			return BuildResult{}, err
 		}
 	}
-	pullSecret := withOwnRegistryAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
+	pullSecret := registry.WithOwnAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
 	var limits *executor.Limits
 	if e.stepLimits {
 		limits = &req.Limits
@@ -348,7 +305,7 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 	id, err := e.BuildContainerfile(ctx, ContainerfileBuild{Containerfile: containerfile, Target: target,
 		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log, Limits: limits})
 	if err != nil {
-		if isNotFound(err) {
+		if images.IsNotFound(err) {
 			return BuildResult{}, &executor.BaseNotFoundError{Image: req.Spec.BaseImage, Err: err}
 		}
 		return BuildResult{}, err
@@ -638,52 +595,16 @@ func (e *Engine) Push(ctx context.Context, image, target string, reg registry.Ta
 		if ctx.Err() != nil {
 			return BuildResult{}, fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
 		}
-		if isAuthError(err) {
+		if images.IsAuthError(err) {
 			return BuildResult{}, &executor.AuthError{Push: true, Err: fmt.Errorf("push %s: %w", target, err)}
 		}
 		return BuildResult{}, fmt.Errorf("push %s: %w", target, err)
 	}
-	size, err := e.remoteSize(ctx, target, sys)
+	size, err := images.Size(ctx, target, sys)
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("inspect pushed %s: %w", target, err)
 	}
 	return BuildResult{Image: target, Digest: dig.String(), Size: size}, nil
-}
-
-// Retag gives an image already in the registry another tag: from is
-// host/name@digest, to host/name:tag, both on reg. Nothing is built or
-// uploaded again; it returns the image's compressed size.
-func (e *Engine) Retag(ctx context.Context, reg registry.Target, from, to string, log io.Writer) (int64, error) {
-	// A manifest and a few blob checks: a registry that takes longer is
-	// left to the build, which says what is wrong with it.
-	ctx, cancel := context.WithTimeout(ctx, 4*e.regTimeout)
-	defer cancel()
-	src, err := docker.ParseReference("//" + from)
-	if err != nil {
-		return 0, fmt.Errorf("image %q: %w", from, err)
-	}
-	dst, err := docker.ParseReference("//" + to)
-	if err != nil {
-		return 0, fmt.Errorf("image %q: %w", to, err)
-	}
-	policy, err := signature.NewPolicyFromFile(e.policyPath)
-	if err != nil {
-		return 0, err
-	}
-	pc, err := signature.NewPolicyContext(policy)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = pc.Destroy() }()
-	sys := e.pushContext(reg)
-	if log == nil {
-		log = io.Discard
-	}
-	if _, err := imagecopy.Image(ctx, pc, dst, src, &imagecopy.Options{SourceCtx: sys, DestinationCtx: sys, ReportWriter: log,
-		ImageListSelection: imagecopy.CopySystemImage}); err != nil {
-		return 0, fmt.Errorf("tag %s as %s: %w", from, to, err)
-	}
-	return e.remoteSize(ctx, to, sys)
 }
 
 func (e *Engine) pushContext(reg registry.Target) *types.SystemContext {
@@ -699,32 +620,6 @@ func (e *Engine) pushContext(reg registry.Target) *types.SystemContext {
 		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: reg.Username, Password: reg.Password}
 	}
 	return sys
-}
-
-// remoteSize sums the manifest, config and layer sizes in the registry.
-func (e *Engine) remoteSize(ctx context.Context, target string, sys *types.SystemContext) (int64, error) {
-	ref, err := docker.ParseReference("//" + target)
-	if err != nil {
-		return 0, err
-	}
-	src, err := ref.NewImageSource(ctx, sys)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close()
-	raw, mt, err := src.GetManifest(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	m, err := manifest.FromBlob(raw, mt)
-	if err != nil {
-		return 0, err
-	}
-	size := int64(len(raw)) + m.ConfigInfo().Size
-	for _, l := range m.LayerInfos() {
-		size += l.Size
-	}
-	return size, nil
 }
 
 // hostNetwork satisfies buildah's network interface. Builds share the host
@@ -757,26 +652,4 @@ func (hostNetwork) Drivers() []string          { return nil }
 func (hostNetwork) DefaultNetworkName() string { return "host" }
 func (hostNetwork) NetworkInfo() nettypes.NetworkInfo {
 	return nettypes.NetworkInfo{Backend: "none"}
-}
-
-// Inventory reads what the image ref (host/name@digest on reg) holds, from
-// the registry: whatever built it, Buildah here or a build pod.
-func (e *Engine) Inventory(ctx context.Context, reg registry.Target, ref string) (inventory.Inventory, error) {
-	dref, err := docker.ParseReference("//" + ref)
-	if err != nil {
-		return inventory.Inventory{}, fmt.Errorf("image %q: %w", ref, err)
-	}
-	sys := e.pushContext(reg)
-	// A registry that is gone or silent says so within the registry
-	// timeout, rather than holding the job until the read's own bound.
-	host := reference.Domain(dref.DockerReference())
-	if err := registry.Probe(ctx, host, sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue, e.regTimeout); err != nil {
-		return inventory.Inventory{}, fmt.Errorf("the registry %s: %w", host, err)
-	}
-	src, err := dref.NewImageSource(ctx, sys)
-	if err != nil {
-		return inventory.Inventory{}, fmt.Errorf("read %s: %w", ref, err)
-	}
-	defer src.Close()
-	return e.scanner.ScanImage(ctx, src, sys)
 }

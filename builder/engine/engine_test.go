@@ -17,7 +17,6 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
-	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
@@ -396,33 +395,6 @@ func TestCondaLinesReachCondaAsArguments(t *testing.T) {
 	config, _ := imageBlobs(t, r.Target.Host, "conda-demo", "2")
 	if bytes.Contains(config, []byte(token)) || strings.Contains(log2.String(), token) {
 		t.Error("the channel token is in the image's history or the log")
-	}
-}
-
-// A base image is inspected once per digest: its OS, architecture and
-// which package tools it has.
-func TestInspectBaseSaysWhatTheImageOffers(t *testing.T) {
-	r := enginetest.Get(t)
-	ctx := context.Background()
-	deb, err := r.Engine.InspectBase(ctx, r.Debian(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !deb.Tools["apt-get"] || deb.Tools["conda"] || deb.Tools["pip"] || !strings.Contains(deb.OS, "Debian") || deb.Arch != "amd64" || deb.Digest == "" {
-		t.Fatalf("debian: %+v", deb)
-	}
-	bb, err := r.Engine.InspectBase(ctx, r.Busybox(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bb.Tools["apt-get"] || bb.Tools["python3"] || bb.Tools["conda"] || bb.OS != "" {
-		t.Fatalf("busybox: %+v", bb)
-	}
-	if _, err := r.Engine.InspectBase(ctx, r.Target.Host+"/library/no-such-image:1", nil); !errors.Is(err, registry.ErrBaseNotFound) {
-		t.Fatalf("a missing image: %v", err)
-	}
-	if left := r.Leftovers(t); len(left) > 0 {
-		t.Fatalf("inspection left:\n%s", strings.Join(left, "\n"))
 	}
 }
 

@@ -12,12 +12,9 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/docker/distribution/registry/api/errcode"
-	v2 "github.com/docker/distribution/registry/api/v2"
-	"go.podman.io/image/v5/docker"
-
 	"imagebuilder/builder/disk"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry/images"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 	"imagebuilder/db/failure"
@@ -78,7 +75,7 @@ var exitStatus = regexp.MustCompile(`exit status (\d+)`)
 // branch on types: a refused pull of the base image, or a step that exited
 // with a status (and which package manager's step it was).
 func buildError(err error) error {
-	if isAuthError(err) {
+	if images.IsAuthError(err) {
 		return &executor.AuthError{Err: fmt.Errorf("build: %w", err)}
 	}
 	if m := exitStatus.FindAllStringSubmatch(err.Error(), -1); m != nil {
@@ -86,38 +83,6 @@ func buildError(err error) error {
 		return &executor.StepError{Step: spec.StepIn(err.Error()), Status: status, Err: fmt.Errorf("build: %w", err)}
 	}
 	return fmt.Errorf("build: %w", err)
-}
-
-// isAuthError reports a registry's refusal for lack of credentials. The
-// types come first; some Buildah paths flatten the error to text, which is
-// read here, at the library's edge, and nowhere else.
-func isAuthError(err error) bool {
-	var unauthorized docker.ErrUnauthorizedForCredentials
-	if errors.As(err, &unauthorized) {
-		return true
-	}
-	var code errcode.Error
-	if errors.As(err, &code) && (code.Code == errcode.ErrorCodeUnauthorized || code.Code == errcode.ErrorCodeDenied) {
-		return true
-	}
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "authentication required") || strings.Contains(msg, "unauthorized")
-}
-
-// isNotFound reports a registry that does not have the image (or its
-// repository); the text is read where Buildah flattened the error.
-func isNotFound(err error) bool {
-	var auth *executor.AuthError
-	var step *executor.StepError
-	if errors.As(err, &auth) || errors.As(err, &step) {
-		return false
-	}
-	var code errcode.Error
-	if errors.As(err, &code) && (code.Code == v2.ErrorCodeManifestUnknown || code.Code == v2.ErrorCodeNameUnknown) {
-		return true
-	}
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "name unknown") || strings.Contains(msg, "repository name not known")
 }
 
 // noSpaceWatch passes a build's output on and notes whether it said that

@@ -25,7 +25,7 @@ import (
 // build's group with the CPU quota applied.
 func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 	r := enginetest.Get(t)
-	if !r.Engine.StepLimits() {
+	if !r.Engine.Capabilities().StepLimits {
 		t.Skip("this machine gives no control groups to the tests")
 	}
 	base := r.Hungry(t)

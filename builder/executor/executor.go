@@ -86,14 +86,19 @@ type Executor interface {
 	Recover(ctx context.Context, building []db.Job) ([]Recovery, error)
 	// Attach follows a build that Recover found running, as Run would have.
 	Attach(ctx context.Context, job db.Job, log io.Writer) (Outcome, error)
+	// Capabilities says what this executor's builds can do.
+	Capabilities() Capabilities
 }
 
-// LayerKeeper is an Executor that may say its builds start without the
-// layers of earlier builds (a fresh pod): then a plan that keeps earlier
-// steps for their cached layers (spec.PlanAPT) would only cost more, and
-// the queue does not make one. An Executor without the method keeps them.
-type LayerKeeper interface {
-	KeepsLayers() bool
+// Capabilities are what an executor's builds can do, which the build plan
+// (package plan) and the pages depend on.
+type Capabilities struct {
+	// KeepsLayers: a build starts with the layers of earlier builds (the
+	// in-process store); a fresh build pod does not.
+	KeepsLayers bool
+	// StepLimits: each build's steps run in a control group with the
+	// build's Limits (and their Containerfile waits for it).
+	StepLimits bool
 }
 
 // Recovery is what Recover found of one job's build.

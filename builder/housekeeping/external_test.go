@@ -40,10 +40,12 @@ func TestExternalRegistryTagsAreDeletedOnlyWhenAllowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ext.Close(ctx)
-	if err := r.Engine.SetInsecureRegistries(r.Server.Host(), ext.Host()); err != nil {
-		t.Fatal(err)
+	for _, told := range []interface{ SetInsecureRegistries(...string) error }{r.Engine, r.Images} {
+		if err := told.SetInsecureRegistries(r.Server.Host(), ext.Host()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = told.SetInsecureRegistries(r.Server.Host()) })
 	}
-	t.Cleanup(func() { _ = r.Engine.SetInsecureRegistries(r.Server.Host()) })
 	target := registry.Target{Host: ext.Host() + "/team", Username: "pusher", Password: "s3cret", Insecure: true}
 
 	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,10 +82,19 @@ func TestDeploymentManifestsRunThePortalAndTheRoleSuffices(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The test cluster has no storage provisioner: a host directory backs
-	// the claim.
+	// the claim; fsGroup does not reach a host directory, so it is the
+	// portal's user's already, and the way to it passable.
 	hostDir := filepath.Join(t.TempDir(), "pv")
 	if err := os.MkdirAll(hostDir, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if err := os.Chown(hostDir, portalUser, portalUser); err != nil {
+		t.Fatal(err)
+	}
+	for d := filepath.Dir(hostDir); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
 	}
 	pvName := "imagebuilder-data-" + ns
 	if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{
@@ -118,6 +128,13 @@ func TestDeploymentManifestsRunThePortalAndTheRoleSuffices(t *testing.T) {
 		case *corev1.Service:
 			_, err = cs.CoreV1().Services(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *appsv1.Deployment:
+			// The portal runs unprivileged, as a non-root user.
+			sc, csc := o.Spec.Template.Spec.SecurityContext, o.Spec.Template.Spec.Containers[0].SecurityContext
+			if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser != portalUser ||
+				csc == nil || (csc.Privileged != nil && *csc.Privileged) || csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation ||
+				csc.Capabilities == nil || len(csc.Capabilities.Add) > 0 || !slices.Equal(csc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+				t.Fatalf("the portal's pod is not unprivileged: %+v %+v", sc, csc)
+			}
 			// What differs on the test cluster: its locally imported image,
 			// the node's network (pods reach the API server and registries
 			// on its loopback), and free ports.
@@ -171,6 +188,17 @@ func TestDeploymentManifestsRunThePortalAndTheRoleSuffices(t *testing.T) {
 	if l := portalLog(t, g); !strings.Contains(l, "executor=\"kubernetes (namespace "+ns+")\"") {
 		t.Errorf("the portal does not say it builds on Kubernetes:\n%s", l)
 	}
+	// It keeps its data on the claim, and nothing of Buildah there.
+	for _, p := range []string{"imagebuilder.db", "registry"} {
+		if _, err := os.Stat(filepath.Join(hostDir, p)); err != nil {
+			t.Errorf("the portal's data: %v", err)
+		}
+	}
+	for _, p := range []string{"storage", "run", "tmp", "policy.json", "registries.conf"} {
+		if _, err := os.Lstat(filepath.Join(hostDir, p)); err == nil {
+			t.Errorf("the portal made Buildah's %s in its data directory", p)
+		}
+	}
 
 	// A build with the service account's token, so with the Role only.
 	token, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "imagebuilder", &authv1.TokenRequest{
@@ -213,6 +241,9 @@ current-context: c
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// portalUser is who the manifests run the portal as.
+const portalUser = 65532
 
 // portalLog is the portal pod's log.
 func portalLog(t *testing.T, g *rig) string {

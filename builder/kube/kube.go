@@ -124,9 +124,10 @@ func (k *Executor) Fallbacks() int64 { return k.fallbacks.Load() }
 
 var _ executor.Executor = (*Executor)(nil)
 
-// KeepsLayers is false: each build pod starts with an empty store, so
-// there are no earlier layers to keep; see executor.LayerKeeper.
-func (k *Executor) KeepsLayers() bool { return false }
+// Capabilities: each build pod starts with an empty store, so there are
+// no earlier layers to keep, and its limits are the pod's resources, not
+// per-step control groups.
+func (k *Executor) Capabilities() executor.Capabilities { return executor.Capabilities{} }
 
 // RESTConfig loads the kubeconfig file, or the in-cluster config for "".
 func RESTConfig(kubeconfig string) (*rest.Config, error) {

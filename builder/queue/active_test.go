@@ -11,12 +11,12 @@ import (
 
 func TestActiveRevisionRollbackAndAliasTag(t *testing.T) {
 	r := enginetest.Get(t)
-	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Engine })
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Images })
 	ctx := context.Background()
 	other := r.Derived(t, "FROM "+r.Busybox(t)+"\n"+`RUN ["/bin/sh","-c","echo two > /revision"]`+"\n", r.Target.Host+"/library/marker:1")
 	resolve := func(tag string) string {
 		t.Helper()
-		dig, err := r.Engine.ResolveBase(ctx, r.Target.Host+"/rollback:"+tag, nil)
+		dig, err := r.Images.ResolveBase(ctx, r.Target.Host+"/rollback:"+tag, nil)
 		if err != nil {
 			t.Fatalf("resolve rollback:%s: %v", tag, err)
 		}

@@ -38,7 +38,7 @@ func eventually(t *testing.T, cond func() bool) bool {
 
 func TestBaseImageUpdatesFollowEachPolicy(t *testing.T) {
 	r := enginetest.Get(t)
-	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Engine })
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Images })
 	ctx := context.Background()
 	base := r.Target.Host + "/library/moving:1"
 	first := pushBase(t, r, "FROM "+r.Busybox(t)+"\n"+`RUN ["/bin/sh","-c","echo one > /version"]`+"\n", base)

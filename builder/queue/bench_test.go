@@ -16,7 +16,7 @@ import (
 func BenchmarkUnchangedSaveReuses(b *testing.B) {
 	r := enginetest.Get(b)
 	store, logStore := openStores(b)
-	q := New(store, r.Engine, logStore, Config{Workers: 1, Timeout: 5 * time.Minute, Reuse: r.Engine, Inventory: r.Engine,
+	q := New(store, r.Engine, logStore, Config{Workers: 1, Timeout: 5 * time.Minute, Reuse: r.Images, Inventory: r.Images,
 		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil }})
 	if err := q.Start(context.Background()); err != nil {
 		b.Fatal(err)

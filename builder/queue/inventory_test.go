@@ -12,6 +12,7 @@ import (
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/registry"
+	"imagebuilder/builder/registry/images"
 	"imagebuilder/db"
 )
 
@@ -59,7 +60,7 @@ func getInventory(t *testing.T, store *db.DB, id int64) db.Inventory {
 
 func TestDebianInventoryDiffAndPinnedRebuild(t *testing.T) {
 	r := enginetest.Get(t)
-	q, store := newTestQueue(t, r, 10*time.Minute, func(c *Config) { c.Reuse, c.Inventory = r.Engine, r.Engine })
+	q, store := newTestQueue(t, r, 10*time.Minute, func(c *Config) { c.Reuse, c.Inventory = r.Images, r.Images })
 	ctx := context.Background()
 	s := db.ImageSpec{Name: "inv-debian", BaseImage: r.Debian(t), APT: []string{"jq"}}
 	_, j1, err := q.Create(ctx, s)
@@ -148,7 +149,7 @@ func TestDebianInventoryDiffAndPinnedRebuild(t *testing.T) {
 
 func TestPythonAndCondaInventoryIsCopiedWhenReused(t *testing.T) {
 	r := enginetest.Get(t)
-	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse, c.Inventory = r.Engine, r.Engine })
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse, c.Inventory = r.Images, r.Images })
 	ctx := context.Background()
 	base := r.Derived(t, "FROM "+r.Busybox(t)+"\n"+
 		`RUN ["/bin/sh","-c","mkdir -p /usr/local/lib/python3.11/site-packages/Demo_Pkg-1.2.dist-info /opt/conda/conda-meta && `+
@@ -186,20 +187,20 @@ func TestPythonAndCondaInventoryIsCopiedWhenReused(t *testing.T) {
 // deadRegistryInventory reads images through a registry address that
 // refuses connections, as a registry gone after the push would.
 type deadRegistryInventory struct {
-	e    *engine.Engine
+	c    *images.Client
 	dead string
 }
 
 func (d deadRegistryInventory) Inventory(ctx context.Context, reg registry.Target, ref string) (inventory.Inventory, error) {
 	_, rest, _ := strings.Cut(ref, "/")
-	return d.e.Inventory(ctx, registry.Target{Host: d.dead, Insecure: true}, d.dead+"/"+rest)
+	return d.c.Inventory(ctx, registry.Target{Host: d.dead, Insecure: true}, d.dead+"/"+rest)
 }
 
 func TestAFailedInventoryDoesNotFailTheBuild(t *testing.T) {
 	r := enginetest.Get(t)
 	dead := freeAddr(t)
 	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) {
-		c.Inventory = deadRegistryInventory{e: r.Engine, dead: dead}
+		c.Inventory = deadRegistryInventory{c: r.Images, dead: dead}
 	})
 	_, j, err := q.Create(context.Background(), db.ImageSpec{Name: "inv-missing", BaseImage: r.Busybox(t)})
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"imagebuilder/builder/diagnosis"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/logs"
+	"imagebuilder/builder/plan"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
@@ -370,19 +371,17 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 	if err != nil {
 		return executor.Request{}, err
 	}
-	keeper, isKeeper := q.exec.(executor.LayerKeeper)
-	if ok && prev.Snapshot.BaseImage == job.Snapshot.BaseImage && (!isKeeper || keeper.KeepsLayers()) {
-		req.PreviousAPT = prev.APTSteps
-	}
+	p := plan.For(job.Snapshot, prev, ok, q.exec.Capabilities())
+	req.PreviousAPT = p.PreviousAPT
 	record := ""
 	if !req.Sources.IsZero() {
 		raw, _ := json.Marshal(req.Sources.Redacted())
 		record = string(raw)
 	}
-	steps := spec.APTSteps(job.Snapshot, spec.Options{PreviousAPT: req.PreviousAPT})
-	if len(steps) > 1 && len(steps) > len(req.PreviousAPT) {
+	steps := p.APTSteps(job.Snapshot)
+	if p.AddsAStep(steps) {
 		log.Printf("Image Builder: APT packages were only added since revision %d: its APT steps are kept and one more step installs %s",
-			prev.Revision, strings.Join(steps[len(steps)-1], " "))
+			p.Previous, strings.Join(steps[len(steps)-1], " "))
 	}
 	if err := q.db.SetJobPlan(ctx, job.ID, record, steps); err != nil {
 		return executor.Request{}, err

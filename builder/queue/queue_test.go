@@ -82,12 +82,21 @@ func stacks() string {
 	return string(buf[:runtime.Stack(buf, true)])
 }
 
+// logText is an ended job's whole log. Its last line is written after the
+// job's status (see finish): the log is followed to its close.
 func logText(t *testing.T, q *Queue, id int64) string {
-	raw, err := os.ReadFile(q.logs.Path(id))
-	if err != nil {
-		t.Fatal(err)
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var b strings.Builder
+	if err := q.logs.Follow(ctx, id, 0, nil, func(line []byte, _ int64) error {
+		b.Write(line)
+		b.WriteByte('\n')
+		return nil
+	}); err != nil {
+		t.Fatalf("the log of job %d: %v", id, err)
 	}
-	return string(raw)
+	return b.String()
 }
 
 func TestQueueCreateEditSucceedAndFailWithReason(t *testing.T) {

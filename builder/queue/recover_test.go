@@ -32,6 +32,8 @@ func (s *stubExecutor) Run(context.Context, executor.Request, io.Writer) (execut
 	return executor.Outcome{}, fmt.Errorf("not used")
 }
 
+func (s *stubExecutor) Capabilities() executor.Capabilities { return executor.Capabilities{} }
+
 func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor.Recovery, error) {
 	if len(building) == 0 {
 		return nil, nil
@@ -294,7 +296,7 @@ func TestAddedAPTPackageKeepsThePreviousStep(t *testing.T) {
 // or pip. Each names what failed.
 func TestFailedBuildsNameBaseRegistryMemoryAndMissingTools(t *testing.T) {
 	r := enginetest.Get(t)
-	if !r.Engine.StepLimits() {
+	if !r.Engine.Capabilities().StepLimits {
 		t.Skip("this machine gives no control groups to the tests")
 	}
 	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) {
@@ -345,7 +347,7 @@ func freeAddr(t *testing.T) string {
 // base image digest builds again, and Rebuild always builds.
 func TestIdenticalSpecReusesTheImage(t *testing.T) {
 	r := enginetest.Get(t)
-	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Engine })
+	q, store := newTestQueue(t, r, 5*time.Minute, func(c *Config) { c.Reuse = r.Images })
 	ctx := context.Background()
 	s := db.ImageSpec{Name: "same-again", BaseImage: r.Busybox(t)}
 	_, j1, err := q.Create(ctx, s)
@@ -372,7 +374,7 @@ func TestIdenticalSpecReusesTheImage(t *testing.T) {
 		t.Errorf("reusing took %s", took)
 	}
 	// The new tag is in the registry, on the same digest.
-	if got, err := r.Engine.ResolveBase(ctx, j2.Image, nil); err != nil || got != j1.Digest {
+	if got, err := r.Images.ResolveBase(ctx, j2.Image, nil); err != nil || got != j1.Digest {
 		t.Errorf("tag 2 resolves to %q (%v), want %s", got, err, j1.Digest)
 	}
 	j3, err := q.Rebuild(ctx, j2.ID)

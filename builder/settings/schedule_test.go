@@ -34,7 +34,7 @@ func TestScheduleFallsBackToTheFlagsAndSavedOneWakesTheLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	s := New(store, nil, nil, registry.Target{Host: "127.0.0.1:5000", Own: true})
+	s := New(store, nil, registry.Target{Host: "127.0.0.1:5000", Own: true})
 	s.DefaultSchedule = Schedule{HousekeepingEvery: time.Hour, BaseCheckEvery: 6 * time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

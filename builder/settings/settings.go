@@ -132,7 +132,7 @@ const registrySettingKey = "registry"
 type Settings struct {
 	db       *db.DB
 	box      *SecretBox
-	engine   InsecureRegistries
+	told     []InsecureRegistries
 	fallback registry.Target // the embedded registry, or the one given by flags
 	// AllowLinkLocal lets the registry check reach link-local and cloud
 	// metadata addresses (--registry-allow-link-local).
@@ -148,15 +148,15 @@ type Settings struct {
 }
 
 // InsecureRegistries is told which registries are reached without TLS
-// verification (the build engine's registries.conf).
+// verification (the images client and the build engine).
 type InsecureRegistries interface {
 	SetInsecureRegistries(hosts ...string) error
 }
 
-// New ties the stored settings to their defaults. engine may be nil (then
-// no registries.conf is kept up to date).
-func New(store *db.DB, box *SecretBox, engine InsecureRegistries, fallback registry.Target) *Settings {
-	return &Settings{db: store, box: box, engine: engine, fallback: fallback}
+// New ties the stored settings to their defaults; told are kept up to
+// date with the registries reached without TLS (none: nobody is told).
+func New(store *db.DB, box *SecretBox, fallback registry.Target, told ...InsecureRegistries) *Settings {
+	return &Settings{db: store, box: box, told: told, fallback: fallback}
 }
 
 // Fallback is the registry used while none is saved in the portal.
@@ -237,13 +237,13 @@ func (s *Settings) SaveRegistry(ctx context.Context, rs RegistrySettings, passwo
 	if err := s.db.SetSetting(ctx, registrySettingKey, string(raw), detail); err != nil {
 		return err
 	}
-	return s.SyncEngine(ctx)
+	return s.SyncInsecure(ctx)
 }
 
-// SyncEngine keeps the engine's registries.conf in step with the
-// registries reached without TLS (for base images pulled from them).
-func (s *Settings) SyncEngine(ctx context.Context) error {
-	if s.engine == nil {
+// SyncInsecure tells the images client and the engine which registries
+// are reached without TLS (base images pulled from them, images read).
+func (s *Settings) SyncInsecure(ctx context.Context) error {
+	if len(s.told) == 0 {
 		return nil
 	}
 	hosts := []string{}
@@ -253,7 +253,11 @@ func (s *Settings) SyncEngine(ctx context.Context) error {
 	if rs, err := s.RegistrySettings(ctx); err == nil && rs.External && rs.Insecure {
 		hosts = append(hosts, registry.HostOnly(rs.Host))
 	}
-	return s.engine.SetInsecureRegistries(hosts...)
+	var errs []error
+	for _, t := range s.told {
+		errs = append(errs, t.SetInsecureRegistries(hosts...))
+	}
+	return errors.Join(errs...)
 }
 
 // PullSecret returns the Docker config JSON of a named secret.

@@ -21,12 +21,16 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
+
+	"imagebuilder/builder/registry/images"
 )
 
-// Rig is one engine and one embedded registry.
+// Rig is one engine and one embedded registry, with a client for the
+// images in it.
 type Rig struct {
 	Dir    string
 	Engine *engine.Engine
+	Images *images.Client
 	Server *registry.Registry
 	// Target is the embedded registry as builds push to it.
 	Target registry.Target
@@ -58,7 +62,11 @@ func Get(t testing.TB) *Rig {
 		if eng, err = engine.New(engine.Config{DataDir: dir, InsecureRegistries: []string{srv.Host()}, StepLimits: true}); err != nil {
 			return
 		}
-		shared = &Rig{Dir: dir, Engine: eng, Server: srv, Target: registry.Target{Host: srv.Host(), Insecure: true}, bases: map[string]string{}, started: time.Now()}
+		var client *images.Client
+		if client, err = images.New(images.Config{Dir: filepath.Join(dir, "images"), Own: registry.Target{Host: srv.Host(), Insecure: true}}); err != nil {
+			return
+		}
+		shared = &Rig{Dir: dir, Engine: eng, Images: client, Server: srv, Target: registry.Target{Host: srv.Host(), Insecure: true}, bases: map[string]string{}, started: time.Now()}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +190,10 @@ func (r *Rig) Leftovers(t testing.TB) []string {
 			copies = append(copies, p)
 		}
 	}
+	// The images client's scratch space (pull secrets, blob copies) is
+	// emptied after each call.
+	client, _ := filepath.Glob(filepath.Join(r.Dir, "images", "tmp", "*"))
+	copies = append(copies, client...)
 	works, _ := filepath.Glob(filepath.Join(r.Dir, "run", "build-*"))
 	for _, p := range append(append(scratch, copies...), works...) {
 		out = append(out, "file "+p)

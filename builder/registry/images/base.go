@@ -1,0 +1,302 @@
+package images
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/image"
+	"go.podman.io/image/v5/pkg/blobinfocache/none"
+	"go.podman.io/image/v5/pkg/compression"
+	"go.podman.io/image/v5/types"
+
+	"imagebuilder/builder/registry"
+)
+
+// InspectBase resolves a base image reference (read with pullSecret, a
+// Docker config JSON, when given) and says what it offers, from its
+// config and its layers' file lists. An image that cannot be read gives
+// an *executor.AuthError for refused credentials, registry.ErrBaseNotFound
+// for a missing one, or the registry's error. A digest is read once.
+func (c *Client) InspectBase(ctx context.Context, ref string, pullSecret []byte) (registry.BaseInfo, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return registry.BaseInfo{}, fmt.Errorf("base image %q: %w", ref, err)
+	}
+	sys, done, err := c.pullContext(named, pullSecret)
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	defer done()
+	resolveCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	dig, err := resolve(resolveCtx, named, sys)
+	cancel()
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	c.mu.Lock()
+	info, ok := c.bases[dig.String()]
+	c.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	pinned, err := reference.WithDigest(reference.TrimNamed(named), dig)
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	if info, err = readBase(ctx, pinned, sys); err != nil {
+		return registry.BaseInfo{}, fmt.Errorf("read %s: %w", ref, err)
+	}
+	info.Digest = dig.String()
+	c.mu.Lock()
+	c.bases[info.Digest] = info
+	c.mu.Unlock()
+	return info, nil
+}
+
+// readBase reads the image (this machine's instance of a list) and walks
+// its layers bottom-up, as a container's root would be stacked.
+func readBase(ctx context.Context, named reference.Named, sys *types.SystemContext) (registry.BaseInfo, error) {
+	dref, err := docker.NewReference(named)
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	src, err := dref.NewImageSource(ctx, sys)
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	defer src.Close()
+	img, err := image.FromUnparsedImage(ctx, sys, image.UnparsedInstance(src, nil))
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	cfg, err := img.OCIConfig(ctx)
+	if err != nil {
+		return registry.BaseInfo{}, err
+	}
+	root := newTree()
+	for _, l := range img.LayerInfos() {
+		if err := root.addLayer(ctx, src, l); err != nil {
+			return registry.BaseInfo{}, err
+		}
+	}
+	info := registry.BaseInfo{OS: root.prettyName(), Arch: cfg.Architecture, User: cfg.Config.User, Tools: map[string]bool{}}
+	info.Tools["apt-get"] = root.hasTool("apt-get")
+	info.Tools["python3"] = root.hasTool("python3")
+	info.Tools["pip"] = root.hasTool("pip3") || root.hasTool("pip") || root.hasPythonModule("pip")
+	info.Tools["conda"] = root.hasTool("conda") || root.hasTool("mamba") || root.hasTool("micromamba")
+	return info, nil
+}
+
+// toolDirs are where a tool may live in an image.
+var toolDirs = []string{"usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin", "opt/conda/bin"}
+
+// pythonDirs are where a python3 module may be installed.
+var pythonDirs = []string{"usr/lib/python3*/dist-packages", "usr/lib/python3/dist-packages", "usr/local/lib/python3*/site-packages", "usr/lib/python3*/site-packages"}
+
+// osReleases are where os-release may be, in the order read.
+var osReleases = []string{"etc/os-release", "usr/lib/os-release"}
+
+// tree is what the stacked layers hold of the paths read here: each kept
+// path with its symlink target ("" for none) and, for os-release, content.
+type tree struct {
+	paths   map[string]string
+	content map[string][]byte
+}
+
+func newTree() *tree { return &tree{paths: map[string]string{}, content: map[string][]byte{}} }
+
+// kept reports whether p (clean, relative) is one this walk needs: a
+// directory's entries where tools live, the first level below a python
+// packages directory, the directories themselves (they may be symlinks,
+// as /bin is on a merged-/usr system), and os-release.
+func kept(p string) bool {
+	for _, r := range osReleases {
+		if p == r {
+			return true
+		}
+	}
+	for _, d := range toolDirs {
+		if p == d || path.Dir(p) == d {
+			return true
+		}
+	}
+	for _, pattern := range pythonDirs {
+		if ok, _ := path.Match(pattern, p); ok {
+			return true
+		}
+		if ok, _ := path.Match(pattern, path.Dir(p)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// addLayer applies one layer: its whiteouts remove what lower layers had,
+// then its entries are added.
+func (t *tree) addLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo) error {
+	blob, _, err := src.GetBlob(ctx, info, none.NoCache)
+	if err != nil {
+		return fmt.Errorf("read layer %s: %w", info.Digest, err)
+	}
+	defer blob.Close()
+	plain, _, err := compression.AutoDecompress(blob)
+	if err != nil {
+		return fmt.Errorf("read layer %s: %w", info.Digest, err)
+	}
+	defer plain.Close()
+	if err := t.apply(plain); err != nil {
+		return fmt.Errorf("read layer %s: %w", info.Digest, err)
+	}
+	return nil
+}
+
+// apply reads one layer's tar stream.
+func (t *tree) apply(r io.Reader) error {
+	tr := tar.NewReader(r)
+	added := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case base == ".wh..wh..opq":
+			t.remove(dir, added, false)
+			continue
+		case strings.HasPrefix(base, ".wh."):
+			t.remove(path.Join(dir, strings.TrimPrefix(base, ".wh.")), added, true)
+			continue
+		}
+		if !kept(p) {
+			continue
+		}
+		added[p] = true
+		switch h.Typeflag {
+		case tar.TypeSymlink:
+			t.paths[p] = h.Linkname
+		case tar.TypeLink:
+			t.paths[p] = ""
+			if c, ok := t.content[strings.TrimPrefix(path.Clean("/"+h.Linkname), "/")]; ok {
+				t.content[p] = c
+			}
+		default:
+			t.paths[p] = ""
+			if h.Typeflag == tar.TypeReg && h.Size < 64<<10 && (p == osReleases[0] || p == osReleases[1]) {
+				b, err := io.ReadAll(tr)
+				if err != nil {
+					return err
+				}
+				t.content[p] = b
+			}
+		}
+	}
+}
+
+// remove deletes p and what is below it (only below it for an opaque
+// directory), except what this same layer added.
+func (t *tree) remove(p string, added map[string]bool, self bool) {
+	for q := range t.paths {
+		if added[q] {
+			continue
+		}
+		if (self && q == p) || strings.HasPrefix(q, p+"/") || p == "" {
+			delete(t.paths, q)
+			delete(t.content, q)
+		}
+	}
+}
+
+// resolve follows symlinks of p's directory and of p itself within the
+// image (absolute targets are the image's root), at most a few times.
+func (t *tree) resolve(p string) (string, bool) {
+	for range 8 {
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		if dir != "" {
+			if d, ok := t.resolve(dir); ok {
+				dir = d
+			}
+		}
+		p = path.Join(dir, base)
+		target, ok := t.paths[p]
+		if !ok {
+			return p, false
+		}
+		if target == "" {
+			return p, true
+		}
+		if path.IsAbs(target) {
+			p = strings.TrimPrefix(path.Clean(target), "/")
+		} else {
+			p = strings.TrimPrefix(path.Clean("/"+path.Join(dir, target)), "/")
+		}
+	}
+	return p, false
+}
+
+// present reports whether p exists in the image: a file, a directory, or
+// a symlink (dangling or not, as Lstat sees it).
+func (t *tree) present(p string) bool {
+	dir, base := path.Split(p)
+	if d, ok := t.resolve(strings.TrimSuffix(dir, "/")); ok {
+		dir = d
+	}
+	_, ok := t.paths[path.Join(dir, base)]
+	return ok
+}
+
+func (t *tree) hasTool(name string) bool {
+	for _, d := range toolDirs {
+		if t.present(path.Join(d, name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPythonModule reports whether a python packages directory holds module.
+func (t *tree) hasPythonModule(module string) bool {
+	for p := range t.paths {
+		if path.Base(p) != module {
+			continue
+		}
+		for _, pattern := range pythonDirs {
+			if ok, _ := path.Match(pattern, path.Dir(p)); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prettyName reads PRETTY_NAME from the image's os-release.
+func (t *tree) prettyName() string {
+	for _, p := range osReleases {
+		real, ok := t.resolve(p)
+		if !ok {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(t.content[real]))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "PRETTY_NAME="); ok {
+				return strings.Trim(v, `"'`)
+			}
+		}
+	}
+	return ""
+}
