@@ -2,34 +2,11 @@ package db
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 )
-
-// Version identifies the spec's content: its base image, pull secret and
-// package lists (and name). An edit made from one version is refused once
-// the spec holds another, so a second tab or script cannot silently undo
-// the first one's change. It is the API's ETag.
-func (s ImageSpec) Version() string {
-	b, _ := json.Marshal([]any{s.Name, s.BaseImage, s.PullSecret, nonNil(s.APT), nonNil(s.Conda), nonNil(s.Pip)}) // strings always marshal
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
-
-// SameContent reports whether two specs build the same thing.
-func (s ImageSpec) SameContent(o ImageSpec) bool { return s.Version() == o.Version() }
-
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
-}
 
 // Edit is a confirmed create or edit of a spec with the conditions it was
 // made under.

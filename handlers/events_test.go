@@ -30,10 +30,10 @@ func (instantExecutor) Run(_ context.Context, req executor.Request, log io.Write
 }
 func (instantExecutor) Capabilities() executor.Capabilities { return executor.Capabilities{} }
 
-func (instantExecutor) Recover(context.Context, []db.Job) ([]executor.Recovery, error) {
+func (instantExecutor) Recover(context.Context, []executor.Job) ([]executor.Recovery, error) {
 	return nil, nil
 }
-func (instantExecutor) Attach(context.Context, db.Job, io.Writer) (executor.Outcome, error) {
+func (instantExecutor) Attach(context.Context, executor.Job, io.Writer) (executor.Outcome, error) {
 	return executor.Outcome{}, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry/images"
 	"imagebuilder/builder/spec"
-	"imagebuilder/db"
 	"imagebuilder/db/failure"
 )
 
@@ -53,7 +52,7 @@ const ReasonInterrupted = "interrupted by server restart"
 // Recover ends what builds of an earlier process left (processes, mounts,
 // scratch files, working containers): none of them can still run, since
 // they ran in that process.
-func (e *Engine) Recover(_ context.Context, building []db.Job) ([]executor.Recovery, error) {
+func (e *Engine) Recover(_ context.Context, building []executor.Job) ([]executor.Recovery, error) {
 	if err := e.RemoveLeftovers(); err != nil {
 		return nil, fmt.Errorf("remove what earlier builds left: %w", err)
 	}
@@ -65,7 +64,7 @@ func (e *Engine) Recover(_ context.Context, building []db.Job) ([]executor.Recov
 }
 
 // Attach is never called for this executor: Recover finds nothing running.
-func (e *Engine) Attach(context.Context, db.Job, io.Writer) (executor.Outcome, error) {
+func (e *Engine) Attach(context.Context, executor.Job, io.Writer) (executor.Outcome, error) {
 	return executor.Outcome{}, errors.New("an in-process build cannot outlive its process")
 }
 

@@ -16,14 +16,25 @@ import (
 
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
-	"imagebuilder/db"
 	"imagebuilder/db/failure"
+	"imagebuilder/db/imagespec"
 )
+
+// Job is what an executor knows of a build job: who it is and what it
+// builds. The queue makes it from the stored job (an executor never reads
+// the store).
+type Job struct {
+	ID       int64
+	SpecName string
+	Revision int
+	// Snapshot is the spec the job builds.
+	Snapshot imagespec.Spec
+}
 
 // Request is one build: a job's snapshot and where it goes.
 type Request struct {
 	// Job is the job being built; Job.Snapshot is the spec to build.
-	Job db.Job
+	Job Job
 	// Tag is the image tag to push, e.g. the revision "3".
 	Tag string
 	// Registry receives the image as <Host>/<Snapshot.Name>:<Tag>.
@@ -83,9 +94,9 @@ type Executor interface {
 	// earlier process left Building. It removes what those builds left
 	// behind and says, for each job, whether its build still runs
 	// (Running: the queue then calls Attach) or is gone (Reason says why).
-	Recover(ctx context.Context, building []db.Job) ([]Recovery, error)
+	Recover(ctx context.Context, building []Job) ([]Recovery, error)
 	// Attach follows a build that Recover found running, as Run would have.
-	Attach(ctx context.Context, job db.Job, log io.Writer) (Outcome, error)
+	Attach(ctx context.Context, job Job, log io.Writer) (Outcome, error)
 	// Capabilities says what this executor's builds can do.
 	Capabilities() Capabilities
 }

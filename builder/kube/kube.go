@@ -37,7 +37,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"imagebuilder/builder/executor"
-	"imagebuilder/db"
 	"imagebuilder/db/failure"
 )
 
@@ -203,7 +202,7 @@ func (k *Executor) JobName(jobID int64) string {
 	return fmt.Sprintf("imagebuilder-%s-%d", k.cfg.Instance, jobID)
 }
 
-func (k *Executor) labels(job db.Job) map[string]string {
+func (k *Executor) labels(job executor.Job) map[string]string {
 	return map[string]string{
 		LabelManagedBy: managedBy,
 		LabelInstance:  k.cfg.Instance,
@@ -245,7 +244,7 @@ func (k *Executor) Run(ctx context.Context, req executor.Request, log io.Writer)
 }
 
 // Attach follows a Job that Recover found; see executor.Executor.
-func (k *Executor) Attach(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+func (k *Executor) Attach(ctx context.Context, job executor.Job, log io.Writer) (executor.Outcome, error) {
 	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s is still there; following its pod again\n", k.cfg.Namespace, k.JobName(job.ID))
 	return k.follow(ctx, job, log)
 }
@@ -253,7 +252,7 @@ func (k *Executor) Attach(ctx context.Context, job db.Job, log io.Writer) (execu
 // Recover looks for the Job of each job an earlier process left Building:
 // one still there is followed again (Running), one gone fails. Jobs and
 // Secrets of this instance that belong to no building job are removed.
-func (k *Executor) Recover(ctx context.Context, building []db.Job) ([]executor.Recovery, error) {
+func (k *Executor) Recover(ctx context.Context, building []executor.Job) ([]executor.Recovery, error) {
 	out := make([]executor.Recovery, 0, len(building))
 	keep := map[string]bool{}
 	for _, j := range building {
@@ -355,7 +354,7 @@ func deadlineFrom(ctx context.Context) *int64 {
 	return &s
 }
 
-func (k *Executor) job(j db.Job, ctx context.Context) *batchv1.Job {
+func (k *Executor) job(j executor.Job, ctx context.Context) *batchv1.Job {
 	name := k.JobName(j.ID)
 	labels := k.labels(j)
 	noRetry, ttl := int32(0), int32(k.cfg.TTL.Seconds())
@@ -420,7 +419,7 @@ func (k *Executor) lookupFailed(ctx context.Context, jobID int64, err error) {
 
 // follow watches a job's pod until it ends, copying its log, and says how
 // it ended. A cancelled ctx deletes the Job and its pods.
-func (k *Executor) follow(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) (executor.Outcome, error) {
 	name := k.JobName(job.ID)
 	stream := &logCopier{k: k, jobID: job.ID, log: log}
 	stream.since = stream.loadMark()

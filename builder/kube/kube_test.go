@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/kube"
 	"imagebuilder/builder/kube/kubetest"
 	"imagebuilder/builder/logs"
@@ -384,7 +385,8 @@ func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.waitLog(t, job.ID, "unpacking part 1")
-	running, err := g.store.GetJob(ctx, job.ID)
+	stored, err := g.store.GetJob(ctx, job.ID)
+	running := executor.Job{ID: stored.ID, SpecName: stored.SpecName, Revision: stored.Revision, Snapshot: stored.Snapshot}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,8 +396,8 @@ func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gone := db.Job{ID: 9999, SpecName: "kube-gone", Revision: 1}
-	rec, err := second.Recover(ctx, []db.Job{running, gone})
+	gone := executor.Job{ID: 9999, SpecName: "kube-gone", Revision: 1}
+	rec, err := second.Recover(ctx, []executor.Job{running, gone})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/spec"
-	"imagebuilder/db"
+	"imagebuilder/db/imagespec"
 )
 
 // Files of the per-job Secret, as the worker reads them in JobDir.
@@ -32,17 +32,17 @@ const (
 
 // workRequest is request.json: the build without its credentials.
 type workRequest struct {
-	JobID           int64        `json:"jobID"`
-	Revision        int          `json:"revision"`
-	Spec            db.ImageSpec `json:"spec"`
-	Tag             string       `json:"tag"`
-	Registry        string       `json:"registry"`
-	Insecure        bool         `json:"insecure,omitempty"`
-	OwnRegistry     bool         `json:"ownRegistry,omitempty"`
-	NoCache         bool         `json:"noCache,omitempty"`
-	MinFreeSpace    uint64       `json:"minFreeSpace,omitempty"`
-	RegistryTimeout string       `json:"registryTimeout,omitempty"`
-	PreviousAPT     [][]string   `json:"previousAPT,omitempty"`
+	JobID           int64          `json:"jobID"`
+	Revision        int            `json:"revision"`
+	Spec            imagespec.Spec `json:"spec"`
+	Tag             string         `json:"tag"`
+	Registry        string         `json:"registry"`
+	Insecure        bool           `json:"insecure,omitempty"`
+	OwnRegistry     bool           `json:"ownRegistry,omitempty"`
+	NoCache         bool           `json:"noCache,omitempty"`
+	MinFreeSpace    uint64         `json:"minFreeSpace,omitempty"`
+	RegistryTimeout string         `json:"registryTimeout,omitempty"`
+	PreviousAPT     [][]string     `json:"previousAPT,omitempty"`
 }
 
 type registryAuth struct {
@@ -143,7 +143,7 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 	}
 	defer eng.Close()
 	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("POD_NAME"))
-	job := db.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}
+	job := executor.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}
 	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache, Sources: sources, PreviousAPT: wr.PreviousAPT}, out)
 	var step *executor.StepError
 	if errors.As(err, &step) && oomKills() > 0 {

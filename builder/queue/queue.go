@@ -193,7 +193,11 @@ func (q *Queue) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
-	recovered, err := q.exec.Recover(ctx, building)
+	jobs := make([]executor.Job, len(building))
+	for i, j := range building {
+		jobs[i] = buildJob(j)
+	}
+	recovered, err := q.exec.Recover(ctx, jobs)
 	if err != nil {
 		return fmt.Errorf("recover interrupted jobs: %w", err)
 	}
@@ -284,7 +288,7 @@ func (q *Queue) work() {
 
 // run builds one claimed job (or, with attach, follows the build of an
 // earlier process) and records how it ended.
-func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) (executor.Outcome, error)) {
+func (q *Queue) run(job db.Job, attach func(context.Context, executor.Job, io.Writer) (executor.Outcome, error)) {
 	ctx, cancel := context.WithCancelCause(q.ctx)
 	rj := &runningJob{cancel: cancel, done: make(chan struct{})}
 	q.mu.Lock()
@@ -315,7 +319,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, db.Job, io.Writer) 
 		}
 		timeout, stopTimer := context.WithTimeoutCause(ctx, max(left, time.Millisecond), timedOut{q.cfg.Timeout})
 		defer stopTimer()
-		res, err := attach(timeout, job, log)
+		res, err := attach(timeout, buildJob(job), log)
 		out := q.outcome(timeout, res, err, log)
 		q.takeInventory(ctx, job, out, 0, log)
 		q.finish(job, log, out)
@@ -348,6 +352,11 @@ func (q *Queue) build(ctx context.Context, job db.Job, log *logs.JobLog) (out db
 	return q.outcome(timeout, res, err, log), 0
 }
 
+// buildJob is what an executor knows of job.
+func buildJob(job db.Job) executor.Job {
+	return executor.Job{ID: job.ID, SpecName: job.SpecName, Revision: job.Revision, Snapshot: job.Snapshot}
+}
+
 // request gathers what a job's build needs: where it pushes and the pull
 // secret of its base image (the spec's, else its Image Management entry's).
 func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (executor.Request, error) {
@@ -355,7 +364,7 @@ func (q *Queue) request(ctx context.Context, job db.Job, log *logs.JobLog) (exec
 	if err != nil {
 		return executor.Request{}, err
 	}
-	req := executor.Request{Job: job, Tag: job.Tag(), Registry: reg}
+	req := executor.Request{Job: buildJob(job), Tag: job.Tag(), Registry: reg}
 	if q.cfg.Sources != nil {
 		if req.Sources, err = q.cfg.Sources(ctx); err != nil {
 			return executor.Request{}, fmt.Errorf("package sources: %w", err)

@@ -34,7 +34,7 @@ func (s *stubExecutor) Run(context.Context, executor.Request, io.Writer) (execut
 
 func (s *stubExecutor) Capabilities() executor.Capabilities { return executor.Capabilities{} }
 
-func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor.Recovery, error) {
+func (s *stubExecutor) Recover(_ context.Context, building []executor.Job) ([]executor.Recovery, error) {
 	if len(building) == 0 {
 		return nil, nil
 	}
@@ -45,7 +45,7 @@ func (s *stubExecutor) Recover(_ context.Context, building []db.Job) ([]executor
 	return out, nil
 }
 
-func (s *stubExecutor) Attach(ctx context.Context, job db.Job, log io.Writer) (executor.Outcome, error) {
+func (s *stubExecutor) Attach(ctx context.Context, job executor.Job, log io.Writer) (executor.Outcome, error) {
 	fmt.Fprintln(log, "still building after the restart")
 	s.deadline, _ = ctx.Deadline()
 	s.attached <- job.ID

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"imagebuilder/db"
+	"imagebuilder/db/imagespec"
 )
 
 // The package managers' steps. Each is a fixed shell script run as
@@ -189,7 +189,7 @@ func PlanAPT(previous [][]string, lines []string) [][]string {
 }
 
 // APTSteps are the APT steps Render writes for spec with opts.
-func APTSteps(spec db.ImageSpec, opts Options) [][]string {
+func APTSteps(spec imagespec.Spec, opts Options) [][]string {
 	return PlanAPT(opts.PreviousAPT, packageTexts(spec.APT))
 }
 
@@ -198,7 +198,7 @@ func APTSteps(spec db.ImageSpec, opts Options) [][]string {
 // deterministic and ordered for cache reuse: base, (conda check), APT,
 // Conda, Pip; each package manager is one layer that cleans its caches, so
 // changing only the Pip list reuses the APT and Conda layers.
-func Containerfile(spec db.ImageSpec) (string, error) {
+func Containerfile(spec imagespec.Spec) (string, error) {
 	if err := Validate(spec); err != nil {
 		return "", err
 	}
@@ -206,7 +206,7 @@ func Containerfile(spec db.ImageSpec) (string, error) {
 }
 
 // ContainerfileWith is Containerfile with the administrator's options.
-func ContainerfileWith(spec db.ImageSpec, opts Options) (string, error) {
+func ContainerfileWith(spec imagespec.Spec, opts Options) (string, error) {
 	if err := Validate(spec); err != nil {
 		return "", err
 	}
@@ -216,10 +216,10 @@ func ContainerfileWith(spec db.ImageSpec, opts Options) (string, error) {
 // Render writes the Containerfile of spec without validating it (see
 // Containerfile); tests use it to show that even an unvalidated line
 // reaches its package manager as one argument.
-func Render(spec db.ImageSpec) string { return RenderWith(spec, Options{}) }
+func Render(spec imagespec.Spec) string { return RenderWith(spec, Options{}) }
 
 // RenderWith is Render with the administrator's options.
-func RenderWith(spec db.ImageSpec, opts Options) string {
+func RenderWith(spec imagespec.Spec, opts Options) string {
 	src := opts.Sources
 	gated := func(script string) string {
 		if opts.Gate {
@@ -359,7 +359,7 @@ func ParseRun(line string) (mounts, argv []string, ok bool) {
 // with the same key make the same image, as far as the inputs go; the key
 // leaves out what does not change the result (the step plan, the limits,
 // the pull secret, credentials).
-func ContentKey(spec db.ImageSpec, baseDigest string, sources Sources) string {
+func ContentKey(spec imagespec.Spec, baseDigest string, sources Sources) string {
 	spec.PullSecret = ""
 	spec.BaseImage += "@" + baseDigest
 	sum := sha256.Sum256([]byte(RenderWith(spec, Options{Sources: sources.Redacted()})))

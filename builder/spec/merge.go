@@ -3,7 +3,7 @@ package spec
 import (
 	"slices"
 
-	"imagebuilder/db"
+	"imagebuilder/db/imagespec"
 )
 
 // Merge applies the changes mine made to base on top of theirs, another
@@ -11,7 +11,7 @@ import (
 // theirs; a field mine changed takes mine; a package list takes theirs
 // without the lines mine removed and with the lines mine added. Both lists
 // the fields that both edits changed (mine is kept there for scalars).
-func Merge(base, theirs, mine db.ImageSpec) (merged db.ImageSpec, both []string) {
+func Merge(base, theirs, mine imagespec.Spec) (merged imagespec.Spec, both []string) {
 	merged = theirs
 	pick := func(field string, b, t, m string) string {
 		switch {

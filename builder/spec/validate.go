@@ -8,8 +8,8 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 
 	"imagebuilder/builder/message"
-	"imagebuilder/db"
 	"imagebuilder/db/failure"
+	"imagebuilder/db/imagespec"
 )
 
 // Field names used in validation errors. They match the JSON keys of a spec
@@ -115,7 +115,7 @@ func SplitLines(s string) []string {
 
 // Validate checks every field and every package line of spec and returns a
 // ValidationError listing all problems, or nil.
-func Validate(spec db.ImageSpec) error {
+func Validate(spec imagespec.Spec) error {
 	var errs ValidationError
 	for _, msg := range NameProblems(spec.Name) {
 		errs = append(errs, FieldError{Field: FieldName, Message: msg})
