@@ -14,8 +14,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,7 +21,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -31,11 +28,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/docker/go-units"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
 	"imagebuilder/builder/disk"
@@ -82,45 +77,20 @@ type Config struct {
 	TrustedProxies    string
 	AllowLinkLocal    bool
 	LogFormat         string
-	MinFreeSpace      byteSize
-	CacheMaxSize      byteSize
-	BuildMemory       byteSize
+	MinFreeSpace      executor.ByteSize
+	CacheMaxSize      executor.ByteSize
+	BuildMemory       executor.ByteSize
 	BuildCPUs         float64
 	RegistryTimeout   time.Duration
 	SilenceTimeout    time.Duration
 	HousekeepingEvery time.Duration
 	BaseCheckEvery    time.Duration
-	StorageMaxSize    byteSize
+	StorageMaxSize    executor.ByteSize
 	MetricsAddr       string
 	RegistryHtpasswd  string
 	RegistryName      string
 	Executor          string
-	Kube              kubeFlags
-}
-
-// kubeFlags configure the Kubernetes executor (--executor kubernetes).
-type kubeFlags struct {
-	Config, Namespace, Instance, ServiceAccount, WorkerImage, PullPolicy string
-	NodeSelector, Tolerations                                            string
-	CPURequest, CPULimit, MemoryRequest, MemoryLimit                     string
-	Privileged, HostNetwork                                              bool
-	TTL                                                                  time.Duration
-}
-
-// byteSize is a flag of bytes with an optional binary unit: 2GiB, 512MiB,
-// 1024.
-type byteSize uint64
-
-func (b *byteSize) String() string { return executor.HumanBytes(uint64(*b)) }
-
-func (b *byteSize) Set(v string) error {
-	// The same parser as the Build settings page's memory limit.
-	n, err := units.RAMInBytes(strings.TrimSpace(v))
-	if err != nil || n < 0 {
-		return fmt.Errorf("%q is not a size such as 2GiB, 512MiB or 1024", v)
-	}
-	*b = byteSize(n)
-	return nil
+	Kube              kube.Flags
 }
 
 func (c *Config) register(fs *flag.FlagSet) {
@@ -143,7 +113,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Var(&c.StorageMaxSize, "build-storage-max-size", "housekeeping prunes the build storage (image layers) past this size, keeping each spec's latest and active revisions and their layer cache (0: never), e.g. 20GiB")
 	c.CacheMaxSize = 4 << 30
 	fs.Var(&c.CacheMaxSize, "cache-max-size", "bound on the APT, Conda and Pip caches kept between builds (0: no bound), e.g. 4GiB")
-	c.BuildMemory = byteSize(defaultBuildMemory())
+	c.BuildMemory = executor.ByteSize(executor.DefaultBuildMemory())
 	fs.Var(&c.BuildMemory, "build-memory", "memory each in-process build may use until an administrator sets another limit (0: none; default: half this machine's memory)")
 	fs.Float64Var(&c.BuildCPUs, "build-cpus", 0, "CPUs each in-process build may use until an administrator sets another limit (0: no limit)")
 	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", 15*time.Second, "a registry that does not answer this long fails the pull or push")
@@ -154,21 +124,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.RegistryName, "registry-advertise", "", "host:port that names the embedded registry's images and that builds push to, when it differs from --registry-addr (e.g. a Service name in a cluster)")
 	fs.StringVar(&c.RegistryHtpasswd, "registry-htpasswd", "", "require basic auth (bcrypt htpasswd file) on the embedded registry; builds push with --registry-username and --registry-password")
 	fs.StringVar(&c.Executor, "executor", "in-process", "where builds run: in-process (Buildah in this process) or kubernetes (a Job per build)")
-	fs.StringVar(&c.Kube.Config, "kube-config", "", "kubeconfig file for --executor kubernetes (default: the in-cluster config)")
-	fs.StringVar(&c.Kube.Namespace, "kube-namespace", "default", "namespace of the build Jobs")
-	fs.StringVar(&c.Kube.Instance, "kube-instance", "", "tells this portal's Jobs from another's in the namespace (default: an id kept in the data directory)")
-	fs.StringVar(&c.Kube.ServiceAccount, "kube-service-account", "", "service account of the build pods (they get no token)")
-	fs.StringVar(&c.Kube.WorkerImage, "kube-worker-image", "", "image of the build pods: this binary on a Debian base (see imagebuilder worker-image)")
-	fs.StringVar(&c.Kube.PullPolicy, "kube-image-pull-policy", "IfNotPresent", "pull policy of the worker image: Always, IfNotPresent or Never")
-	fs.StringVar(&c.Kube.NodeSelector, "kube-node-selector", "", "node labels build pods need, key=value,key2=value2")
-	fs.StringVar(&c.Kube.Tolerations, "kube-tolerations", "", "taints build pods tolerate, key=value:Effect,key:Effect")
-	fs.StringVar(&c.Kube.CPURequest, "kube-cpu-request", "", "CPU request of a build pod, e.g. 500m")
-	fs.StringVar(&c.Kube.CPULimit, "kube-cpu-limit", "", "CPU limit of a build pod, e.g. 2")
-	fs.StringVar(&c.Kube.MemoryRequest, "kube-memory-request", "", "memory request of a build pod, e.g. 512Mi")
-	fs.StringVar(&c.Kube.MemoryLimit, "kube-memory-limit", "", "memory limit of a build pod, e.g. 4Gi; a build over it fails as out of memory")
-	fs.BoolVar(&c.Kube.Privileged, "kube-privileged", true, "run build pods privileged (Buildah's overlay storage and chroot need it on most clusters)")
-	fs.BoolVar(&c.Kube.HostNetwork, "kube-host-network", false, "run build pods in the node's network (to reach a registry on the node)")
-	fs.DurationVar(&c.Kube.TTL, "kube-job-ttl", 10*time.Minute, "keep a finished build Job and its pod's log this long")
+	c.Kube.Register(fs)
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for --admin-user (prefer IMAGEBUILDER_ADMIN_PASSWORD); without it the first visit offers a setup page")
 }
 
@@ -217,8 +173,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdImportBase(ctx, args, stdout)
 	case "worker-image":
 		err = cmdWorkerImage(ctx, args, stdout)
-	case "worker":
-		err = cmdWorker(ctx, args, stdout)
+	case "worker": // one build in a Kubernetes build pod; it writes its own errors
+		if err = kube.WorkerCommand(ctx, args, stdout); err != nil {
+			err = fmt.Errorf("%w: %w", errReported, err)
+		}
 	case "kube-manifests":
 		_, err = stdout.Write(deploy.Manifests)
 	case "spec", "job":
@@ -308,27 +266,12 @@ func openRuntime(ctx context.Context, cfg Config, withEngine bool) (*buildRuntim
 		return nil, err
 	}
 	rt := &buildRuntime{}
-	if cfg.Registry != "" {
-		rt.target = registry.Target{Host: cfg.Registry, Username: cfg.RegistryUsername,
-			Password: cfg.RegistryPassword, Insecure: cfg.RegistryInsecure}
-	} else {
-		reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Addr: cfg.RegistryAddr,
-			HtpasswdPath: cfg.RegistryHtpasswd})
-		if err != nil {
-			// Another imagebuilder on this data directory may serve it already.
-			if !registry.Answers(ctx, registry.Target{Host: cfg.RegistryAddr, Insecure: true}) {
-				return nil, err
-			}
-		} else {
-			rt.embedded = reg
-			cfg.RegistryAddr = reg.Host()
-		}
-		host := cfg.RegistryAddr
-		if cfg.RegistryName != "" {
-			host = cfg.RegistryName
-		}
-		rt.target = registry.Target{Host: host, Insecure: true, Own: true,
-			Username: cfg.RegistryUsername, Password: cfg.RegistryPassword}
+	var err error
+	rt.target, rt.embedded, err = registry.Open(ctx, registry.Choice{External: cfg.Registry, Username: cfg.RegistryUsername,
+		Password: cfg.RegistryPassword, Insecure: cfg.RegistryInsecure, Dir: filepath.Join(cfg.DataDir, "registry"),
+		Addr: cfg.RegistryAddr, Advertise: cfg.RegistryName, Htpasswd: cfg.RegistryHtpasswd})
+	if err != nil {
+		return nil, err
 	}
 	insecure := []string{}
 	if rt.target.Insecure {
@@ -506,7 +449,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureAdmin(ctx, store, cfg.AdminUser, cfg.AdminPassword); err != nil {
+	if err := handlers.EnsureAdmin(ctx, store, cfg.AdminUser, cfg.AdminPassword); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -571,16 +514,11 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		stop, err := stats.ServeOn(cfg.MetricsAddr, logger)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(stats.Gatherer(), promhttp.HandlerOpts{}))
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		defer msrv.Close()
-		go func() { _ = msrv.Serve(mln) }()
-		logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+		defer stop()
 	}
 	select {
 	case <-ctx.Done():
@@ -595,28 +533,6 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	return errors.Join(app.ShutdownWithContext(shutdown), jobs.Stop(shutdown))
 }
 
-// ensureAdmin creates the administrator given by flags, or resets its
-// password, when a password is given.
-func ensureAdmin(ctx context.Context, store *db.DB, user, password string) error {
-	if password == "" {
-		return nil
-	}
-	if user == "" {
-		return errors.New("--admin-user is empty")
-	}
-	hash, err := handlers.HashPassword(password)
-	if err != nil {
-		return fmt.Errorf("--admin-password: %w", err)
-	}
-	// Whoever starts the server with a password acts on the accounts.
-	ctx = db.WithActor(ctx, "--admin-password at start")
-	if _, err := store.GetAdminByUsername(ctx, user); err == nil {
-		return store.SetAdminPassword(ctx, user, hash, "")
-	}
-	_, err = store.CreateAdmin(ctx, user, hash)
-	return err
-}
-
 // newExecutor is where builds run: this process's engine, or Kubernetes.
 func newExecutor(cfg Config, eng *engine.Engine, logger *slog.Logger) (executor.Executor, views.ExecutorInfo, error) {
 	none := views.ExecutorInfo{}
@@ -627,63 +543,16 @@ func newExecutor(cfg Config, eng *engine.Engine, logger *slog.Logger) (executor.
 	default:
 		return nil, none, fmt.Errorf("--executor %q: use in-process or kubernetes", cfg.Executor)
 	}
-	k := cfg.Kube
-	selector, err := kube.ParseNodeSelector(k.NodeSelector)
-	if err != nil {
-		return nil, none, fmt.Errorf("--kube-node-selector: %w", err)
-	}
-	tolerations, err := kube.ParseTolerations(k.Tolerations)
-	if err != nil {
-		return nil, none, fmt.Errorf("--kube-tolerations: %w", err)
-	}
-	resources, err := kube.ParseResources(k.CPURequest, k.CPULimit, k.MemoryRequest, k.MemoryLimit)
+	kc, err := cfg.Kube.ExecutorConfig(cfg.DataDir)
 	if err != nil {
 		return nil, none, err
 	}
-	switch corev1.PullPolicy(k.PullPolicy) {
-	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
-	default:
-		return nil, none, fmt.Errorf("--kube-image-pull-policy %q: use Always, IfNotPresent or Never", k.PullPolicy)
-	}
-	instance := k.Instance
-	if instance == "" {
-		if instance, err = instanceID(filepath.Join(cfg.DataDir, "kube-instance")); err != nil {
-			return nil, none, err
-		}
-	}
-	ex, err := kube.New(kube.Config{
-		Kubeconfig: k.Config, Namespace: k.Namespace, Instance: instance, ServiceAccount: k.ServiceAccount,
-		WorkerImage: k.WorkerImage, PullPolicy: corev1.PullPolicy(k.PullPolicy), NodeSelector: selector,
-		Tolerations: tolerations, Resources: resources, Privileged: k.Privileged, HostNetwork: k.HostNetwork,
-		TTL: k.TTL, StateDir: filepath.Join(cfg.DataDir, "kube"),
-		MinFreeSpace: uint64(cfg.MinFreeSpace), RegistryTimeout: cfg.RegistryTimeout, Log: logger,
-	})
+	kc.MinFreeSpace, kc.RegistryTimeout, kc.Log = uint64(cfg.MinFreeSpace), cfg.RegistryTimeout, logger
+	ex, err := kube.New(kc)
 	if err != nil {
 		return nil, none, err
 	}
-	var res []string
-	for _, r := range [][2]string{{"CPU request", k.CPURequest}, {"CPU limit", k.CPULimit}, {"memory request", k.MemoryRequest}, {"memory limit", k.MemoryLimit}} {
-		if r[1] != "" {
-			res = append(res, r[0]+" "+r[1])
-		}
-	}
-	return ex, views.ExecutorInfo{Kubernetes: true, Namespace: k.Namespace, WorkerImage: k.WorkerImage, Resources: strings.Join(res, ", ")}, nil
-}
-
-// instanceID is this data directory's Kubernetes instance id, made once.
-func instanceID(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	var raw [4]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", err
-	}
-	id := hex.EncodeToString(raw[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("keep the Kubernetes instance id: %w", err)
-	}
-	return id, nil
+	return ex, views.ExecutorInfo{Kubernetes: true, Namespace: kc.Namespace, WorkerImage: kc.WorkerImage, Resources: cfg.Kube.Resources()}, nil
 }
 
 // cmdWorkerImage makes the worker image: a base image from the registry
@@ -723,30 +592,5 @@ func cmdWorkerImage(ctx context.Context, args []string, stdout io.Writer) error 
 	return nil
 }
 
-// cmdWorker runs one build in a Kubernetes build pod.
-func cmdWorker(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	jobDir := fs.String("job-dir", kube.JobDir, "directory of the job's Secret")
-	dataDir := fs.String("data-dir", kube.WorkDir, "scratch data directory")
-	result := fs.String("result", "/dev/termination-log", "file the result goes to (the pod's termination message)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := kube.Work(ctx, *jobDir, *dataDir, *result, stdout); err != nil {
-		return fmt.Errorf("%w: %w", errReported, err)
-	}
-	return nil
-}
-
 // errReported is an error the command has already written out.
 var errReported = errors.New("reported")
-
-// defaultBuildMemory is half of this machine's memory: a build over it
-// fails as out of memory before it can take the server down.
-func defaultBuildMemory() uint64 {
-	var info syscall.Sysinfo_t
-	if syscall.Sysinfo(&info) != nil {
-		return 0
-	}
-	return uint64(info.Totalram) * uint64(info.Unit) / 2
-}

@@ -189,7 +189,7 @@ func TestDeploymentManifestsRunThePortalAndTheRoleSuffices(t *testing.T) {
 		t.Errorf("the portal does not say it builds on Kubernetes:\n%s", l)
 	}
 	// It keeps its data on the claim, and nothing of Buildah there.
-	for _, p := range []string{"imagebuilder.db", "registry"} {
+	for _, p := range []string{"imagebuilder.db", "secret.key"} {
 		if _, err := os.Stat(filepath.Join(hostDir, p)); err != nil {
 			t.Errorf("the portal's data: %v", err)
 		}

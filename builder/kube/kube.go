@@ -10,7 +10,6 @@
 package kube
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +17,8 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -547,232 +543,9 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) 
 	}
 }
 
-// condition is the Job's Failed (or FailureTarget) condition with that
-// reason ("" for any), or nil.
-func condition(j *batchv1.Job, reason string) *batchv1.JobCondition {
-	for i, c := range j.Status.Conditions {
-		if (c.Type == batchv1.JobFailed || c.Type == batchv1.JobFailureTarget) && c.Status == corev1.ConditionTrue &&
-			(reason == "" || c.Reason == reason) {
-			return &j.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-func (k *Executor) newestPod(ctx context.Context, name string) (*corev1.Pod, error) {
-	list, err := k.client.CoreV1().Pods(k.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + name})
-	if err != nil {
-		return nil, err
-	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	slices.SortFunc(list.Items, func(a, b corev1.Pod) int {
-		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
-	})
-	return &list.Items[0], nil
-}
-
-// pendingReason is why a pending pod is not running yet: not scheduled
-// (with the scheduler's words), or "".
-func pendingReason(pod *corev1.Pod) string {
-	if pod.Status.Phase != corev1.PodPending {
-		return ""
-	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason != "" {
-			return strings.TrimSpace(c.Reason + ": " + c.Message)
-		}
-	}
-	return ""
-}
-
-func imageWait(pod *corev1.Pod) (string, string) {
-	for _, s := range pod.Status.ContainerStatuses {
-		if w := s.State.Waiting; w != nil && slices.Contains(imageWaits, w.Reason) {
-			return w.Reason, w.Message
-		}
-	}
-	return "", ""
-}
-
-// podLost is the error of a pod the cluster ended for a reason of its
-// own: evicted (e.g. the node ran short of memory or disk) or its node lost.
-func podLost(pod *corev1.Pod) error {
-	switch pod.Status.Reason {
-	case "Evicted":
-		return &executor.ClusterError{Code: failure.Evicted, Detail: pod.Status.Message}
-	case "NodeLost", "UnexpectedAdmissionError", "Terminated":
-		return &executor.ClusterError{Code: failure.NodeLost, Detail: strings.TrimSpace(pod.Status.Reason + " " + pod.Status.Message)}
-	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
-			switch c.Reason {
-			case "TerminationByKubelet", "EvictionByEvictionAPI", "PreemptionByScheduler":
-				return &executor.ClusterError{Code: failure.Evicted, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
-			case "DeletionByPodGC", "DeletionByTaintManager":
-				return &executor.ClusterError{Code: failure.NodeLost, Detail: strings.TrimSpace(c.Reason + " " + c.Message)}
-			}
-		}
-	}
-	return nil
-}
-
-// result reads how a finished pod's build ended: the worker's termination
-// message, or the container's own state when the worker could not write
-// one (killed for memory, say).
-func (k *Executor) result(pod *corev1.Pod) (executor.Outcome, error) {
-	for _, s := range pod.Status.ContainerStatuses {
-		t := s.State.Terminated
-		if s.Name != container || t == nil {
-			continue
-		}
-		limit := ""
-		if q, ok := k.cfg.Resources.Limits[corev1.ResourceMemory]; ok {
-			limit = q.String()
-		}
-		if t.Reason == "OOMKilled" {
-			return executor.Outcome{}, &executor.OutOfMemoryError{Limit: limit, Err: fmt.Errorf("pod %s: container OOMKilled (exit %d)", pod.Name, t.ExitCode)}
-		}
-		if strings.TrimSpace(t.Message) == "" {
-			return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s, exit status %d) without a result", pod.Name, t.Reason, t.ExitCode)
-		}
-		out, err := executor.DecodeResult([]byte(t.Message))
-		if f := failure.Of(err); f.Code() == failure.OutOfMemory && limit != "" {
-			// The worker knew no limit; the pod's is the one it went over.
-			return out, (&executor.OutOfMemoryError{Limit: limit, Err: err}).Failure()
-		}
-		return out, err
-	}
-	return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s) without a container status", pod.Name, pod.Status.Phase)
-}
-
 // cleanSecret removes a finished build's Secret at once, rather than with
 // its Job when the Job's TTL runs out: the credentials are not kept longer
 // than the build needs them.
 func (k *Executor) cleanSecret(ctx context.Context, name string) {
 	_ = k.client.CoreV1().Secrets(k.cfg.Namespace).Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{})
-}
-
-// logCopier copies a pod's log (with the kubelet's timestamps) into a job's
-// log, skipping what an earlier process already copied.
-type logCopier struct {
-	k     *Executor
-	jobID int64
-	log   io.Writer
-	since time.Time // lines stamped at or before this are already copied
-	mu    sync.Mutex
-	mark  *os.File // holds since, rewritten in place after every line
-}
-
-func (c *logCopier) markPath() string {
-	if c.k.cfg.StateDir == "" {
-		return ""
-	}
-	return filepath.Join(c.k.cfg.StateDir, strconv.FormatInt(c.jobID, 10)+".log-mark")
-}
-
-func (c *logCopier) loadMark() time.Time {
-	p := c.markPath()
-	if p == "" {
-		return time.Time{}
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return time.Time{}
-	}
-	t, _ := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
-	return t
-}
-
-// saveMark records that the line stamped t is in the job's log, after it
-// was written there: a process killed in between copies that one line
-// again after a restart, never loses it. One small write in place per line.
-func (c *logCopier) saveMark(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mark == nil {
-		p := c.markPath()
-		if p == "" {
-			return
-		}
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return
-		}
-		c.mark = f
-	}
-	// Fixed width, so a shorter stamp never leaves the end of a longer one.
-	_, _ = c.mark.WriteAt([]byte(fmt.Sprintf("%-40s", t.Format(time.RFC3339Nano))), 0)
-}
-
-func (c *logCopier) clearMark() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mark != nil {
-		c.mark.Close()
-		c.mark = nil
-	}
-	if p := c.markPath(); p != "" {
-		_ = os.Remove(p)
-	}
-}
-
-// copy follows the pod's log until the container ends, reconnecting when
-// the stream breaks while the pod still runs.
-func (c *logCopier) copy(ctx context.Context, pod string) {
-	pods := c.k.client.CoreV1().Pods(c.k.cfg.Namespace)
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		opts := &corev1.PodLogOptions{Container: container, Follow: true, Timestamps: true}
-		if !c.since.IsZero() {
-			t := metav1.NewTime(c.since)
-			opts.SinceTime = &t
-		}
-		rc, err := pods.GetLogs(pod, opts).Stream(ctx)
-		if err == nil {
-			c.lines(rc)
-			rc.Close()
-		}
-		p, perr := pods.Get(ctx, pod, metav1.GetOptions{})
-		if perr != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || attempt > 100 {
-			if perr == nil && err == nil {
-				return
-			}
-			if err != nil && ctx.Err() == nil {
-				fmt.Fprintf(c.log, "Image Builder: the pod's log could not be read: %v\n", err)
-			}
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func (c *logCopier) lines(r io.Reader) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			stamp, text, _ := strings.Cut(line, " ")
-			t, perr := time.Parse(time.RFC3339Nano, stamp)
-			switch {
-			case perr != nil:
-				_, _ = io.WriteString(c.log, line)
-			case !t.After(c.since):
-				// copied before a restart
-			default:
-				if !strings.HasSuffix(text, "\n") {
-					text += "\n"
-				}
-				_, _ = io.WriteString(c.log, text)
-				c.since = t
-				c.saveMark(t)
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

@@ -8,10 +8,14 @@ package metrics
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"imagebuilder/db"
 )
@@ -110,3 +114,18 @@ func (m *Metrics) WebhookAttempt(result string) { m.webhooks.WithLabelValues(res
 
 // Gatherer is the registry to serve (promhttp.HandlerFor).
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
+// ServeOn serves the metrics at http://addr/metrics on a listener of their
+// own, without a token (the portal's /metrics takes one); stop closes it.
+func (m *Metrics) ServeOn(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
+}

@@ -118,3 +118,40 @@ func (r *Registry) Close(ctx context.Context) error {
 	}
 	return errors.Join(err, r.app.Shutdown())
 }
+
+// Choice is where builds push, as the command line says it.
+type Choice struct {
+	// External is an external registry's host[:port][/prefix]; empty for
+	// the embedded one. Username, Password and Insecure are its
+	// credentials and transport (the embedded registry's credentials when
+	// it asks for them, see Htpasswd).
+	External, Username, Password string
+	Insecure                     bool
+	// Dir, Addr and Htpasswd start the embedded registry; Advertise is the
+	// host:port that names its images when it differs from Addr.
+	Dir, Addr, Advertise, Htpasswd string
+}
+
+// Open returns the push target c describes, starting the embedded
+// registry when it is the one. When another process on the same data
+// directory serves it already, embedded is nil and the target is still
+// that registry.
+func Open(ctx context.Context, c Choice) (target Target, embedded *Registry, err error) {
+	if c.External != "" {
+		return Target{Host: c.External, Username: c.Username, Password: c.Password, Insecure: c.Insecure}, nil, nil
+	}
+	addr := c.Addr
+	reg, err := Start(ctx, Config{Dir: c.Dir, Addr: c.Addr, HtpasswdPath: c.Htpasswd})
+	if err != nil {
+		if !Answers(ctx, Target{Host: c.Addr, Insecure: true}) {
+			return Target{}, nil, err
+		}
+	} else {
+		embedded, addr = reg, reg.Host()
+	}
+	host := addr
+	if c.Advertise != "" {
+		host = c.Advertise
+	}
+	return Target{Host: host, Insecure: true, Own: true, Username: c.Username, Password: c.Password}, embedded, nil
+}
