@@ -75,7 +75,8 @@ const nobody = 65534
 // root, with the engine) left there goes, the directory becomes nobody's,
 // and the kubeconfig is a copy nobody can read, with its certificates
 // inside. A server that opened Buildah storage, mounted or wrote outside
-// its data directory would fail or leave a trace (see buildahLeft).
+// its data directory would fail or leave a trace (see buildahLeft). The
+// files its flags name (kubeconfig, htpasswd) become nobody's copies.
 func (in *instance) asNobody(t *testing.T) {
 	t.Helper()
 	if left := mountsUnder(t, in.dir); len(left) > 0 {
@@ -85,15 +86,21 @@ func (in *instance) asNobody(t *testing.T) {
 		must(t, os.RemoveAll(filepath.Join(in.dir, p)))
 	}
 	for i, a := range in.args {
-		if a != "--kube-config" {
-			continue
+		switch a {
+		case "--kube-config":
+			cfg, err := clientcmd.LoadFromFile(in.args[i+1])
+			must(t, err)
+			must(t, clientcmdapi.FlattenConfig(cfg))
+			own := filepath.Join(in.dir, "kubeconfig")
+			must(t, clientcmd.WriteToFile(*cfg, own))
+			in.args[i+1] = own
+		case "--registry-htpasswd":
+			raw, err := os.ReadFile(in.args[i+1])
+			must(t, err)
+			own := filepath.Join(in.dir, "htpasswd")
+			must(t, os.WriteFile(own, raw, 0o600))
+			in.args[i+1] = own
 		}
-		cfg, err := clientcmd.LoadFromFile(in.args[i+1])
-		must(t, err)
-		must(t, clientcmdapi.FlattenConfig(cfg))
-		own := filepath.Join(in.dir, "kubeconfig")
-		must(t, clientcmd.WriteToFile(*cfg, own))
-		in.args[i+1] = own
 	}
 	must(t, filepath.WalkDir(in.dir, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {

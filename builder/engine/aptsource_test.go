@@ -18,6 +18,7 @@ import (
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/logs/logstest"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
 )
@@ -110,7 +111,7 @@ func TestExtraAPTSourceWithKeyInstallsWithoutLeaving(t *testing.T) {
 		t.Fatal(errs)
 	}
 	s := db.ImageSpec{Name: "apt-extra", BaseImage: r.Debian(t), APT: []string{"ibtest-hello"}}
-	var log syncBuffer
+	var log logstest.Buffer
 	if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "1", Registry: r.Target, Log: &log, Sources: sources}); err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}

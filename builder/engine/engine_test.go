@@ -10,37 +10,19 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/logs/logstest"
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
 )
 
 func TestMain(m *testing.M) { enginetest.Main(m) }
-
-// syncBuffer is a log writer safe for the build's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // registryGet reads path under /v2/<name> from the registry at host.
 func registryGet(t *testing.T, host, name, path, accept string) []byte {
@@ -119,7 +101,7 @@ func registryFiles(t *testing.T, host, name, tag string, want ...string) map[str
 func TestBuildBusyboxSpecPushesToRegistry(t *testing.T) {
 	r := enginetest.Get(t)
 	base := r.Busybox(t)
-	var log syncBuffer
+	var log logstest.Buffer
 	res, err := r.Engine.Build(context.Background(), engine.BuildRequest{
 		Spec: db.ImageSpec{Name: "tiny", BaseImage: base}, Tag: "1", Registry: r.Target, Log: &log,
 	})
@@ -149,7 +131,7 @@ func TestBuildFailsClearlyWhenBaseLacksPackageManager(t *testing.T) {
 		{db.ImageSpec{Name: "noconda", BaseImage: base, Conda: []string{"conda-forge::numpy==1.17*"}}, "the base image has no conda, mamba or micromamba"},
 		{db.ImageSpec{Name: "nopip", BaseImage: base, Pip: []string{"requests"}}, "the base image has no pip"},
 	} {
-		var log syncBuffer
+		var log logstest.Buffer
 		_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: tc.spec, Tag: "1", Registry: r.Target, Log: &log})
 		if err == nil {
 			t.Errorf("%s: build succeeded", tc.spec.Name)
@@ -169,7 +151,7 @@ func TestHostileLinesNeverRunAsShell(t *testing.T) {
 	base := r.Busybox(t)
 	recorder := "FROM " + base + "\n" +
 		`RUN ["/bin/sh","-c","mkdir -p /usr/bin && printf '#!/bin/sh\\nfor a in \"$@\"; do echo \"[$a]\"; done >> /args\\n' > /usr/bin/apt-get && chmod +x /usr/bin/apt-get"]` + "\n"
-	var log syncBuffer
+	var log logstest.Buffer
 	if _, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: recorder, Target: r.Target.Host + "/recorder:1", Log: &log}); err != nil {
 		t.Fatalf("recorder image: %v\n%s", err, log.String())
 	}
@@ -220,7 +202,7 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 		// Satisfied by Debian's python3-setuptools: no index needed, but pip
 		// must run under PEP 668's externally-managed Python.
 		Pip: []string{"setuptools"}}
-	var log1 syncBuffer
+	var log1 logstest.Buffer
 	res1, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: spec, Tag: "1", Registry: r.Target, Log: &log1})
 	if err != nil {
 		t.Fatalf("revision 1: %v\n%s", err, log1.String())
@@ -252,7 +234,7 @@ func TestBuildDebianAPTThenPipOnlyChangeReusesAPTLayer(t *testing.T) {
 	}
 
 	spec.Pip = []string{"wheel>=0.30"}
-	var log2 syncBuffer
+	var log2 logstest.Buffer
 	res2, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: spec, Tag: "2", Registry: r.Target, Log: &log2})
 	if err != nil {
 		t.Fatalf("revision 2: %v\n%s", err, log2.String())
@@ -284,19 +266,13 @@ func TestCancelledBuildStopsQuicklyAndLeavesNothingMounted(t *testing.T) {
 	base := r.Busybox(t)
 	cf := "FROM " + base + "\nRUN [\"/bin/sh\",\"-c\",\"echo started; sleep 120\"]\n"
 	ctx, cancel := context.WithCancelCause(context.Background())
-	var log syncBuffer
+	var log logstest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.Engine.BuildContainerfile(ctx, engine.ContainerfileBuild{Containerfile: cf, Target: r.Target.Host + "/sleepy:1", NoCache: true, Log: &log})
 		done <- err
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(log.String(), "started") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the build never started:\n%s", log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	logstest.WaitFor(t, "started", time.Minute, &log)
 	running := func() []string {
 		ctrs, err := r.Engine.Store().Containers()
 		if err != nil {
@@ -359,7 +335,7 @@ func TestCondaLinesReachCondaAsArguments(t *testing.T) {
 		`RUN ["/bin/sh","-c","mkdir -p /opt/conda/bin && printf '#!/bin/sh\\necho conda $1 >> /conda-calls\\nfor a in \"$@\"; do echo \"[$a]\"; done >> /conda-args\\n' > /opt/conda/bin/conda && chmod +x /opt/conda/bin/conda && ln -s /opt/conda/bin/conda /bin/conda"]` + "\n"
 	base := r.Derived(t, stand, r.Target.Host+"/library/fake-conda:1")
 	lines := []string{"conda-forge::numpy==1.17*", "scipy[version='>=1.9',build=py311*]", "defaults/linux-64::pandas 2.2 py311_0"}
-	var log syncBuffer
+	var log logstest.Buffer
 	res, err := r.Engine.Build(context.Background(), engine.BuildRequest{
 		Spec: db.ImageSpec{Name: "conda-demo", BaseImage: base, Conda: lines}, Tag: "1", Registry: r.Target, Log: &log})
 	if err != nil {
@@ -382,7 +358,7 @@ func TestCondaLinesReachCondaAsArguments(t *testing.T) {
 
 	const token = "tok-MARKER-5521"
 	channels := spec.Sources{CondaChannels: []string{"conda-forge", "https://conda.example.com/t/" + token + "/main"}, CondaOverride: true}
-	var log2 syncBuffer
+	var log2 logstest.Buffer
 	if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: db.ImageSpec{Name: "conda-demo", BaseImage: base, Conda: lines[:1]},
 		Tag: "2", Registry: r.Target, Log: &log2, Sources: channels}); err != nil {
 		t.Fatalf("build with channels: %v\n%s", err, log2.String())
@@ -408,7 +384,7 @@ func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
 	r := enginetest.Get(t)
 	base := r.Debian(t)
 	errs := make(chan error, 2)
-	logs := []*syncBuffer{{}, {}}
+	logs := []*logstest.Buffer{{}, {}}
 	for i, pkg := range []string{"tree", "less"} {
 		go func() {
 			_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: db.ImageSpec{Name: "together-" + pkg, BaseImage: base, APT: []string{pkg}},
@@ -416,11 +392,7 @@ func TestTwoBuildsAtOnceShareTheAPTCache(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(logs[0].String()+logs[1].String(), "STEP 2/2"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("neither build reached its APT step")
-		}
-	}
+	logstest.WaitFor(t, "STEP 2/2", time.Minute, logs...) // one build reached its APT step
 	if err := r.Engine.ClearCaches(); !errors.Is(err, executor.ErrBuildsRunning) {
 		t.Errorf("clearing the caches while builds run: %v", err)
 	}
@@ -458,19 +430,15 @@ func TestWaitForAPackageCacheEndsAtTheDeadlineAndACancelledHolderFreesIt(t *test
 	quick := "FROM " + base + "\nRUN --mount=type=cache,id=" + spec.CacheAPT + ",target=/c [\"/bin/sh\",\"-c\",\"echo quick\"]\n"
 	for round := 0; round < 3; round++ {
 		ctx, cancel := context.WithCancelCause(context.Background())
-		var log syncBuffer
+		var log logstest.Buffer
 		done := make(chan error, 1)
 		go func() {
 			_, err := r.Engine.BuildContainerfile(ctx, engine.ContainerfileBuild{Containerfile: holder, Target: r.Target.Host + "/holder:1", NoCache: true, Log: &log})
 			done <- err
 		}()
-		for deadline := time.Now().Add(time.Minute); !strings.Contains(log.String(), "holding"); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the holding build never started:\n%s", log.String())
-			}
-		}
+		logstest.WaitFor(t, "holding", time.Minute, &log)
 		waiting, stop := context.WithTimeout(context.Background(), 2*time.Second)
-		var wlog syncBuffer
+		var wlog logstest.Buffer
 		start := time.Now()
 		_, err := r.Engine.BuildContainerfile(waiting, engine.ContainerfileBuild{Containerfile: quick, Target: r.Target.Host + "/quick:1", NoCache: true, Log: &wlog})
 		stop()
@@ -485,7 +453,7 @@ func TestWaitForAPackageCacheEndsAtTheDeadlineAndACancelledHolderFreesIt(t *test
 			t.Fatalf("round %d: the holder ended with %v", round, err)
 		}
 		after, stop := context.WithTimeout(context.Background(), time.Minute)
-		var alog syncBuffer
+		var alog logstest.Buffer
 		if _, err := r.Engine.BuildContainerfile(after, engine.ContainerfileBuild{Containerfile: quick, Target: r.Target.Host + "/quick:1", NoCache: true, Log: &alog}); err != nil {
 			t.Fatalf("round %d: after the holder was cancelled: %v\n%s", round, err, alog.String())
 		}

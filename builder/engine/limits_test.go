@@ -16,6 +16,7 @@ import (
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/logs/logstest"
 	"imagebuilder/db"
 )
 
@@ -30,7 +31,7 @@ func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 	}
 	base := r.Hungry(t)
 	s := db.ImageSpec{Name: "hungry", BaseImage: base, APT: []string{"anything"}}
-	var log syncBuffer
+	var log logstest.Buffer
 	_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "1", Registry: r.Target, Log: &log,
 		Limits: executor.Limits{Memory: 64 << 20}})
 	var oom *executor.OutOfMemoryError
@@ -74,7 +75,7 @@ func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 			}
 		}
 	}()
-	var log2 syncBuffer
+	var log2 logstest.Buffer
 	if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "2", Registry: r.Target, Log: &log2,
 		Limits: executor.Limits{Memory: 1 << 30, CPUs: 0.5}}); err != nil {
 		t.Fatalf("with 1 GiB: %v\n%s", err, log2.String())

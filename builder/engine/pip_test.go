@@ -8,6 +8,7 @@ import (
 
 	"imagebuilder/builder/engine"
 	"imagebuilder/builder/engine/enginetest"
+	"imagebuilder/builder/logs/logstest"
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
@@ -41,7 +42,7 @@ func TestPipInstallsFromPrivateIndexWithoutLeakingItsPassword(t *testing.T) {
 		t.Fatal(errs)
 	}
 	s := db.ImageSpec{Name: "pip-private", BaseImage: r.Debian(t), APT: []string{"python3-pip"}, Pip: []string{"alpha", "beta"}}
-	var log syncBuffer
+	var log logstest.Buffer
 	if _, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "1", Registry: r.Target, Log: &log, Sources: sources}); err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())
 	}

@@ -17,6 +17,7 @@ import (
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 )
 
 // An external registry's revision tags stay when retention deletes their
@@ -143,14 +144,5 @@ func TestExternalRegistryTagsAreDeletedOnlyWhenAllowed(t *testing.T) {
 // waitSucceeded waits for j to succeed.
 func waitSucceeded(t *testing.T, store *db.DB, j db.Job) db.Job {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got, err := store.GetJob(context.Background(), j.ID); err == nil && got.Status.Finished() {
-			if got.Status != db.StatusSucceeded {
-				t.Fatalf("revision %d: %+v", got.Revision, got)
-			}
-			return got
-		}
-	}
-	t.Fatalf("revision %d did not finish", j.Revision)
-	return db.Job{}
+	return dbtest.WaitJob(t, store, j.ID, 2*time.Minute, nil, db.StatusSucceeded)
 }

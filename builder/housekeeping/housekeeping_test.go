@@ -16,6 +16,7 @@ import (
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 )
 
 func TestMain(m *testing.M) { enginetest.Main(m) }
@@ -66,16 +67,7 @@ func TestRetentionDeletesTagsAndGarbageCollectionFreesTheRegistry(t *testing.T) 
 	ctx := context.Background()
 	wait := func(j db.Job) db.Job {
 		t.Helper()
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if got, err := store.GetJob(ctx, j.ID); err == nil && got.Status.Finished() {
-				if got.Status != db.StatusSucceeded {
-					t.Fatalf("revision %d: %+v", got.Revision, got)
-				}
-				return got
-			}
-		}
-		t.Fatalf("revision %d did not finish", j.Revision)
-		return db.Job{}
+		return dbtest.WaitJob(t, store, j.ID, 2*time.Minute, nil, db.StatusSucceeded)
 	}
 	fakeAPT := fakeAPTBase(t, r)
 	// Six revisions of "keep", each its own image.

@@ -20,6 +20,7 @@ import (
 	"imagebuilder/builder/kube"
 	"imagebuilder/builder/kube/kubetest"
 	"imagebuilder/builder/logs"
+	"imagebuilder/builder/logs/logstest"
 	"imagebuilder/builder/queue"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
@@ -147,13 +148,10 @@ func (g *rig) log(t testing.TB, id int64) string {
 // waitLog waits until the job's log holds text.
 func (g *rig) waitLog(t testing.TB, id int64, text string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(g.log(t, id), text) {
-		if time.Now().After(deadline) {
-			t.Fatalf("job %d's log never said %q:\n%s", id, text, g.log(t, id))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	logstest.WaitLine(t, g.logs, id, text, 3*time.Minute, func() bool {
+		j, err := g.store.GetJob(context.Background(), id)
+		return err == nil && j.Status.Finished()
+	})
 }
 
 // pods lists the pods of a job's Kubernetes Job.

@@ -60,7 +60,7 @@ func TestActiveRevisionRollbackAndAliasTag(t *testing.T) {
 	if j2.Digest == j1.Digest {
 		t.Fatal("the two bases gave one image")
 	}
-	eventually(t, func() bool { return resolve(db.AliasTag) == j2.Digest })
+	settled(t, q, j2.ID, func() bool { return true })
 	if s := listed(); s.Image != j2.Image || s.Pinned || resolve(db.AliasTag) != j2.Digest {
 		t.Fatalf("after revision 2: %+v, alias %s", s, resolve(db.AliasTag))
 	}

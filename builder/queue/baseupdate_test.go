@@ -24,16 +24,13 @@ func pushBase(t *testing.T, r *enginetest.Rig, containerfile, target string) str
 	return res.Digest
 }
 
-// eventually waits up to 30 s for cond: what follows a job's recorded
-// success (its alias, its activation) comes right after it.
-func eventually(t *testing.T, cond func() bool) bool {
+// settled reports cond once job id's end is fully handled: what follows a
+// job's recorded success (its alias, its activation, the base flag) is
+// done before its log closes (see finish), so the close is waited for.
+func settled(t *testing.T, q *Queue, id int64, cond func() bool) bool {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-	return true
+	logText(t, q, id)
+	return cond()
 }
 
 func TestBaseImageUpdatesFollowEachPolicy(t *testing.T) {
@@ -90,7 +87,7 @@ func TestBaseImageUpdatesFollowEachPolicy(t *testing.T) {
 	if j := latest("on-moving-rebuild"); j.Revision != 2 || j.Status != db.StatusSucceeded || j.BaseDigest != second {
 		t.Fatalf("rebuild: %+v", j)
 	}
-	if !eventually(t, func() bool { st, _ := store.GetBaseState(ctx, "on-moving-rebuild"); return st.Update == "" }) {
+	if !settled(t, q, latest("on-moving-rebuild").ID, func() bool { st, _ := store.GetBaseState(ctx, "on-moving-rebuild"); return st.Update == "" }) {
 		t.Fatal("rebuild left the flag")
 	}
 	// activate: revision 2 on the new base became the active one.
@@ -98,7 +95,7 @@ func TestBaseImageUpdatesFollowEachPolicy(t *testing.T) {
 	if j.Revision != 2 || j.BaseDigest != second {
 		t.Fatalf("activate: %+v", j)
 	}
-	if !eventually(t, func() bool { act, _, _, _ := store.ActiveJob(ctx, "on-moving-activate"); return act.ID == j.ID }) {
+	if !settled(t, q, j.ID, func() bool { act, _, _, _ := store.ActiveJob(ctx, "on-moving-activate"); return act.ID == j.ID }) {
 		t.Fatal("activate: the rebuild did not become active")
 	}
 	// The administrator's Rebuild of the waiting spec clears its flag.
@@ -109,7 +106,7 @@ func TestBaseImageUpdatesFollowEachPolicy(t *testing.T) {
 	if j := waitJob(t, store, rb.ID, db.StatusSucceeded, db.StatusFailed); j.BaseDigest != second {
 		t.Fatalf("wait's rebuild: %+v", j)
 	}
-	if !eventually(t, func() bool { st, _ := store.GetBaseState(ctx, "on-moving-wait"); return st.Update == "" }) {
+	if !settled(t, q, rb.ID, func() bool { st, _ := store.GetBaseState(ctx, "on-moving-wait"); return st.Update == "" }) {
 		t.Fatal("the flag outlived the rebuild")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/logs"
+	"imagebuilder/builder/logs/logstest"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
 	"imagebuilder/db/dbtest"
@@ -170,13 +171,7 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 		t.Fatalf("revision 1 was stopped: %s", got.Status)
 	}
 	// Wait until apt-get runs, then cancel the running build.
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(logTextOrEmpty(q, running.ID), "apt-get is slow today") {
-		if time.Now().After(deadline) {
-			t.Fatal("the APT step never started")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	logstest.WaitLine(t, q.logs, running.ID, "apt-get is slow today", time.Minute, jobEnded(store, running.ID))
 	start := time.Now()
 	got, err := q.Cancel(ctx, running.ID)
 	if err != nil {
@@ -215,6 +210,14 @@ func TestQueueCancelSupersedeAndTimeout(t *testing.T) {
 	// The cancelled and the timed-out builds left nothing behind.
 	if left := r.Leftovers(t); len(left) > 0 {
 		t.Errorf("builds left:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// jobEnded says whether job id is over, for logstest.WaitLine.
+func jobEnded(store *db.DB, id int64) func() bool {
+	return func() bool {
+		j, err := store.GetJob(context.Background(), id)
+		return err == nil && j.Status.Finished()
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"imagebuilder/builder/spec"
 	"imagebuilder/builder/spec/spectest"
 	"imagebuilder/db"
+	"imagebuilder/db/dbtest"
 	"imagebuilder/db/failure"
 )
 
@@ -82,19 +83,8 @@ func TestStartReattachesRunningBuildsAndFailsGoneOnes(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the running build was not followed again")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j, _ := store.GetJob(ctx, alive[0].ID)
-		if j.Status == db.StatusSucceeded {
-			if j.Image != "reg/alive:1" {
-				t.Fatalf("re-attached job: %+v", j)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("re-attached job is %s", j.Status)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if j := dbtest.WaitJob(t, store, alive[0].ID, 10*time.Second, nil, db.StatusSucceeded); j.Image != "reg/alive:1" {
+		t.Fatalf("re-attached job: %+v", j)
 	}
 	g, _ := store.GetJob(ctx, gone[0].ID)
 	if g.Status != db.StatusFailed || g.Failure.Text() != "the build pod is gone" {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -74,6 +75,15 @@ func Start(ctx context.Context, cfg Config) (*Registry, error) {
 		cfg.Addr = "127.0.0.1:0"
 	}
 	quietRequestLogs()
+	// The registry library panics on a password file it cannot read: say
+	// which file, and why, instead.
+	if cfg.HtpasswdPath != "" {
+		f, err := os.Open(cfg.HtpasswdPath)
+		if err != nil {
+			return nil, fmt.Errorf("embedded registry: the password file (--registry-htpasswd): %w", err)
+		}
+		f.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded registry: listen on %s: %w", cfg.Addr, err)
