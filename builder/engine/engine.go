@@ -10,10 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 
 	"go.podman.io/buildah/imagebuildah"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/sync/semaphore"
@@ -38,19 +35,17 @@ import (
 // to a registry. One Engine owns one containers/storage store; several
 // builds may run on it at once.
 type Engine struct {
-	lock           *os.File // the data directory's engine lock, held shared
-	dataDir        string
-	minFree        uint64
-	regTimeout     time.Duration
-	store          storage.Store
-	runDir         string
-	scratchDir     string
-	policyPath     string
-	registriesPath string
-	ulimits        []string
+	lock       *os.File // the data directory's engine lock, held shared
+	dataDir    string
+	minFree    uint64
+	regTimeout time.Duration
+	store      storage.Store
+	runDir     string
+	scratchDir string
+	policyPath string
+	ulimits    []string
 
-	mu       sync.Mutex
-	insecure map[string]bool
+	insecure *images.Insecure
 
 	cacheMu   sync.RWMutex // see cache.go
 	maxCache  int64
@@ -89,16 +84,14 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		dataDir:        dir,
-		minFree:        cfg.MinFreeSpace,
-		regTimeout:     cfg.RegistryTimeout,
-		maxCache:       cfg.MaxCacheSize,
-		runDir:         filepath.Join(dir, "run"),
-		scratchDir:     filepath.Join(dir, "tmp"),
-		policyPath:     filepath.Join(dir, "policy.json"),
-		registriesPath: filepath.Join(dir, "registries.conf"),
-		insecure:       map[string]bool{},
-		exclusive:      map[string]*semaphore.Weighted{},
+		dataDir:    dir,
+		minFree:    cfg.MinFreeSpace,
+		regTimeout: cfg.RegistryTimeout,
+		maxCache:   cfg.MaxCacheSize,
+		runDir:     filepath.Join(dir, "run"),
+		scratchDir: filepath.Join(dir, "tmp"),
+		policyPath: filepath.Join(dir, "policy.json"),
+		exclusive:  map[string]*semaphore.Weighted{},
 	}
 	for _, id := range spec.ExclusiveCaches {
 		e.exclusive[id] = semaphore.NewWeighted(1)
@@ -120,7 +113,7 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.WriteFile(e.policyPath, []byte(`{"default":[{"type":"insecureAcceptAnything"}]}`+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	if err := e.SetInsecureRegistries(cfg.InsecureRegistries...); err != nil {
+	if e.insecure, err = images.NewInsecure(filepath.Join(dir, "registries.conf"), cfg.InsecureRegistries...); err != nil {
 		return nil, err
 	}
 	if e.regTimeout <= 0 {
@@ -160,38 +153,19 @@ func (e *Engine) Store() storage.Store { return e.store }
 // PolicyPath and RegistriesConfPath are the engine's signature policy and
 // registries.conf, for a Buildah CLI that should behave the same (bench).
 func (e *Engine) PolicyPath() string         { return e.policyPath }
-func (e *Engine) RegistriesConfPath() string { return e.registriesPath }
+func (e *Engine) RegistriesConfPath() string { return e.insecure.Path() }
 
-// SetInsecureRegistries replaces the hosts reached over HTTP / without TLS
-// verification and rewrites the engine's registries.conf.
-func (e *Engine) SetInsecureRegistries(hosts ...string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.insecure = map[string]bool{}
-	for _, h := range hosts {
-		if h != "" {
-			e.insecure[h] = true
-		}
-	}
-	sorted := slices.Sorted(maps.Keys(e.insecure))
-	if err := os.WriteFile(e.registriesPath, []byte(images.RegistriesConf(sorted)), 0o600); err != nil {
-		return err
-	}
-	sysregistriesv2.InvalidateCache()
-	return nil
-}
+// SetInsecureRegistries replaces the hosts reached over plain HTTP or
+// without TLS verification and rewrites the engine's registries.conf.
+func (e *Engine) SetInsecureRegistries(hosts ...string) error { return e.insecure.Set(hosts...) }
 
-func (e *Engine) isInsecure(host string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.insecure[host]
-}
+func (e *Engine) isInsecure(host string) bool { return e.insecure.Has(host) }
 
 // systemContext is the base context for pulls and pushes.
 func (e *Engine) systemContext() *types.SystemContext {
 	return &types.SystemContext{
 		SignaturePolicyPath:      e.policyPath,
-		SystemRegistriesConfPath: e.registriesPath,
+		SystemRegistriesConfPath: e.insecure.Path(),
 		// Never fall back to the host's or the user's credentials.
 		AuthFilePath: filepath.Join(e.runDir, "no-auth.json"),
 		// containers/image ignores TMPDIR for its big files (a commit's

@@ -3,14 +3,11 @@ package housekeeping
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/logs"
@@ -28,19 +25,7 @@ func TestExternalRegistryTagsAreDeletedOnlyWhenAllowed(t *testing.T) {
 	r := enginetest.Get(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte("pusher:"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ext, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(dir, "external"), HtpasswdPath: htpasswd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Close(ctx)
+	ext := enginetest.PasswordRegistry(t, "pusher", "s3cret")
 	for _, told := range []interface{ SetInsecureRegistries(...string) error }{r.Engine, r.Images} {
 		if err := told.SetInsecureRegistries(r.Server.Host(), ext.Host()); err != nil {
 			t.Fatal(err)

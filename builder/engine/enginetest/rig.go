@@ -21,6 +21,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah"
+	"golang.org/x/crypto/bcrypt"
 
 	"imagebuilder/builder/registry/images"
 )
@@ -217,4 +218,25 @@ func Main(m interface{ Run() int }) {
 		}
 	}
 	os.Exit(code)
+}
+
+// PasswordRegistry starts another embedded registry, which asks for user
+// and password, for the test; it stops when the test ends.
+func PasswordRegistry(t testing.TB, user, password string) *registry.Registry {
+	t.Helper()
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Start(context.Background(), registry.Config{Dir: filepath.Join(dir, "registry"), Addr: "127.0.0.1:0", HtpasswdPath: htpasswd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close(context.Background()) })
+	return reg
 }

@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +25,6 @@ import (
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
-	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
 
@@ -51,14 +48,15 @@ type Config struct {
 
 // Client reads and tags images in registries; safe for concurrent use.
 type Client struct {
-	dir, registriesPath, scratch string
-	timeout                      time.Duration
-	own                          registry.Target
-	scanner                      *inventory.Scanner
+	dir, scratch string
+	timeout      time.Duration
+	own          registry.Target
+	scanner      *inventory.Scanner
 
-	mu       sync.Mutex
-	insecure map[string]bool
-	bases    map[string]registry.BaseInfo // by manifest digest: a base is read once
+	insecure *Insecure
+
+	mu    sync.Mutex
+	bases map[string]registry.BaseInfo // by manifest digest: a base is read once
 }
 
 // New makes cfg.Dir and returns a client that reaches cfg.Own's host (when
@@ -68,7 +66,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, registriesPath: filepath.Join(dir, "registries.conf"), scratch: filepath.Join(dir, "tmp"),
+	c := &Client{dir: dir, scratch: filepath.Join(dir, "tmp"),
 		timeout: cfg.Timeout, own: cfg.Own, scanner: inventory.NewScanner(), bases: map[string]registry.BaseInfo{}}
 	if c.timeout <= 0 {
 		c.timeout = 15 * time.Second
@@ -80,7 +78,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Own.Insecure && cfg.Own.Host != "" {
 		hosts = append(hosts, registry.HostOnly(cfg.Own.Host))
 	}
-	if err := c.SetInsecureRegistries(hosts...); err != nil {
+	if c.insecure, err = NewInsecure(filepath.Join(dir, "registries.conf"), hosts...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -88,22 +86,7 @@ func New(cfg Config) (*Client, error) {
 
 // SetInsecureRegistries replaces the hosts reached over plain HTTP or
 // without TLS verification.
-func (c *Client) SetInsecureRegistries(hosts ...string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.insecure = map[string]bool{}
-	for _, h := range hosts {
-		if h != "" {
-			c.insecure[h] = true
-		}
-	}
-	sorted := slices.Sorted(maps.Keys(c.insecure))
-	if err := os.WriteFile(c.registriesPath, []byte(RegistriesConf(sorted)), 0o600); err != nil {
-		return err
-	}
-	sysregistriesv2.InvalidateCache()
-	return nil
-}
+func (c *Client) SetInsecureRegistries(hosts ...string) error { return c.insecure.Set(hosts...) }
 
 // RegistriesConf is a registries.conf that searches no registry for
 // unqualified names, redirects nothing, and reaches insecure (host[:port])
@@ -117,22 +100,16 @@ func RegistriesConf(insecure []string) string {
 	return b.String()
 }
 
-func (c *Client) isInsecure(host string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.insecure[host]
-}
-
 // system is the context for reaching host, with the credentials of reg
 // (when it is that host's registry) and never the machine's own.
 func (c *Client) system(host string, reg registry.Target) *types.SystemContext {
 	sys := &types.SystemContext{
-		SystemRegistriesConfPath:    c.registriesPath,
+		SystemRegistriesConfPath:    c.insecure.Path(),
 		SystemRegistriesConfDirPath: filepath.Join(c.dir, "registries.d-none"),
 		AuthFilePath:                filepath.Join(c.dir, "no-auth.json"),
 		BigFilesTemporaryDir:        c.scratch,
 	}
-	if reg.Insecure || c.isInsecure(host) {
+	if reg.Insecure || c.insecure.Has(host) {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 	}
 	if reg.Host != "" && registry.HostOnly(reg.Host) == host && (reg.Username != "" || reg.Password != "") {

@@ -3,13 +3,11 @@ package images_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.podman.io/image/v5/docker/reference"
-	"golang.org/x/crypto/bcrypt"
 
 	"imagebuilder/builder/engine/enginetest"
 	"imagebuilder/builder/executor"
@@ -54,19 +52,7 @@ func TestTheOwnPasswordProtectedRegistryIsReadWithItsCredentials(t *testing.T) {
 	r := enginetest.Get(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte("builder:"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.Start(ctx, registry.Config{Dir: filepath.Join(dir, "registry"), Addr: "127.0.0.1:0", HtpasswdPath: htpasswd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close(ctx)
+	reg := enginetest.PasswordRegistry(t, "builder", "s3cret")
 	own := registry.Target{Host: reg.Host(), Username: "builder", Password: "s3cret", Insecure: true, Own: true}
 	debian := r.Debian(t)
 	dig, err := r.Images.ResolveBase(ctx, debian, nil)
