@@ -105,9 +105,12 @@ func RegistriesConf(insecure []string) string {
 func (c *Client) system(host string, reg registry.Target) *types.SystemContext {
 	sys := &types.SystemContext{
 		SystemRegistriesConfPath:    c.insecure.Path(),
-		SystemRegistriesConfDirPath: filepath.Join(c.dir, "registries.d-none"),
-		AuthFilePath:                filepath.Join(c.dir, "no-auth.json"),
-		BigFilesTemporaryDir:        c.scratch,
+		SystemRegistriesConfDirPath: filepath.Join(c.dir, "registries.conf.d"),
+		// Signature lookaside settings: none (and not the user's home, which
+		// an unprivileged portal may not read).
+		RegistriesDirPath:    filepath.Join(c.dir, "registries.d"),
+		AuthFilePath:         filepath.Join(c.dir, "no-auth.json"),
+		BigFilesTemporaryDir: c.scratch,
 	}
 	if reg.Insecure || c.insecure.Has(host) {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
