@@ -111,6 +111,9 @@ func (c *Client) system(host string, reg registry.Target) *types.SystemContext {
 		RegistriesDirPath:    filepath.Join(c.dir, "registries.d"),
 		AuthFilePath:         filepath.Join(c.dir, "no-auth.json"),
 		BigFilesTemporaryDir: c.scratch,
+		// Which blobs a registry has, for a retag: kept here, not in
+		// /var/lib/containers or the user's home.
+		BlobInfoCacheDir: filepath.Join(c.dir, "blob-info-cache"),
 	}
 	if reg.Insecure || c.insecure.Has(host) {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
