@@ -5,7 +5,8 @@
 //   - message: texts for people, as a translatable format and arguments,
 //     with the frozen codes the API gives them.
 //   - disk: free space of a file system and the bytes under a directory.
-//   - logs: one timestamped log file per job, its tail and its live feed.
+//   - logs: one timestamped log file per job, its tail and its live feed
+//     (logs/logstest: tests wait for log text as it is written).
 //   - spec: spec validation (APT, PEP 508, conda match specs, names,
 //     bounds), package sources and the Containerfile a spec builds.
 //   - registry: the embedded registry, the push Target type, what a base
@@ -20,6 +21,9 @@
 //     say what a base image offers), with no image store and no
 //     privileges: reuse, alias tags, base checks and inventories use it
 //     whatever the executor is.
+//   - plan: what one build builds beyond its spec (the APT steps it keeps,
+//     whether steps wait for their limits), from the executor's
+//     Capabilities; the queue and the form's preview use it.
 //   - settings: the push registry and pull secrets administrators save.
 //   - engine: the in-process Buildah executor and its leftovers clean-up.
 //   - diagnosis: which failure a build's error and last log lines mean (a
@@ -34,6 +38,7 @@
 //     kube/kubetest (a real single-node cluster for the tests).
 //
 // No package here serves the portal's pages or API; only db (with
-// db/failure, the one failure type every boundary carries) is imported
-// from outside the room.
+// db/failure, the one failure type every boundary carries, and
+// db/imagespec, the spec record) is imported from outside the room.
+// Only main and kube (its worker mode) import engine.
 package builder
