@@ -248,8 +248,8 @@ func cmdContainerfile(args []string, stdout io.Writer) error {
 	return err
 }
 
-// buildRuntime holds what the commands open: the registry, the client for
-// images in registries and, where this process builds, the engine.
+// buildRuntime holds what the commands open: the registry and, where they
+// are needed, the client for images in registries and the engine.
 type buildRuntime struct {
 	// engine is nil when builds run elsewhere: no Buildah storage is
 	// opened then, and nothing here needs privileges.
@@ -259,9 +259,10 @@ type buildRuntime struct {
 	target   registry.Target
 }
 
-// openRuntime opens the registry and the images client, and the engine
-// when withEngine.
-func openRuntime(ctx context.Context, cfg Config, withEngine bool) (*buildRuntime, error) {
+// openRuntime opens the registry, and the engine and the images client
+// when asked (only the server reads images in registries: another command
+// would rewrite its registries.conf).
+func openRuntime(ctx context.Context, cfg Config, withEngine, withImages bool) (*buildRuntime, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -281,12 +282,12 @@ func openRuntime(ctx context.Context, cfg Config, withEngine bool) (*buildRuntim
 	if rt.target.Own {
 		own = rt.target
 	}
-	client, err := images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), Timeout: cfg.RegistryTimeout, Own: own})
-	if err != nil {
-		rt.Close()
-		return nil, err
+	if withImages {
+		if rt.images, err = images.New(images.Config{Dir: filepath.Join(cfg.DataDir, "images"), Timeout: cfg.RegistryTimeout, Own: own}); err != nil {
+			rt.Close()
+			return nil, err
+		}
 	}
-	rt.images = client
 	if !withEngine {
 		return rt, nil
 	}
@@ -335,7 +336,7 @@ func cmdBuild(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	rt, err := openRuntime(ctx, cfg, true)
+	rt, err := openRuntime(ctx, cfg, true, false)
 	if err != nil {
 		return err
 	}
@@ -366,7 +367,7 @@ func cmdImportBase(ctx context.Context, args []string, stdout io.Writer) error {
 	if *rootfs == "" || *image == "" {
 		return errors.New("--rootfs and --image are required")
 	}
-	rt, err := openRuntime(ctx, cfg, true)
+	rt, err := openRuntime(ctx, cfg, true, false)
 	if err != nil {
 		return err
 	}
@@ -414,7 +415,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, cfg.Executor == "" || cfg.Executor == "in-process")
+	rt, err := openRuntime(ctx, cfg, cfg.Executor == "" || cfg.Executor == "in-process", true)
 	if err != nil {
 		return err
 	}
@@ -573,7 +574,7 @@ func cmdWorkerImage(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, true)
+	rt, err := openRuntime(ctx, cfg, true, false)
 	if err != nil {
 		return err
 	}

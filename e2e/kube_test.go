@@ -67,7 +67,8 @@ func kubeInstance(t *testing.T) (*instance, *kubetest.Cluster, string) {
 	return in, c, ns
 }
 
-// nobody is the unprivileged user the Kubernetes portal runs as.
+// nobody is the unprivileged user the Kubernetes portal runs as in this
+// test (the manifests use 65532; any user without privileges does).
 const nobody = 65534
 
 // asNobody makes the instance's servers run as nobody, with nothing of

@@ -13,7 +13,8 @@ import (
 	"imagebuilder/views"
 )
 
-// BaseInspector says what a base image offers (the build engine).
+// BaseInspector says what a base image offers, read from its registry
+// (package registry/images).
 type BaseInspector interface {
 	InspectBase(ctx context.Context, ref string, pullSecret []byte) (registry.BaseInfo, error)
 }

@@ -384,10 +384,10 @@ func TestRecoverReattachesToARunningBuildAndFailsAGoneOne(t *testing.T) {
 	}
 	g.waitLog(t, job.ID, "unpacking part 1")
 	stored, err := g.store.GetJob(ctx, job.ID)
-	running := executor.Job{ID: stored.ID, SpecName: stored.SpecName, Revision: stored.Revision, Snapshot: stored.Snapshot}
 	if err != nil {
 		t.Fatal(err)
 	}
+	running := executor.Job{ID: stored.ID, SpecName: stored.SpecName, Revision: stored.Revision, Snapshot: stored.Snapshot}
 	// The second executor shares nothing with the first but the cluster.
 	second, err := kube.New(kube.Config{Kubeconfig: g.c.Kubeconfig, Namespace: g.ns, Instance: "t1",
 		WorkerImage: kubetest.WorkerImageName, StateDir: t.TempDir()})

@@ -1,7 +1,8 @@
 // Package imagespec holds the image spec record: what an administrator
-// defines and a build job keeps as its snapshot. It is a leaf (no SQL, no
-// imports), so the executors and the Containerfile carry specs without
-// depending on the store; package db names it db.ImageSpec.
+// defines and a build job keeps as its snapshot. It is a leaf (no SQL,
+// only the standard library), so the executors and the Containerfile
+// carry specs without depending on the store; package db names it
+// db.ImageSpec.
 package imagespec
 
 import (

@@ -18,6 +18,7 @@ import (
 	"go.podman.io/image/v5/pkg/compression"
 	"go.podman.io/image/v5/types"
 
+	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
 )
 
@@ -52,14 +53,30 @@ func (c *Client) InspectBase(ctx context.Context, ref string, pullSecret []byte)
 	if err != nil {
 		return registry.BaseInfo{}, err
 	}
-	if info, err = readBase(ctx, pinned, sys); err != nil {
-		return registry.BaseInfo{}, fmt.Errorf("read %s: %w", ref, err)
+	// Checks of one new base at once (two tabs, the form's live checks)
+	// read its layers once; the read is bounded like a retag's.
+	v, err, _ := c.reading.Do(dig.String(), func() (any, error) {
+		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*c.timeout)
+		defer cancel()
+		info, err := readBase(readCtx, pinned, sys)
+		if err != nil {
+			return nil, err
+		}
+		info.Digest = dig.String()
+		c.mu.Lock()
+		c.bases[info.Digest] = info
+		c.mu.Unlock()
+		return info, nil
+	})
+	switch {
+	case err == nil:
+		return v.(registry.BaseInfo), nil
+	case IsAuthError(err):
+		return registry.BaseInfo{}, &executor.AuthError{Err: fmt.Errorf("read the base image %s: %w", ref, err)}
+	case IsNotFound(err):
+		return registry.BaseInfo{}, fmt.Errorf("%w: %s: %w", registry.ErrBaseNotFound, ref, err)
 	}
-	info.Digest = dig.String()
-	c.mu.Lock()
-	c.bases[info.Digest] = info
-	c.mu.Unlock()
-	return info, nil
+	return registry.BaseInfo{}, fmt.Errorf("read %s: %w", ref, err)
 }
 
 // readBase reads the image (this machine's instance of a list) and walks
@@ -186,6 +203,12 @@ func (t *tree) apply(r io.Reader) error {
 			continue
 		}
 		added[p] = true
+		// What replaces p replaces what lower layers had there: its old
+		// content, and, unless it is a directory again, what was below it.
+		delete(t.content, p)
+		if h.Typeflag != tar.TypeDir {
+			t.removeBelow(p, added)
+		}
 		switch h.Typeflag {
 		case tar.TypeSymlink:
 			t.paths[p] = h.Linkname
@@ -207,6 +230,16 @@ func (t *tree) apply(r io.Reader) error {
 	}
 }
 
+// removeBelow deletes what is below p, except what this layer added.
+func (t *tree) removeBelow(p string, added map[string]bool) {
+	for q := range t.paths {
+		if !added[q] && strings.HasPrefix(q, p+"/") {
+			delete(t.paths, q)
+			delete(t.content, q)
+		}
+	}
+}
+
 // remove deletes p and what is below it (only below it for an opaque
 // directory), except what this same layer added.
 func (t *tree) remove(p string, added map[string]bool, self bool) {
@@ -221,42 +254,55 @@ func (t *tree) remove(p string, added map[string]bool, self bool) {
 	}
 }
 
-// resolve follows symlinks of p's directory and of p itself within the
-// image (absolute targets are the image's root), at most a few times.
-func (t *tree) resolve(p string) (string, bool) {
-	for range 8 {
-		dir, base := path.Split(p)
-		dir = strings.TrimSuffix(dir, "/")
-		if dir != "" {
-			if d, ok := t.resolve(dir); ok {
-				dir = d
+// maxLinks is how many symlinks one lookup follows, as Linux allows; a
+// loop or a chain longer than this is not found.
+const maxLinks = 40
+
+// walk finds p in the image the way a lookup in its root would: each
+// directory on the way that is a symlink is followed (absolute targets
+// from the image's root, ".." never above it), and p itself too when
+// followLast. It returns the path reached and whether it exists. The
+// symlinks followed are counted for the whole lookup, so no image can
+// make it loop.
+func (t *tree) walk(p string, followLast bool) (string, bool) {
+	parts := strings.Split(p, "/")
+	cur := ""
+	links := 0
+	for i := 0; i < len(parts); i++ {
+		part := parts[i]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			if cur = path.Dir(cur); cur == "." {
+				cur = ""
 			}
+			continue
 		}
-		p = path.Join(dir, base)
-		target, ok := t.paths[p]
-		if !ok {
-			return p, false
+		next := path.Join(cur, part)
+		target, ok := t.paths[next]
+		if !ok || target == "" || (i == len(parts)-1 && !followLast) {
+			cur = next
+			continue
 		}
-		if target == "" {
-			return p, true
+		if links++; links > maxLinks {
+			return "", false
 		}
+		from := cur
 		if path.IsAbs(target) {
-			p = strings.TrimPrefix(path.Clean(target), "/")
-		} else {
-			p = strings.TrimPrefix(path.Clean("/"+path.Join(dir, target)), "/")
+			from = ""
 		}
+		rest := path.Join(append([]string{"/", from, target}, parts[i+1:]...)...)
+		parts, cur, i = strings.Split(strings.TrimPrefix(rest, "/"), "/"), "", -1
 	}
-	return p, false
+	_, ok := t.paths[cur]
+	return cur, ok
 }
 
 // present reports whether p exists in the image: a file, a directory, or
 // a symlink (dangling or not, as Lstat sees it).
 func (t *tree) present(p string) bool {
-	dir, base := path.Split(p)
-	if d, ok := t.resolve(strings.TrimSuffix(dir, "/")); ok {
-		dir = d
-	}
-	_, ok := t.paths[path.Join(dir, base)]
+	_, ok := t.walk(p, false)
 	return ok
 }
 
@@ -287,7 +333,7 @@ func (t *tree) hasPythonModule(module string) bool {
 // prettyName reads PRETTY_NAME from the image's os-release.
 func (t *tree) prettyName() string {
 	for _, p := range osReleases {
-		real, ok := t.resolve(p)
+		real, ok := t.walk(p, true)
 		if !ok {
 			continue
 		}

@@ -8,6 +8,7 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/types"
+	"golang.org/x/sync/singleflight"
 
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/inventory"
@@ -35,8 +37,9 @@ import (
 
 // Config says where the client keeps its few files.
 type Config struct {
-	// Dir holds the client's registries.conf and scratch space (created
-	// 0700). Nothing in it outlives a restart that matters.
+	// Dir holds the client's registries.conf, its blob info cache and its
+	// scratch space (created 0700; New empties the scratch space, which
+	// holds a pull secret only while a call uses it).
 	Dir string
 	// Timeout is how long a registry may take to answer a lookup before it
 	// is given up (default 15 s).
@@ -55,8 +58,9 @@ type Client struct {
 
 	insecure *Insecure
 
-	mu    sync.Mutex
-	bases map[string]registry.BaseInfo // by manifest digest: a base is read once
+	mu      sync.Mutex
+	bases   map[string]registry.BaseInfo // by manifest digest: a base is read once
+	reading singleflight.Group           // bases being read, by digest
 }
 
 // New makes cfg.Dir and returns a client that reaches cfg.Own's host (when
@@ -70,6 +74,11 @@ func New(cfg Config) (*Client, error) {
 		timeout: cfg.Timeout, own: cfg.Own, scanner: inventory.NewScanner(), bases: map[string]registry.BaseInfo{}}
 	if c.timeout <= 0 {
 		c.timeout = 15 * time.Second
+	}
+	// What a crash left in the scratch space (a pull secret's file among
+	// it) goes.
+	if err := os.RemoveAll(c.scratch); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(c.scratch, 0o700); err != nil {
 		return nil, err
@@ -118,10 +127,19 @@ func (c *Client) system(host string, reg registry.Target) *types.SystemContext {
 	if reg.Insecure || c.insecure.Has(host) {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 	}
-	if reg.Host != "" && registry.HostOnly(reg.Host) == host && (reg.Username != "" || reg.Password != "") {
+	if reg.Host != "" && domainOf(reg.Host) == host && (reg.Username != "" || reg.Password != "") {
 		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: reg.Username, Password: reg.Password}
 	}
 	return sys
+}
+
+// domainOf is the registry domain of a host[:port][/prefix] as image
+// references name it (index.docker.io is docker.io).
+func domainOf(host string) string {
+	if named, err := reference.ParseNormalizedNamed(host + "/x"); err == nil {
+		return reference.Domain(named)
+	}
+	return registry.HostOnly(host)
 }
 
 // pullContext is the context for reading a base image named with
@@ -131,10 +149,18 @@ func (c *Client) system(host string, reg registry.Target) *types.SystemContext {
 func (c *Client) pullContext(named reference.Named, pullSecret []byte) (*types.SystemContext, func(), error) {
 	sys := c.system(reference.Domain(named), registry.Target{})
 	done := func() {}
-	pullSecret = registry.WithOwnAuth(pullSecret, named.String(), c.own)
+	// The embedded registry's own credentials, for its own images, stay
+	// in memory (a pull secret with its own entry for it wins).
+	if withOwn := registry.WithOwnAuth(pullSecret, named.String(), c.own); !bytes.Equal(withOwn, pullSecret) {
+		sys.DockerAuthConfig = &types.DockerAuthConfig{Username: c.own.Username, Password: c.own.Password}
+		return sys, done, nil
+	}
 	if len(pullSecret) == 0 {
 		return sys, done, nil
 	}
+	// containers/image reads a Docker config JSON from a file only: it
+	// lives 0600 under the client's scratch directory for this one call,
+	// and New removes what a crash left.
 	work, err := os.MkdirTemp(c.scratch, "auth-")
 	if err != nil {
 		return nil, done, err
@@ -229,7 +255,7 @@ func (c *Client) Retag(ctx context.Context, reg registry.Target, from, to string
 		return 0, err
 	}
 	defer func() { _ = pc.Destroy() }()
-	sys := c.system(registry.HostOnly(reg.Host), reg)
+	sys := c.system(domainOf(reg.Host), reg)
 	if log == nil {
 		log = io.Discard
 	}

@@ -36,7 +36,12 @@ func (i *Insecure) Set(hosts ...string) error {
 			i.hosts[h] = true
 		}
 	}
-	if err := os.WriteFile(i.path, []byte(RegistriesConf(slices.Sorted(maps.Keys(i.hosts)))), 0o600); err != nil {
+	// A reader never sees the file half written: write, then rename.
+	tmp := i.path + ".new"
+	if err := os.WriteFile(tmp, []byte(RegistriesConf(slices.Sorted(maps.Keys(i.hosts)))), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, i.path); err != nil {
 		return err
 	}
 	sysregistriesv2.InvalidateCache()

@@ -3,6 +3,7 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -110,5 +111,61 @@ func TestSymlinksStayInsideTheImage(t *testing.T) {
 	}
 	if !tr.hasTool("conda") {
 		t.Error("a dangling tool symlink is a tool, as Lstat says")
+	}
+}
+
+// Links that point below themselves, or at each other, end the lookup
+// (as ELOOP would) instead of recursing without end: an image is input
+// anyone may name in the form.
+func TestSelfReferringLinksEndTheLookup(t *testing.T) {
+	tr := newTree()
+	if err := tr.apply(layerTar(t,
+		entry{name: "etc/os-release", link: "os-release/x"},
+		entry{name: "bin", link: "bin/x"},
+		entry{name: "sbin", link: "usr/sbin/y"},
+		entry{name: "usr/sbin", link: "/sbin/z"},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.prettyName(); got != "" {
+		t.Errorf("os-release below itself: %q", got)
+	}
+	for _, tool := range []string{"apt-get", "python3"} {
+		if tr.hasTool(tool) {
+			t.Errorf("%s found through looping links", tool)
+		}
+	}
+}
+
+// What an upper layer puts at a path replaces what was there: a large or
+// special os-release hides the lower one's name, and a file where a
+// directory was hides the directory's entries.
+func TestAnUpperLayerReplacesWhatWasBelow(t *testing.T) {
+	tr := newTree()
+	for _, l := range [][]entry{
+		{{name: "etc/os-release", content: "PRETTY_NAME=Old\n"}, {name: "opt/conda/bin/conda", content: "#!"}},
+		{{name: "etc/os-release", content: strings.Repeat("x", 70<<10)}, {name: "opt/conda/bin", content: "not a directory"}},
+	} {
+		if err := tr.apply(layerTar(t, l...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tr.prettyName(); got != "" {
+		t.Errorf("the replaced os-release still names %q", got)
+	}
+	if tr.hasTool("conda") {
+		t.Error("conda is found below a directory that became a file")
+	}
+}
+
+// A directory symlink whose target has no entry of its own (only entries
+// below it) still leads there.
+func TestALinkToADirectoryWithoutItsOwnEntry(t *testing.T) {
+	tr := newTree()
+	if err := tr.apply(layerTar(t, entry{name: "bin", link: "usr/bin"}, entry{name: "usr/bin/apt-get", content: "#!"})); err != nil {
+		t.Fatal(err)
+	}
+	if !tr.present("bin/apt-get") {
+		t.Error("/bin/apt-get through a link to a directory without its own entry")
 	}
 }
