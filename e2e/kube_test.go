@@ -231,7 +231,10 @@ func TestBuildsOnKubernetes(t *testing.T) {
 	if inv, ok, err := store.GetInventory(ctx, deb.ID); err != nil || !ok || !inv.OK || !slices.ContainsFunc(inv.Packages, func(p inventory.Package) bool { return p.Name == "jq" }) {
 		t.Fatalf("the Debian revision's inventory: %v %v %+v", ok, err, inv.Error)
 	}
-	resp := srv.postForm("/specs/check-base", url.Values{"baseImage": {in.regAddr + "/library/debian:bookworm"}, "apt": {"jq"}})
+	client, csrf := srv.signedInClient()
+	resp, err := client.PostForm(srv.url("/specs/check-base"), url.Values{"csrf": {csrf},
+		"baseImage": {in.regAddr + "/library/debian:bookworm"}, "apt": {"jq"}})
+	must(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Debian GNU/Linux 12") {
