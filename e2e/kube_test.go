@@ -249,7 +249,7 @@ func TestBuildsOnKubernetes(t *testing.T) {
 		waitJob(t, store, jobs[0].ID, 3*time.Minute, db.StatusSucceeded)
 	}
 	if again, _ := store.GetJob(ctx, jobs[0].ID); again.ReusedFrom != deb.ID || again.Digest != deb.Digest || len(jobPods(t, c, ns, again.ID)) != 0 {
-		t.Fatalf("back to revision 1's content: %+v, pods %v", again, jobPods(t, c, ns, again.ID))
+		t.Fatalf("back to revision 1's content: %+v, pods %v\n%s", again, jobPods(t, c, ns, again.ID), lastLines(readFile(in.logPath(again.ID)), 40))
 	}
 
 	// Cancel from the browser: the pod goes.
