@@ -249,7 +249,11 @@ func TestBuildsOnKubernetes(t *testing.T) {
 		waitJob(t, store, jobs[0].ID, 3*time.Minute, db.StatusSucceeded)
 	}
 	if again, _ := store.GetJob(ctx, jobs[0].ID); again.ReusedFrom != deb.ID || again.Digest != deb.Digest || len(jobPods(t, c, ns, again.ID)) != 0 {
-		t.Fatalf("back to revision 1's content: %+v, pods %v\n%s", again, jobPods(t, c, ns, again.ID), lastLines(readFile(in.logPath(again.ID)), 40))
+		all, _ := store.ListJobs(ctx, "k-debian")
+		for _, j := range all {
+			t.Logf("revision %d: key %s, base %s, reused from %d\n%s", j.Revision, j.ContentKey, j.BaseDigest, j.ReusedFrom, strings.Join(strings.SplitN(readFile(in.logPath(j.ID)), "\n", 8)[:7], "\n"))
+		}
+		t.Fatalf("back to revision 1's content: %+v, pods %v", again, jobPods(t, c, ns, again.ID))
 	}
 
 	// Cancel from the browser: the pod goes.
