@@ -259,8 +259,11 @@ func (c *Client) Retag(ctx context.Context, reg registry.Target, from, to string
 	if log == nil {
 		log = io.Discard
 	}
+	// Signatures are neither read nor copied: builds sign nothing, and
+	// reading them would look in a lookaside store outside the data
+	// directory (the user's home, which an unprivileged portal cannot read).
 	if _, err := imagecopy.Image(ctx, pc, dst, src, &imagecopy.Options{SourceCtx: sys, DestinationCtx: sys, ReportWriter: log,
-		ImageListSelection: imagecopy.CopySystemImage}); err != nil {
+		ImageListSelection: imagecopy.CopySystemImage, RemoveSignatures: true}); err != nil {
 		return 0, fmt.Errorf("tag %s as %s: %w", from, to, err)
 	}
 	return Size(ctx, to, sys)
