@@ -486,9 +486,8 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		Inventory:      rt.images,
 		Log:            logger,
 		SilenceTimeout: cfg.SilenceTimeout,
-		Observer:       stats,
-		ForgetSpec:     keeper.ForgetSpec,
-		Notify:         hooks.JobFinished,
+		Hooks: queue.HookFuncs{OnStarted: stats.Started, OnFinished: stats.Finished, OnEnded: hooks.JobFinished,
+			OnSpecDeleted: keeper.ForgetSpec},
 	})
 	if err := jobs.Start(ctx); err != nil {
 		return err

@@ -31,8 +31,9 @@
 //   - metrics: the Prometheus metrics of builds and the queue.
 //   - webhooks: deliveries of a job's end to other systems.
 //   - housekeeping: retention of jobs, logs and images.
-//   - queue: the job queue, restart recovery, cancel reasons, and one file
-//     per operation on a spec's revisions.
+//   - queue: the job queue (claim, run, recover, cancel), which tells the
+//     rest of the product through one Hooks interface, and one file per
+//     operation on a spec's revisions.
 //   - kube: the Kubernetes executor (a Job per build), the worker mode its
 //     pods run, kube/deploy (manifests for the portal in a cluster) and
 //     kube/kubetest (a real single-node cluster for the tests).

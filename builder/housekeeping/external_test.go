@@ -48,7 +48,7 @@ func TestExternalRegistryTagsAreDeletedOnlyWhenAllowed(t *testing.T) {
 		Default:  func(context.Context) (db.Retention, error) { return db.Retention{}, nil },
 		External: func(context.Context) (registry.Target, bool, error) { return target, allowed, nil }}
 	q := queue.New(store, r.Engine, logStore, queue.Config{Workers: 1, Timeout: 5 * time.Minute,
-		Registry: func(context.Context) (registry.Target, error) { return target, nil }, ForgetSpec: keeper.ForgetSpec})
+		Registry: func(context.Context) (registry.Target, error) { return target, nil }, Hooks: queue.HookFuncs{OnSpecDeleted: keeper.ForgetSpec}})
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func TestRetentionDeletesTagsAndGarbageCollectionFreesTheRegistry(t *testing.T) 
 	keeper := &Keeper{DB: store, Logs: logStore, Registry: r.Server, RegistryHost: r.Target.Host,
 		Default: func(context.Context) (db.Retention, error) { return db.Retention{}, nil }}
 	q := queue.New(store, r.Engine, logStore, queue.Config{Workers: 1, Timeout: 5 * time.Minute, Reuse: r.Images, Inventory: r.Images,
-		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil }, ForgetSpec: keeper.ForgetSpec})
+		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil }, Hooks: queue.HookFuncs{OnSpecDeleted: keeper.ForgetSpec}})
 	if err := q.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

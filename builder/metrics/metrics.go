@@ -1,9 +1,9 @@
 // Package metrics owns the builder's Prometheus metrics: builds by outcome
 // and reason, build and queue-wait durations, queue depth, running builds
 // and pushed bytes, log bytes and webhook deliveries, plus the Go
-// runtime's and the process's. It hears of
-// builds as the queue's Observer and reads the queue depth from the store
-// when scraped. Serving them over HTTP is the caller's (main).
+// runtime's and the process's. It hears of builds from the queue's hooks
+// (Started, Finished) and reads the queue depth from the store when
+// scraped. Serving them over HTTP is the caller's (main).
 package metrics
 
 import (

@@ -45,9 +45,7 @@ func (q *Queue) cancel(ctx context.Context, jobID int64, why *failure.Failure) (
 	j, err := q.db.CancelPendingJob(ctx, jobID, why)
 	if err == nil {
 		q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Failure.Text(), "by", j.CancelledBy)
-		if q.cfg.Notify != nil {
-			q.cfg.Notify(j)
-		}
+		q.hooks.Ended(j)
 	}
 	if err == nil || !errors.Is(err, db.ErrConflict) {
 		return j, err

@@ -71,21 +71,21 @@ func (q *Queue) logQueued(j db.Job) {
 }
 
 // pendingJobs are the spec's jobs that a new one would supersede (none
-// when Notify is not set).
+// when nobody hears of ended jobs).
 func (q *Queue) pendingJobs(ctx context.Context, name string) []db.Job {
-	if q.cfg.Notify == nil {
+	if f, ok := q.hooks.(HookFuncs); ok && !f.tellsEnded() {
 		return nil
 	}
 	jobs, _ := q.db.FindJobs(ctx, db.JobFilter{Spec: name, Status: db.StatusPending})
 	return jobs
 }
 
-// notifySuperseded tells Notify of the pending jobs a new job cancelled.
+// notifySuperseded tells the hooks of the pending jobs a new job cancelled.
 func (q *Queue) notifySuperseded(ctx context.Context, waiting []db.Job) {
 	for _, w := range waiting {
 		if j, err := q.db.GetJob(ctx, w.ID); err == nil && j.Status == db.StatusCancelled {
 			q.cfg.Log.Info("job finished", "job", j.ID, "spec", j.SpecName, "revision", j.Revision, "status", j.Status, "reason", j.Failure.Text())
-			q.cfg.Notify(j)
+			q.hooks.Ended(j)
 		}
 	}
 }

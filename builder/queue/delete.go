@@ -10,7 +10,7 @@ import (
 )
 
 // Delete cancels the spec's unfinished jobs, then removes the spec, its
-// jobs and their logs, and (ForgetSpec) its images' tags.
+// jobs and their logs, and (Hooks.SpecDeleted) its images' tags.
 func (q *Queue) Delete(ctx context.Context, name string) error {
 	jobs, err := q.db.ListJobs(ctx, name)
 	if err != nil {
@@ -33,8 +33,6 @@ func (q *Queue) Delete(ctx context.Context, name string) error {
 	for _, j := range jobs {
 		errs = append(errs, q.logs.Remove(j.ID))
 	}
-	if q.cfg.ForgetSpec != nil {
-		errs = append(errs, q.cfg.ForgetSpec(ctx, name, jobs))
-	}
+	errs = append(errs, q.hooks.SpecDeleted(ctx, name, jobs))
 	return errors.Join(errs...)
 }

@@ -10,8 +10,8 @@ import (
 	"imagebuilder/db"
 )
 
-// Notify hears of every job that ends without a build too: one cancelled
-// while pending, and one a newer revision superseded.
+// The hooks hear (Ended) of every job that ends without a build too: one
+// cancelled while pending, and one a newer revision superseded.
 func TestNotifyHearsOfCancelledAndSupersededJobs(t *testing.T) {
 	dir := t.TempDir()
 	store, err := db.Open(filepath.Join(dir, "imagebuilder.db"))
@@ -25,7 +25,7 @@ func TestNotifyHearsOfCancelledAndSupersededJobs(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var heard []db.Job
-	q := New(store, nil, logStore, Config{Notify: func(j db.Job) { mu.Lock(); heard = append(heard, j); mu.Unlock() }})
+	q := New(store, nil, logStore, Config{Hooks: HookFuncs{OnEnded: func(j db.Job) { mu.Lock(); heard = append(heard, j); mu.Unlock() }}})
 	ctx := context.Background()
 	// Not started: jobs stay pending.
 	_, first, err := q.Create(ctx, db.ImageSpec{Name: "tools", BaseImage: "busybox"})

@@ -62,23 +62,9 @@ type Config struct {
 	// SilenceTimeout fails a build whose output stays silent this long
 	// (0: never).
 	SilenceTimeout time.Duration
-	// Observer hears of every build's start and end (metrics); nil: none.
-	Observer Observer
-	// Notify hears of every job that ended, as recorded, including a
-	// pending one cancelled (webhooks); it must return quickly. nil: none.
-	Notify func(db.Job)
-	// ForgetSpec, when set, removes a deleted spec's images from where
-	// they were pushed (its jobs, as they were before the deletion).
-	ForgetSpec func(ctx context.Context, name string, jobs []db.Job) error
-}
-
-// Observer hears of builds starting and ending.
-type Observer interface {
-	// Started is a job whose build begins (not one followed again after
-	// a restart).
-	Started(job db.Job)
-	// Finished is a job that ended, however; job.StartedAt is set.
-	Finished(job db.Job, out db.JobOutcome)
+	// Hooks hear of jobs starting and ending and of deleted specs (nil:
+	// nobody).
+	Hooks Hooks
 }
 
 // Running is how many builds run now.
@@ -100,6 +86,8 @@ type Queue struct {
 	exec executor.Executor
 	logs *logs.Store
 	cfg  Config
+	// hooks are cfg.Hooks, never nil.
+	hooks Hooks
 
 	wake    chan struct{}
 	ctx     context.Context
@@ -177,7 +165,11 @@ func New(store *db.DB, exec executor.Executor, logStore *logs.Store, cfg Config)
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Queue{db: store, exec: exec, logs: logStore, cfg: cfg,
+	hooks := cfg.Hooks
+	if hooks == nil {
+		hooks = HookFuncs{}
+	}
+	return &Queue{db: store, exec: exec, logs: logStore, cfg: cfg, hooks: hooks,
 		wake: make(chan struct{}, 1), running: map[int64]*runningJob{}, claimWarn: rate.Sometimes{Interval: time.Minute}}
 }
 
@@ -326,9 +318,7 @@ func (q *Queue) run(job db.Job, attach func(context.Context, executor.Job, io.Wr
 		return
 	}
 	log.Printf("Image Builder: job %d, revision %d of %q started (queued %s)", job.ID, job.Revision, job.SpecName, job.QueuedAt.UTC().Format(time.RFC3339))
-	if q.cfg.Observer != nil {
-		q.cfg.Observer.Started(job)
-	}
+	q.hooks.Started(job)
 	out, reusedFrom := q.build(ctx, job, log)
 	q.takeInventory(ctx, job, out, reusedFrom, log)
 	q.finish(job, log, out)
@@ -488,11 +478,9 @@ func (q *Queue) finish(job db.Job, log *logs.JobLog, out db.JobOutcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	finished, recordErr := q.db.FinishJob(ctx, job.ID, out)
-	if q.cfg.Observer != nil {
-		q.cfg.Observer.Finished(job, out)
-	}
-	if q.cfg.Notify != nil && recordErr == nil {
-		q.cfg.Notify(finished)
+	q.hooks.Finished(job, out)
+	if recordErr == nil {
+		q.hooks.Ended(finished)
 	}
 	attrs := []any{"job", job.ID, "spec", job.SpecName, "revision", job.Revision, "status", out.Status}
 	if out.Failure != nil {
