@@ -89,22 +89,31 @@ func (s *Scanner) keep(dig string, l layer) {
 
 // readLayer streams one layer blob and keeps the records of the files
 // classify names.
-func readLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo) (layer, error) {
+func readLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo) (l layer, err error) {
+	err = ReadLayer(ctx, src, info, func(tarStream io.Reader) error {
+		l, err = readTar(tarStream)
+		return err
+	})
+	return l, err
+}
+
+// ReadLayer streams one layer blob of src, decompressed, to read (its tar
+// stream); an error names the layer.
+func ReadLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo, read func(tarStream io.Reader) error) error {
 	blob, _, err := src.GetBlob(ctx, info, none.NoCache)
 	if err != nil {
-		return layer{}, fmt.Errorf("read layer %s: %w", info.Digest, err)
+		return fmt.Errorf("read layer %s: %w", info.Digest, err)
 	}
 	defer blob.Close()
 	plain, _, err := compression.AutoDecompress(blob)
 	if err != nil {
-		return layer{}, fmt.Errorf("read layer %s: %w", info.Digest, err)
+		return fmt.Errorf("read layer %s: %w", info.Digest, err)
 	}
 	defer plain.Close()
-	l, err := readTar(plain)
-	if err != nil {
-		return layer{}, fmt.Errorf("read layer %s: %w", info.Digest, err)
+	if err := read(plain); err != nil {
+		return fmt.Errorf("read layer %s: %w", info.Digest, err)
 	}
-	return l, nil
+	return nil
 }
 
 // readTar reads a layer's tar stream.

@@ -14,11 +14,10 @@ import (
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/image"
-	"go.podman.io/image/v5/pkg/blobinfocache/none"
-	"go.podman.io/image/v5/pkg/compression"
 	"go.podman.io/image/v5/types"
 
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/inventory"
 	"imagebuilder/builder/registry"
 )
 
@@ -101,7 +100,7 @@ func readBase(ctx context.Context, named reference.Named, sys *types.SystemConte
 	}
 	root := newTree()
 	for _, l := range img.LayerInfos() {
-		if err := root.addLayer(ctx, src, l); err != nil {
+		if err := inventory.ReadLayer(ctx, src, l, root.apply); err != nil {
 			return registry.BaseInfo{}, err
 		}
 	}
@@ -157,26 +156,8 @@ func kept(p string) bool {
 	return false
 }
 
-// addLayer applies one layer: its whiteouts remove what lower layers had,
-// then its entries are added.
-func (t *tree) addLayer(ctx context.Context, src types.ImageSource, info types.BlobInfo) error {
-	blob, _, err := src.GetBlob(ctx, info, none.NoCache)
-	if err != nil {
-		return fmt.Errorf("read layer %s: %w", info.Digest, err)
-	}
-	defer blob.Close()
-	plain, _, err := compression.AutoDecompress(blob)
-	if err != nil {
-		return fmt.Errorf("read layer %s: %w", info.Digest, err)
-	}
-	defer plain.Close()
-	if err := t.apply(plain); err != nil {
-		return fmt.Errorf("read layer %s: %w", info.Digest, err)
-	}
-	return nil
-}
-
-// apply reads one layer's tar stream.
+// apply reads one layer's tar stream: its whiteouts remove what lower
+// layers had, its entries are added.
 func (t *tree) apply(r io.Reader) error {
 	tr := tar.NewReader(r)
 	added := map[string]bool{}
@@ -207,7 +188,7 @@ func (t *tree) apply(r io.Reader) error {
 		// content, and, unless it is a directory again, what was below it.
 		delete(t.content, p)
 		if h.Typeflag != tar.TypeDir {
-			t.removeBelow(p, added)
+			t.remove(p, added, false)
 		}
 		switch h.Typeflag {
 		case tar.TypeSymlink:
@@ -226,16 +207,6 @@ func (t *tree) apply(r io.Reader) error {
 				}
 				t.content[p] = b
 			}
-		}
-	}
-}
-
-// removeBelow deletes what is below p, except what this layer added.
-func (t *tree) removeBelow(p string, added map[string]bool) {
-	for q := range t.paths {
-		if !added[q] && strings.HasPrefix(q, p+"/") {
-			delete(t.paths, q)
-			delete(t.content, q)
 		}
 	}
 }
