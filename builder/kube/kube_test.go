@@ -132,9 +132,20 @@ func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube
 	return &rig{r: r, c: c, ns: cfg.Namespace, exec: ex, q: q, store: store, logs: logStore, dataDir: dir}
 }
 
+// wait waits for the job to reach one of want; for an ended job, also
+// for its log to close (its last line is written after the status, see
+// the queue's finish), so g.log then reads the whole log.
 func (g *rig) wait(t testing.TB, id int64, want ...db.Status) db.Job {
 	t.Helper()
-	return dbtest.WaitJob(t, g.store, id, 4*time.Minute, func() string { return "log:\n" + g.log(t, id) }, want...)
+	j := dbtest.WaitJob(t, g.store, id, 4*time.Minute, func() string { return "log:\n" + g.log(t, id) }, want...)
+	if j.Status.Finished() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := g.logs.Follow(ctx, id, 0, nil, func([]byte, int64) error { return nil }); err != nil {
+			t.Fatalf("the log of job %d did not close: %v", id, err)
+		}
+	}
+	return j
 }
 
 func (g *rig) log(t testing.TB, id int64) string {
