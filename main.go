@@ -177,6 +177,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err = kube.WorkerCommand(ctx, args, stdout); err != nil {
 			err = fmt.Errorf("%w: %w", errReported, err)
 		}
+	case "worker-userns-probe": // a worker's test that it may make a user namespace
+		return 0
 	case "kube-manifests":
 		_, err = stdout.Write(deploy.Manifests)
 	case "spec", "job":

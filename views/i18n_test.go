@@ -163,7 +163,7 @@ func TestEveryReasonIsWordedFromItsArguments(t *testing.T) {
 		failure.NoRegistry: {"why-MARK"}, failure.OutOfMemory: {"512Mi"}, failure.BaseNotFound: {"base-MARK"},
 		failure.Unreachable: {"reg-MARK", "refused-MARK"}, failure.UnreachableOut: {"reg-MARK", "refused-MARK"},
 		failure.WorkerImage: {"detail-MARK"}, failure.Evicted: {"detail-MARK"}, failure.NodeLost: {"detail-MARK"},
-		failure.PodGone: {"detail-MARK"}, failure.PodStopped: {"detail-MARK"}, failure.APTNotFound: {"pkg-MARK"}, failure.APTVersion: {"pkg-MARK", "ver-MARK"},
+		failure.PodGone: {"detail-MARK"}, failure.PodStopped: {"detail-MARK"}, failure.PodRejected: {"detail-MARK"}, failure.NoUserNS: {"detail-MARK"}, failure.APTNotFound: {"pkg-MARK"}, failure.APTVersion: {"pkg-MARK", "ver-MARK"},
 		failure.PipNoMatch: {"req-MARK"}, failure.PipConflict: {"reqs-MARK"},
 	}
 	for _, r := range failure.Reasons {

@@ -372,6 +372,8 @@ var clusterEnglish = map[failure.Reason]string{
 	failure.NodeLost:    "the build pod's node was lost",
 	failure.PodGone:     "the build's Kubernetes Job is gone",
 	failure.PodStopped:  "the build pod was stopped before its build ended",
+	failure.PodRejected: "the cluster refused to create the build pod",
+	failure.NoUserNS:    "the build pod is not privileged and may not make a user namespace",
 }
 
 func (e *ClusterError) Error() string {

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"imagebuilder/builder/executor"
+	"imagebuilder/db/failure"
 	"io"
 	"os"
 	"path/filepath"
@@ -116,6 +118,11 @@ func WorkerCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	dataDir := fs.String("data-dir", WorkDir, "scratch data directory")
 	result := fs.String("result", "/dev/termination-log", "file the result goes to (the pod's termination message)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := enterUserNamespace(stdout); err != nil {
+		fmt.Fprintf(stdout, "Image Builder worker: %v\n", err)
+		_ = os.WriteFile(*result, executor.EncodeResult(executor.Outcome{}, &executor.ClusterError{Code: failure.NoUserNS, Detail: err.Error()}), 0o644)
 		return err
 	}
 	return Work(ctx, *jobDir, *dataDir, *result, stdout)

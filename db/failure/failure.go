@@ -48,11 +48,13 @@ const (
 	UnreachableOut    Reason = "registry-unreachable-push" // host, error
 	// A cluster's reasons (the Kubernetes executor); each takes the
 	// cluster's own words.
-	WorkerImage Reason = "worker-image" // detail
-	Evicted     Reason = "evicted"      // detail
-	NodeLost    Reason = "node-lost"    // detail
-	PodGone     Reason = "pod-gone"     // detail
-	PodStopped  Reason = "pod-stopped"  // detail
+	WorkerImage Reason = "worker-image"      // detail
+	Evicted     Reason = "evicted"           // detail
+	NodeLost    Reason = "node-lost"         // detail
+	PodGone     Reason = "pod-gone"          // detail
+	PodStopped  Reason = "pod-stopped"       // detail
+	PodRejected Reason = "pod-rejected"      // detail (the admission's words)
+	NoUserNS    Reason = "no-user-namespace" // detail
 	// What a package tool said went wrong (Lines holds its line).
 	APTNotFound   Reason = "apt-package-not-found"  // package
 	APTVersion    Reason = "apt-version-not-found"  // package, version
@@ -72,7 +74,7 @@ const (
 // both languages and crosses every boundary.
 var Reasons = []Reason{Interrupted, Shutdown, Cancelled, SpecDeleted, Superseded, Timeout, Silent, LogUnwritable,
 	DiskFullLog, DiskFull, DiskSpaceLow, RegistrySilent, RegistrySilentOut, PullAuth, PushAuth, StepFailed, InvalidSpec,
-	NoRegistry, OutOfMemory, BaseNotFound, Unreachable, UnreachableOut, WorkerImage, Evicted, NodeLost, PodGone, PodStopped,
+	NoRegistry, OutOfMemory, BaseNotFound, Unreachable, UnreachableOut, WorkerImage, Evicted, NodeLost, PodGone, PodStopped, PodRejected, NoUserNS,
 	APTNotFound, APTVersion, APTMissing, PipNoMatch, PipConflict, PipManaged, PipMissing, CondaMissing, CondaNotFound, CondaUnsat}
 
 // Failure is why a build did not succeed.
