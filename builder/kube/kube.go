@@ -233,7 +233,10 @@ func (k *Executor) Run(ctx context.Context, req executor.Request, log io.Writer)
 	// The Secret goes with the Job, whatever ends it.
 	secret.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(created, batchv1.SchemeGroupVersion.WithKind("Job"))}
 	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(log, "Image Builder: warning: the Secret %s could not be given to its Job: %v\n", name, err)
+		// It still goes when the build ends (cleanSecret); only a portal
+		// that dies mid-build leaves it, for Recover to remove.
+		k.cfg.Log.Warn("kubernetes: the build's Secret could not be owned by its Job (does the Role allow update on jobs/finalizers?)", "secret", name, "err", err)
+		fmt.Fprintf(log, "Image Builder: note: the Secret %s is removed when the build ends, not by Kubernetes with its Job: the portal may not make the Job its owner (grant update on jobs/finalizers)\n", name)
 	}
 	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s created; waiting for its pod\n", k.cfg.Namespace, name)
 	return k.follow(ctx, req.Job, log)
@@ -522,6 +525,19 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) 
 			return executor.Outcome{}, &executor.DeadlineError{Timeout: d}
 		}
 		if pod == nil {
+			// A pod the cluster refuses to create never comes: say why
+			// now rather than at the build's timeout.
+			msg, final, err := k.refusal(ctx, kj)
+			switch {
+			case err != nil:
+				k.lookupFailed(ctx, job.ID, err)
+			case final:
+				_ = k.remove(ctx, name, false)
+				return executor.Outcome{}, &executor.ClusterError{Code: failure.PodRejected, Detail: msg}
+			case msg != "" && msg != waitingFor:
+				waitingFor = msg
+				fmt.Fprintf(log, "Image Builder: the build pod cannot be created yet: %s\n", msg)
+			}
 			if c := condition(kj, ""); c != nil {
 				k.cleanSecret(ctx, name)
 				return executor.Outcome{}, &executor.ClusterError{Code: failure.PodGone,

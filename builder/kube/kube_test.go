@@ -69,6 +69,8 @@ type rig struct {
 	store   *db.DB
 	logs    *logs.Store
 	dataDir string
+	// reg is where builds push (the test registry unless a test says).
+	reg registry.Target
 }
 
 // newRig is a queue whose builds run as Jobs in a fresh namespace of the
@@ -104,10 +106,11 @@ func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := &rig{r: r, c: c, ns: cfg.Namespace, exec: ex, store: store, logs: logStore, dataDir: dir, reg: r.Target}
 	q := queue.New(store, ex, logStore, queue.Config{
 		Workers:  workers,
 		Timeout:  timeout,
-		Registry: func(context.Context) (registry.Target, error) { return r.Target, nil },
+		Registry: func(context.Context) (registry.Target, error) { return g.reg, nil },
 		PullSecret: func(_ context.Context, name string) ([]byte, error) {
 			return []byte(`{"auths":{"` + r.Target.Host + `":{"username":"puller","password":"` + pullSecretMarker + `"}}}`), nil
 		},
@@ -129,7 +132,8 @@ func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube
 			t.Errorf("%d pod watches were refused; polling followed the builds", n)
 		}
 	})
-	return &rig{r: r, c: c, ns: cfg.Namespace, exec: ex, q: q, store: store, logs: logStore, dataDir: dir}
+	g.q = q
+	return g
 }
 
 // wait waits for the job to reach one of want; for an ended job, also

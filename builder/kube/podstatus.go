@@ -11,6 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 
 	"imagebuilder/builder/executor"
 	"imagebuilder/db/failure"
@@ -40,6 +41,25 @@ func (k *Executor) newestPod(ctx context.Context, name string) (*corev1.Pod, err
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
 	return &list.Items[0], nil
+}
+
+// refusal is what the cluster said when it refused to create the Job's
+// pod, from the Job controller's FailedCreate events: an admission's words
+// (Pod Security, a policy webhook), with final set; or a full quota, which
+// is not final (the pod comes when other pods end); or "".
+func (k *Executor) refusal(ctx context.Context, kj *batchv1.Job) (msg string, final bool, err error) {
+	sel := fields.Set{"involvedObject.kind": "Job", "involvedObject.uid": string(kj.UID), "reason": "FailedCreate"}
+	list, err := k.client.CoreV1().Events(k.cfg.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel.AsSelector().String()})
+	if err != nil {
+		return "", false, err
+	}
+	for _, e := range list.Items {
+		msg = strings.TrimPrefix(e.Message, "Error creating: ")
+		if !strings.Contains(msg, "exceeded quota") {
+			return msg, true, nil
+		}
+	}
+	return msg, false, nil
 }
 
 // pendingReason is why a pending pod is not running yet: not scheduled
