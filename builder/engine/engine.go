@@ -213,6 +213,10 @@ type BuildRequest struct {
 	PreviousAPT [][]string
 	// Limits bound the build's steps, when the engine has StepLimits.
 	Limits executor.Limits
+	// CacheRepo, when set, is a repository (host/path) that the build
+	// pulls earlier steps' layers from and pushes its new steps' layers
+	// to: a layer cache for builders whose own store starts empty.
+	CacheRepo string
 }
 
 // Capabilities: builds keep the store's layers, and their steps run in
@@ -267,12 +271,16 @@ func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, erro
 		}
 	}
 	pullSecret := registry.WithOwnAuth(req.PullSecret, req.Spec.BaseImage, req.Registry)
+	if req.CacheRepo != "" {
+		pullSecret = registry.WithPushAuth(pullSecret, req.Registry)
+	}
 	var limits *executor.Limits
 	if e.stepLimits {
 		limits = &req.Limits
 	}
 	id, err := e.BuildContainerfile(ctx, ContainerfileBuild{Containerfile: containerfile, Target: target,
-		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log, Limits: limits})
+		PullSecret: pullSecret, Secrets: req.Sources.SecretFiles(), NoCache: req.NoCache, Log: req.Log, Limits: limits,
+		CacheRepo: req.CacheRepo})
 	if err != nil {
 		if images.IsNotFound(err) {
 			return BuildResult{}, &executor.BaseNotFoundError{Image: req.Spec.BaseImage, Err: err}
@@ -312,6 +320,8 @@ type ContainerfileBuild struct {
 	// Limits, when set, put the steps in a control group with these
 	// limits; the Containerfile's steps must wait for it (spec Gate).
 	Limits *executor.Limits
+	// CacheRepo is a layer cache repository (see BuildRequest), or "".
+	CacheRepo string
 }
 
 // probe checks that the registry at host answers before a pull (or a
@@ -362,6 +372,14 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 	}
 	opts := e.buildOptions(work, target, sys, log)
 	opts.NoCache = noCache
+	if b.CacheRepo != "" {
+		repo, err := reference.ParseNormalizedNamed(b.CacheRepo)
+		if err != nil {
+			return "", fmt.Errorf("layer cache repository %q: %w", b.CacheRepo, err)
+		}
+		opts.CacheFrom, opts.CacheTo = []reference.Named{repo}, []reference.Named{repo}
+		fmt.Fprintf(log, "Image Builder: layer cache: %s\n", b.CacheRepo)
+	}
 	ids := make([]string, 0, len(b.Secrets))
 	for id := range b.Secrets {
 		ids = append(ids, id)

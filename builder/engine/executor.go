@@ -33,7 +33,8 @@ func (e *Engine) Run(ctx context.Context, req executor.Request, log io.Writer) (
 	// and then exits with a status that does not.
 	watch := &noSpaceWatch{w: log}
 	res, err := e.Build(ctx, BuildRequest{Spec: req.Job.Snapshot, Tag: req.Tag, Registry: req.Registry,
-		PullSecret: req.PullSecret, Log: watch, NoCache: req.NoCache, Sources: req.Sources, PreviousAPT: req.PreviousAPT, Limits: req.Limits})
+		PullSecret: req.PullSecret, Log: watch, NoCache: req.NoCache, Sources: req.Sources, PreviousAPT: req.PreviousAPT, Limits: req.Limits,
+		CacheRepo: req.CacheRepo})
 	if err != nil {
 		var step *executor.StepError
 		if errors.Is(err, syscall.ENOSPC) || strings.Contains(strings.ToLower(err.Error()), "no space left on device") ||

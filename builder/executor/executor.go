@@ -53,6 +53,10 @@ type Request struct {
 	// Limits bound the build's steps (an in-process build; a cluster
 	// build has its pod's resources).
 	Limits Limits
+	// CacheRepo is a repository (host/path) the build pulls earlier
+	// steps' layers from and pushes its new ones to, or "": the layer
+	// cache of builders whose own store starts empty (build pods).
+	CacheRepo string
 }
 
 // Limits bound one build's steps; zero values mean no bound.
@@ -104,8 +108,8 @@ type Executor interface {
 // Capabilities are what an executor's builds can do, which the build plan
 // (package plan) and the pages depend on.
 type Capabilities struct {
-	// KeepsLayers: a build starts with the layers of earlier builds (the
-	// in-process store); a fresh build pod does not.
+	// KeepsLayers: a build can reuse the layers of earlier builds (the
+	// in-process store, or a registry's layer cache for build pods).
 	KeepsLayers bool
 	// StepLimits: each build's steps run in a control group with the
 	// build's Limits (and their Containerfile waits for it).

@@ -60,8 +60,21 @@ func ParseTolerations(s string) ([]corev1.Toleration, error) {
 	return out, nil
 }
 
+// Build pods' requests when none is given: what the worker and a small
+// package step use, so the scheduler does not pack builds onto a node
+// that cannot hold them. A lower limit lowers the request with it.
+var (
+	DefaultCPURequest    = resource.MustParse("100m")
+	DefaultMemoryRequest = resource.MustParse("256Mi")
+	// MinMemoryLimit is the least memory limit a build pod may have: the
+	// worker (the Buildah library and its registry clients) uses about
+	// 100 MiB before any package manager runs.
+	MinMemoryLimit = resource.MustParse("160Mi")
+)
+
 // ParseResources reads the build container's CPU and memory requests and
-// limits ("" for none), e.g. "500m", "2", "512Mi".
+// limits ("" for none), e.g. "500m", "2", "512Mi". A request left out is
+// the default, or the limit when that is lower.
 func ParseResources(cpuRequest, cpuLimit, memRequest, memLimit string) (corev1.ResourceRequirements, error) {
 	var r corev1.ResourceRequirements
 	set := func(list *corev1.ResourceList, name corev1.ResourceName, flag, v string) error {
@@ -86,6 +99,29 @@ func ParseResources(cpuRequest, cpuLimit, memRequest, memLimit string) (corev1.R
 	} {
 		if e != nil {
 			return r, e
+		}
+	}
+	if l, ok := r.Limits[corev1.ResourceMemory]; ok && l.Cmp(MinMemoryLimit) < 0 {
+		return r, fmt.Errorf("--kube-memory-limit %s: a build pod needs at least %s (the worker itself uses about 100Mi before any package manager runs)", memLimit, MinMemoryLimit.String())
+	}
+	for _, d := range []struct {
+		name corev1.ResourceName
+		def  resource.Quantity
+	}{{corev1.ResourceCPU, DefaultCPURequest}, {corev1.ResourceMemory, DefaultMemoryRequest}} {
+		req, hasReq := r.Requests[d.name]
+		limit, hasLimit := r.Limits[d.name]
+		switch {
+		case !hasReq:
+			req = d.def
+			if hasLimit && limit.Cmp(req) < 0 {
+				req = limit
+			}
+			if r.Requests == nil {
+				r.Requests = corev1.ResourceList{}
+			}
+			r.Requests[d.name] = req
+		case hasLimit && req.Cmp(limit) > 0:
+			return r, fmt.Errorf("the %s request %s is over its limit %s", d.name, req.String(), limit.String())
 		}
 	}
 	return r, nil

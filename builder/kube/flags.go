@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry"
 	"imagebuilder/db/failure"
 	"io"
 	"os"
@@ -25,7 +26,7 @@ type Flags struct {
 	Kubeconfig, Namespace, Instance, ServiceAccount, WorkerImage, PullPolicy string
 	NodeSelector, Tolerations                                                string
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit                         string
-	Privileged, HostNetwork                                                  bool
+	Privileged, HostNetwork, LayerCache                                      bool
 	TTL                                                                      time.Duration
 }
 
@@ -44,6 +45,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.MemoryRequest, "kube-memory-request", "", "memory request of a build pod, e.g. 512Mi")
 	fs.StringVar(&f.MemoryLimit, "kube-memory-limit", "", "memory limit of a build pod, e.g. 4Gi; a build over it fails as out of memory")
 	fs.BoolVar(&f.Privileged, "kube-privileged", true, "run build pods privileged (Buildah's overlay storage and chroot need it on most clusters)")
+	fs.BoolVar(&f.LayerCache, "kube-layer-cache", true, "keep each spec's build layers in a cache repository of the registry ("+registry.CachePrefix+"<spec>), so a build pod reuses unchanged steps")
 	fs.BoolVar(&f.HostNetwork, "kube-host-network", false, "run build pods in the node's network (to reach a registry on the node)")
 	fs.DurationVar(&f.TTL, "kube-job-ttl", 10*time.Minute, "keep a finished build Job and its pod's log this long")
 }
@@ -78,17 +80,27 @@ func (f Flags) ExecutorConfig(dataDir string) (Config, error) {
 	return Config{
 		Kubeconfig: f.Kubeconfig, Namespace: f.Namespace, Instance: instance, ServiceAccount: f.ServiceAccount,
 		WorkerImage: f.WorkerImage, PullPolicy: corev1.PullPolicy(f.PullPolicy), NodeSelector: selector,
-		Tolerations: tolerations, Resources: resources, Privileged: f.Privileged, HostNetwork: f.HostNetwork,
+		Tolerations: tolerations, Resources: resources, Privileged: f.Privileged, HostNetwork: f.HostNetwork, LayerCache: f.LayerCache,
 		TTL: f.TTL, StateDir: filepath.Join(dataDir, "kube"),
 	}, nil
 }
 
-// Resources says the build pods' resources for people ("" for none).
+// Resources says the build pods' resources for people, defaults
+// included ("" when the flags are wrong, which start refuses).
 func (f Flags) Resources() string {
+	r, err := ParseResources(f.CPURequest, f.CPULimit, f.MemoryRequest, f.MemoryLimit)
+	if err != nil {
+		return ""
+	}
 	var res []string
-	for _, r := range [][2]string{{"CPU request", f.CPURequest}, {"CPU limit", f.CPULimit}, {"memory request", f.MemoryRequest}, {"memory limit", f.MemoryLimit}} {
-		if r[1] != "" {
-			res = append(res, r[0]+" "+r[1])
+	for _, x := range []struct {
+		what string
+		list corev1.ResourceList
+		name corev1.ResourceName
+	}{{"CPU request", r.Requests, corev1.ResourceCPU}, {"CPU limit", r.Limits, corev1.ResourceCPU},
+		{"memory request", r.Requests, corev1.ResourceMemory}, {"memory limit", r.Limits, corev1.ResourceMemory}} {
+		if q, ok := x.list[x.name]; ok {
+			res = append(res, x.what+" "+q.String())
 		}
 	}
 	return strings.Join(res, ", ")

@@ -76,6 +76,11 @@ type Config struct {
 	// Privileged runs the build container privileged, which Buildah's
 	// overlay storage and chroot isolation need on most clusters.
 	Privileged bool
+	// LayerCache keeps each spec's build layers in a cache repository of
+	// the registry (registry.CacheRepository): a build pod, whose store
+	// starts empty, pulls the unchanged steps from it and pushes new ones,
+	// so builds keep their earlier APT steps as in-process ones do.
+	LayerCache bool
 	// HostNetwork runs build pods in the node's network, e.g. to reach a
 	// registry that listens on the node's loopback.
 	HostNetwork bool
@@ -119,10 +124,12 @@ func (k *Executor) Fallbacks() int64 { return k.fallbacks.Load() }
 
 var _ executor.Executor = (*Executor)(nil)
 
-// Capabilities: each build pod starts with an empty store, so there are
-// no earlier layers to keep, and its limits are the pod's resources, not
-// per-step control groups.
-func (k *Executor) Capabilities() executor.Capabilities { return executor.Capabilities{} }
+// Capabilities: each build pod starts with an empty store, so earlier
+// layers are kept only through the registry's layer cache; its limits are
+// the pod's resources, not per-step control groups.
+func (k *Executor) Capabilities() executor.Capabilities {
+	return executor.Capabilities{KeepsLayers: k.cfg.LayerCache}
+}
 
 // RESTConfig loads the kubeconfig file, or the in-cluster config for "".
 func RESTConfig(kubeconfig string) (*rest.Config, error) {
@@ -374,6 +381,7 @@ func (k *Executor) job(j executor.Job, ctx context.Context) *batchv1.Job {
 					AutomountServiceAccountToken: &noToken,
 					EnableServiceLinks:           &noToken,
 					HostNetwork:                  k.cfg.HostNetwork,
+					DNSPolicy:                    dnsPolicy(k.cfg.HostNetwork),
 					NodeSelector:                 k.cfg.NodeSelector,
 					Tolerations:                  k.cfg.Tolerations,
 					Containers: []corev1.Container{{
@@ -400,6 +408,16 @@ func (k *Executor) job(j executor.Job, ctx context.Context) *batchv1.Job {
 			},
 		},
 	}
+}
+
+// dnsPolicy lets a build pod in the node's network still resolve the
+// cluster's names (a registry at *.svc), which the default policy of such
+// pods (the node's resolver) does not.
+func dnsPolicy(hostNetwork bool) corev1.DNSPolicy {
+	if hostNetwork {
+		return corev1.DNSClusterFirstWithHostNet
+	}
+	return corev1.DNSClusterFirst
 }
 
 // Reasons a pod's container waits that mean its image cannot be had.

@@ -37,9 +37,18 @@ func TestMain(m *testing.M) {
 type wrap struct{ m *testing.M }
 
 func (w wrap) Run() int {
+	before := kubetest.Traces()
 	code := w.m.Run()
 	if err := kubetest.Stop(); err != nil {
 		os.Stderr.WriteString("stop the test cluster: " + err.Error() + "\n")
+		if code == 0 {
+			code = 1
+		}
+	}
+	// The cluster's teardown leaves none of the kubelet's chains and
+	// control groups that were not there before.
+	if left := kubetest.Traces(); len(before) == 0 && len(left) > 0 {
+		os.Stderr.WriteString("the test cluster left on the host: " + strings.Join(left, ", ") + "\n")
 		if code == 0 {
 			code = 1
 		}
@@ -88,7 +97,7 @@ func newRigN(t testing.TB, timeout time.Duration, workers int, change func(*kube
 	cfg := kube.Config{
 		Kubeconfig: c.Kubeconfig, Namespace: c.Namespace(t), Instance: "t1",
 		WorkerImage: c.WorkerImage(t, r), PullPolicy: corev1.PullNever,
-		Privileged: true, HostNetwork: true, StateDir: filepath.Join(t.TempDir(), "kube"),
+		Privileged: true, HostNetwork: true, LayerCache: true, StateDir: filepath.Join(t.TempDir(), "kube"),
 	}
 	if change != nil {
 		change(&cfg)

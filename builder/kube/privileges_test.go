@@ -108,6 +108,7 @@ func podNetworkRegistry(t *testing.T, r registry.Target) registry.Target {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	to := r.Host
 	go func() {
 		for {
 			in, err := ln.Accept()
@@ -116,7 +117,7 @@ func podNetworkRegistry(t *testing.T, r registry.Target) registry.Target {
 			}
 			go func() {
 				defer in.Close()
-				out, err := net.Dial("tcp", r.Host)
+				out, err := net.Dial("tcp", to)
 				if err != nil {
 					return
 				}

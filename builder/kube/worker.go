@@ -43,6 +43,8 @@ type workRequest struct {
 	MinFreeSpace    uint64         `json:"minFreeSpace,omitempty"`
 	RegistryTimeout string         `json:"registryTimeout,omitempty"`
 	PreviousAPT     [][]string     `json:"previousAPT,omitempty"`
+	// CacheRepo is the layer cache repository, host/path ("" for none).
+	CacheRepo string `json:"cacheRepo,omitempty"`
 }
 
 type registryAuth struct {
@@ -55,6 +57,9 @@ func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
 	wr := workRequest{JobID: req.Job.ID, Revision: req.Job.Revision, Spec: req.Job.Snapshot, Tag: req.Tag,
 		Registry: req.Registry.Host, Insecure: req.Registry.Insecure, OwnRegistry: req.Registry.Own, NoCache: req.NoCache,
 		MinFreeSpace: k.cfg.MinFreeSpace, PreviousAPT: req.PreviousAPT}
+	if k.cfg.LayerCache {
+		wr.CacheRepo = req.Registry.Host + "/" + registry.CacheRepository(req.Job.SpecName)
+	}
 	if k.cfg.RegistryTimeout > 0 {
 		wr.RegistryTimeout = k.cfg.RegistryTimeout.String()
 	}
@@ -144,7 +149,8 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 	defer eng.Close()
 	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("POD_NAME"))
 	job := executor.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}
-	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache, Sources: sources, PreviousAPT: wr.PreviousAPT}, out)
+	res, err := eng.Run(ctx, executor.Request{Job: job, Tag: wr.Tag, Registry: target, PullSecret: pull, NoCache: wr.NoCache, Sources: sources, PreviousAPT: wr.PreviousAPT,
+		CacheRepo: wr.CacheRepo}, out)
 	var step *executor.StepError
 	if errors.As(err, &step) && oomKills() > 0 {
 		err = &executor.OutOfMemoryError{Err: err}

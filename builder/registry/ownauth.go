@@ -13,10 +13,25 @@ import (
 // already.
 func WithOwnAuth(pullSecret []byte, base string, reg Target) []byte {
 	named, err := reference.ParseNormalizedNamed(base)
-	host := HostOnly(reg.Host)
-	if err != nil || !reg.Own || reg.Username == "" || reference.Domain(named) != host {
+	if err != nil || !reg.Own || reg.Username == "" || reference.Domain(named) != HostOnly(reg.Host) {
 		return pullSecret
 	}
+	return withAuth(pullSecret, reg, false)
+}
+
+// WithPushAuth adds reg's own credentials to a pull secret (a Docker
+// config JSON, or nil), replacing an entry for its host: a build that
+// pushes its layer cache there as it goes needs them, not a pull-only
+// secret's.
+func WithPushAuth(pullSecret []byte, reg Target) []byte {
+	if reg.Username == "" {
+		return pullSecret
+	}
+	return withAuth(pullSecret, reg, true)
+}
+
+func withAuth(pullSecret []byte, reg Target, replace bool) []byte {
+	host := HostOnly(reg.Host)
 	config := map[string]json.RawMessage{}
 	auths := map[string]json.RawMessage{}
 	if len(pullSecret) > 0 {
@@ -27,7 +42,7 @@ func WithOwnAuth(pullSecret []byte, base string, reg Target) []byte {
 			return pullSecret
 		}
 	}
-	if _, ok := auths[host]; ok {
+	if _, ok := auths[host]; ok && !replace {
 		return pullSecret
 	}
 	entry, _ := json.Marshal(map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + reg.Password))})
@@ -36,3 +51,11 @@ func WithOwnAuth(pullSecret []byte, base string, reg Target) []byte {
 	out, _ := json.Marshal(config)
 	return out
 }
+
+// CacheRepository is the repository under a registry where builds of
+// spec keep their layer cache (Buildah's cache images, tagged by cache
+// key): two path components, so no spec's own repository is one.
+func CacheRepository(spec string) string { return CachePrefix + spec }
+
+// CachePrefix starts every layer cache repository.
+const CachePrefix = "imagebuilder-cache/"

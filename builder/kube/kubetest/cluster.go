@@ -42,6 +42,9 @@ type Cluster struct {
 	lock    *os.File
 	procs   []*proc
 	sysctls map[string]string
+	// traces: the kubelet's chains and control groups were on the host
+	// before this cluster (see Traces), so they are not its to remove.
+	traces bool
 }
 
 type proc struct {
@@ -136,7 +139,7 @@ func Start() (c *Cluster, err error) {
 		lock.Close()
 		return nil, err
 	}
-	c = &Cluster{Dir: dir, lock: lock}
+	c = &Cluster{Dir: dir, lock: lock, traces: len(Traces()) > 0}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w%s", err, c.logTails())
@@ -373,6 +376,9 @@ func (c *Cluster) Stop() error {
 	unmountUnder(c.Dir)
 	cleanNetwork()
 	cleanFixedPaths(c.Dir)
+	if !c.traces {
+		removeTraces()
+	}
 	if err := writeSysctls(c.sysctls); err != nil {
 		errs = append(errs, err.Error())
 	}

@@ -396,6 +396,9 @@ func cleanStale() {
 		unmountUnder(dir)
 		_ = os.RemoveAll(dir)
 	}
+	if len(old) > 0 {
+		removeTraces()
+	}
 	cleanNetwork()
 }
 
