@@ -6,11 +6,13 @@
 package housekeeping
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +27,9 @@ import (
 type Registry interface {
 	Untag(ctx context.Context, repo, tag string) error
 	CollectGarbage(ctx context.Context) (registry.GCReport, error)
+	// The layer caches of build pods (see registry.CacheRepository).
+	CacheSpecs() ([]string, error)
+	TrimCache(ctx context.Context, spec string, keep int) (int, error)
 }
 
 // Storage is a build host's image store.
@@ -51,7 +56,10 @@ type Keeper struct {
 	// StorageMax bytes (nil or 0: never pruned).
 	Storage    Storage
 	StorageMax int64
-	Log        *slog.Logger
+	// CacheKept is how many layer cache images each spec keeps (0:
+	// DefaultCacheKept).
+	CacheKept int
+	Log       *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 
@@ -172,6 +180,9 @@ func (k *Keeper) retain(ctx context.Context, run *db.HousekeepingRun, now time.T
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
+	if err := k.trimCaches(ctx, names, run); err != nil {
+		errs = append(errs, fmt.Errorf("layer caches: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -180,14 +191,19 @@ func (k *Keeper) retain(ctx context.Context, run *db.HousekeepingRun, now time.T
 // job pushed anywhere else, whose tag stays.
 type tagDeleter func(ctx context.Context, j db.Job, tag string) (bool, error)
 
+// external is the external registry whose tags housekeeping may delete,
+// when there is one.
+func (k *Keeper) external(ctx context.Context) (registry.Target, bool, error) {
+	if k.External == nil {
+		return registry.Target{}, false, nil
+	}
+	return k.External(ctx)
+}
+
 func (k *Keeper) tagDeleter(ctx context.Context) (tagDeleter, error) {
-	var ext registry.Target
-	var extOK bool
-	if k.External != nil {
-		var err error
-		if ext, extOK, err = k.External(ctx); err != nil {
-			return nil, err
-		}
+	ext, extOK, err := k.external(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return func(ctx context.Context, j db.Job, tag string) (bool, error) {
 		switch {
@@ -318,6 +334,46 @@ func (k *Keeper) ForgetSpec(ctx context.Context, name string, jobs []db.Job) err
 			errs = append(errs, err)
 		}
 		_, err := deleteTag(ctx, j, strconv.Itoa(j.Revision))
+		errs = append(errs, err)
+	}
+	// Its layer cache (build pods') goes too.
+	if k.Registry != nil {
+		_, err := k.Registry.TrimCache(ctx, name, 0)
+		errs = append(errs, err)
+	}
+	if ext, ok, err := k.external(ctx); err != nil || ok {
+		if err == nil {
+			_, err = registry.DeleteRepositoryTags(ctx, ext, ext.Host+"/"+registry.CacheRepository(name))
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultCacheKept is how many layer cache images (see
+// registry.CacheRepository) each spec keeps in the embedded registry when
+// Keeper.CacheKept is 0: a build's new steps make one each, so this is the
+// steps of its last dozens of builds.
+const DefaultCacheKept = 64
+
+// trimCaches keeps each spec's layer cache to its newest images
+// (Keeper.CacheKept) and drops the caches of specs that no longer exist.
+func (k *Keeper) trimCaches(ctx context.Context, names []string, run *db.HousekeepingRun) error {
+	if k.Registry == nil {
+		return nil
+	}
+	specs, err := k.Registry.CacheSpecs()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, s := range specs {
+		keep := 0
+		if slices.Contains(names, s) {
+			keep = cmp.Or(k.CacheKept, DefaultCacheKept)
+		}
+		n, err := k.Registry.TrimCache(ctx, s, keep)
+		run.TagsDeleted += n
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

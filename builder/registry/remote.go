@@ -14,6 +14,54 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
+// DeleteRepositoryTags deletes every tag of repo (host[/prefix]/path) in
+// the registry reg, as DeleteTag does one; a repository that does not
+// exist is no error. It says how many it deleted.
+func DeleteRepositoryTags(ctx context.Context, reg Target, repo string) (int, error) {
+	var opts []name.Option
+	if reg.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.NewRepository(repo, append(opts, name.StrictValidation)...)
+	if err != nil {
+		return 0, fmt.Errorf("list tags of %s: %w", repo, err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tags, err := remote.List(r, remote.WithAuth(remoteAuth(reg)), remote.WithTransport(remoteTransport(reg)), remote.WithContext(lctx))
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list tags of %s: %w", repo, err)
+	}
+	n := 0
+	for _, t := range tags {
+		if err := DeleteTag(ctx, reg, repo+":"+t); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func remoteAuth(reg Target) authn.Authenticator {
+	if reg.Username != "" {
+		return authn.FromConfig(authn.AuthConfig{Username: reg.Username, Password: reg.Password})
+	}
+	return authn.Anonymous
+}
+
+func remoteTransport(reg Target) http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	if reg.Insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only when the admin asked for it
+	}
+	return tr
+}
+
 // DeleteTag deletes one tag (image is host[/prefix]/repo:tag) in the
 // registry reg with its credentials, by the OCI distribution API's
 // DELETE of the manifest by tag (OCI distribution 1.1), which on
@@ -28,18 +76,9 @@ func DeleteTag(ctx context.Context, reg Target, image string) error {
 	if err != nil {
 		return fmt.Errorf("delete tag %s: %w", image, err)
 	}
-	auth := authn.Anonymous
-	if reg.Username != "" {
-		auth = authn.FromConfig(authn.AuthConfig{Username: reg.Username, Password: reg.Password})
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	if reg.Insecure {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only when the admin asked for it
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = remote.Delete(tag, remote.WithAuth(auth), remote.WithTransport(tr), remote.WithContext(ctx))
+	err = remote.Delete(tag, remote.WithAuth(remoteAuth(reg)), remote.WithTransport(remoteTransport(reg)), remote.WithContext(ctx))
 	var terr *transport.Error
 	switch {
 	case err == nil:
