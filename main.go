@@ -470,8 +470,12 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		keeper.Storage, caches = rt.engine, rt.engine
 	}
 	var registryBytes func() int64
+	var layerCache func() (int, int64)
 	if rt.embedded != nil && rt.target.Own {
 		keeper.Registry, keeper.RegistryHost, registryBytes = rt.embedded, rt.target.Host, rt.embedded.BlobBytes
+		if cfg.Executor == "kubernetes" && cfg.Kube.LayerCache {
+			layerCache = rt.embedded.CacheUsage
+		}
 	}
 	var jobs *queue.Queue
 	logsDir := filepath.Join(cfg.DataDir, "logs")
@@ -497,7 +501,7 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	app := handlers.New(handlers.Deps{DB: store, Queue: jobs, Logs: logStore, Settings: conf,
 		SessionKeys: keys, Done: ctx.Done(), Log: logger, TrustedProxies: proxies,
 		DataDir: cfg.DataDir, MinFreeSpace: uint64(cfg.MinFreeSpace), Inspector: rt.images, Caches: caches, Can: exec.Capabilities(), CacheMaxSize: uint64(cfg.CacheMaxSize), Executor: execInfo,
-		Housekeeping: keeper, RegistryBytes: registryBytes, Webhooks: hooks, Workers: cfg.Workers,
+		Housekeeping: keeper, RegistryBytes: registryBytes, LayerCache: layerCache, Webhooks: hooks, Workers: cfg.Workers,
 		Metrics: promhttp.HandlerFor(stats.Gatherer(), promhttp.HandlerOpts{})})
 	go hooks.Run(ctx)
 	go settings.Every(ctx, conf.HousekeepingEvery, conf.ScheduleChanged, func(ctx context.Context) {

@@ -83,6 +83,9 @@ type Deps struct {
 	// RegistryBytes measures the embedded registry's blobs (nil: builds
 	// push to an external registry).
 	RegistryBytes func() int64
+	// LayerCache counts the build pods' layer cache images in the
+	// embedded registry and the bytes of their layers (nil: none kept).
+	LayerCache func() (images int, bytes int64)
 	// Workers is how many builds run at once (the Builds page says so; 0:
 	// not said).
 	Workers int

@@ -14,6 +14,7 @@ import (
 	"imagebuilder/builder/disk"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
+	"imagebuilder/builder/registry"
 	"imagebuilder/builder/settings"
 	"imagebuilder/builder/spec"
 	"imagebuilder/db"
@@ -33,6 +34,11 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 		abs, _ := filepath.Abs(h.DataDir)
 		if h.RegistryBytes != nil {
 			v.Usage = append(v.Usage, views.UsageRow{Name: "usage.registry", Size: executor.HumanBytes(uint64(h.RegistryBytes())), Detail: filepath.Join(abs, "registry")})
+		}
+		if h.LayerCache != nil {
+			n, size := h.LayerCache()
+			v.Usage = append(v.Usage, views.UsageRow{Name: "usage.layer-cache", Size: executor.HumanBytes(uint64(size)),
+				Detail: loc.T("usage.layer-cache.detail", n, registry.CachePrefix)})
 		}
 		v.Usage = append(v.Usage,
 			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(disk.TreeBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
