@@ -15,10 +15,10 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/spec"
+
+	"golang.org/x/sys/unix"
 )
 
 // The package managers' caches are Buildah cache mounts
@@ -31,54 +31,146 @@ import (
 // cacheWaitNote is how often a build waiting for a package cache says so.
 var cacheWaitNote = 30 * time.Second
 
-// holdCaches waits until no other build on this engine uses the exclusive
-// caches (spec.ExclusiveCaches) that containerfile mounts, and takes them;
-// release gives them back. A cancel or a timeout ends the wait.
+// holdCaches waits until no other build uses the exclusive caches
+// (spec.ExclusiveCaches) that containerfile mounts, and takes them; with a
+// shared cache directory it also takes each mounted cache's lock there,
+// so builds on other hosts sharing it wait too. release gives them back.
+// A cancel or a timeout ends the wait.
 func (e *Engine) holdCaches(ctx context.Context, containerfile string, log io.Writer) (release func(), err error) {
-	var held []*semaphore.Weighted
+	var held []func()
 	release = func() {
-		for _, s := range held {
-			s.Release(1)
+		for i := len(held) - 1; i >= 0; i-- {
+			held[i]()
 		}
 	}
 	mounted := spec.CachesMounted(containerfile)
-	for _, id := range spec.ExclusiveCaches {
-		s := e.exclusive[id]
-		if s == nil || !slices.Contains(mounted, id) {
+	for _, id := range cacheIDs {
+		if !slices.Contains(mounted, id) {
 			continue
 		}
-		if !s.TryAcquire(1) {
-			fmt.Fprintf(log, "Image Builder: waiting for the package cache %s, which another build on this host is using\n", id)
-			// A line now and then, so a silence timeout does not take the
-			// wait for a hung build.
-			start, done, finished := time.Now(), make(chan struct{}), make(chan struct{})
-			go func() {
-				defer close(finished)
-				tick := time.NewTicker(cacheWaitNote)
-				defer tick.Stop()
-				for {
-					select {
-					case <-done:
-						return
-					case <-tick.C:
-						fmt.Fprintf(log, "Image Builder: still waiting for the package cache %s (%s so far)\n", id, time.Since(start).Round(time.Second))
-					}
-				}
-			}()
-			err := s.Acquire(ctx, 1)
-			close(done)
-			<-finished
+		exclusive := slices.Contains(spec.ExclusiveCaches, id)
+		if s := e.exclusive[id]; s != nil && exclusive {
+			err := waitNoting(ctx, log, id, "on this host", func() bool { return s.TryAcquire(1) },
+				func(ctx context.Context) error { return s.Acquire(ctx, 1) })
 			if err != nil {
 				release()
-				return nil, fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
+				return nil, err
 			}
+			held = append(held, func() { s.Release(1) })
 		}
-		held = append(held, s)
+		if e.sharedCaches == "" {
+			continue
+		}
+		var unlock func()
+		err := waitNoting(ctx, log, id, "sharing its directory", func() bool {
+			u, err := e.lockShared(ctx, id, exclusive, false)
+			unlock = u
+			return err == nil
+		}, func(ctx context.Context) (err error) {
+			unlock, err = e.lockShared(ctx, id, exclusive, true)
+			return err
+		})
+		if err != nil {
+			release()
+			return nil, err
+		}
+		held = append(held, unlock)
 	}
 	return release, nil
 }
 
+// waitNoting takes what try takes at once, or says it waits and waits in
+// acquire, saying so again now and then, so a silence timeout does not
+// take the wait for a hung build.
+func waitNoting(ctx context.Context, log io.Writer, id, where string, try func() bool, acquire func(context.Context) error) error {
+	if try() {
+		return nil
+	}
+	fmt.Fprintf(log, "Image Builder: waiting for the package cache %s, which another build %s is using\n", id, where)
+	start, done, finished := time.Now(), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(cacheWaitNote)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fmt.Fprintf(log, "Image Builder: still waiting for the package cache %s (%s so far)\n", id, time.Since(start).Round(time.Second))
+			}
+		}
+	}()
+	err := acquire(ctx)
+	close(done)
+	<-finished
+	switch {
+	case err == nil, errors.Is(err, executor.ErrCancelled):
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
+	}
+	return fmt.Errorf("package cache %s: %w", id, err)
+}
+
 var cacheIDs = []string{spec.CacheAPT, spec.CacheConda, spec.CachePip}
+
+// linkSharedCaches makes the directory where Buildah keeps cache mounts a
+// link to dir (a link, not a mount: the sweep of the scratch space never
+// unmounts it), so the caches outlive this process's scratch space.
+func (e *Engine) linkSharedCaches(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("package cache directory: %w", err)
+	}
+	link := filepath.Dir(e.cacheDir(spec.CacheAPT))
+	if target, err := os.Readlink(link); err == nil && target == dir {
+		e.sharedCaches = dir
+		return nil
+	}
+	if err := os.RemoveAll(link); err != nil {
+		return err
+	}
+	if err := os.Symlink(dir, link); err != nil {
+		return fmt.Errorf("link the package caches to %s: %w", dir, err)
+	}
+	e.sharedCaches = dir
+	return nil
+}
+
+// lockShared takes a cache's lock in the shared cache directory (see
+// Config.SharedCacheDir): exclusive for a cache one build at a time may
+// use, or to clear it; shared otherwise. With wait false it gives up at
+// once when another holds it; a cancelled ctx ends the wait. unlock
+// releases it; with no shared directory there is nothing to take.
+func (e *Engine) lockShared(ctx context.Context, id string, exclusive, wait bool) (unlock func(), err error) {
+	if e.sharedCaches == "" {
+		return func() {}, nil
+	}
+	f, err := os.OpenFile(filepath.Join(e.sharedCaches, id+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("package cache lock: %w", err)
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || !wait {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("%w: %v", executor.ErrCancelled, context.Cause(ctx))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
 
 // cacheDir is where Buildah keeps a cache mount with this id for root
 // (see buildah's internal/volumes: <TMPDIR>/buildah-cache-<uid>/<first 16
@@ -156,7 +248,14 @@ func (e *Engine) pruneCaches(log io.Writer) {
 		if total <= e.maxCache {
 			return
 		}
-		if err := e.clear(c.ID); err != nil {
+		// A build elsewhere that uses it keeps it this time.
+		unlock, err := e.lockShared(context.Background(), c.ID, true, false)
+		if err != nil {
+			continue
+		}
+		err = e.clear(c.ID)
+		unlock()
+		if err != nil {
 			fmt.Fprintf(log, "Image Builder: warning: clearing the %s cache: %v\n", c.ID, err)
 			continue
 		}

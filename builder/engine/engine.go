@@ -52,6 +52,8 @@ type Engine struct {
 	exclusive map[string]*semaphore.Weighted // spec.ExclusiveCaches, see holdCaches
 
 	stepLimits bool // see limits.go
+
+	sharedCaches string // Config.SharedCacheDir; see cache.go
 }
 
 // Config says where the engine keeps its state.
@@ -75,6 +77,10 @@ type Config struct {
 	// with the build's Limits (see limits.go), when this process may make
 	// control groups.
 	StepLimits bool
+	// SharedCacheDir, when set, holds the package managers' caches instead
+	// of the scratch space: a volume other builders (build pods on other
+	// nodes) use too, so the caches are locked across processes there.
+	SharedCacheDir string
 }
 
 // New opens (or creates) the store under cfg.DataDir.
@@ -126,6 +132,11 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.stepLimits = cfg.StepLimits && e.cgroupsUsable()
+	if cfg.SharedCacheDir != "" {
+		if err := e.linkSharedCaches(cfg.SharedCacheDir); err != nil {
+			return nil, err
+		}
+	}
 	e.store, err = storage.GetStore(storage.StoreOptions{
 		GraphRoot:       filepath.Join(dir, "storage"),
 		RunRoot:         filepath.Join(dir, "run", "storage"),

@@ -40,10 +40,13 @@ func TestLayerCachesAreBoundedAndGoWithTheirSpec(t *testing.T) {
 	}
 	defer q.Stop(context.Background())
 	ctx := context.Background()
+	// The registry is the test binary's: leave no cache to other tests.
+	t.Cleanup(func() { _, _ = r.Server.TrimCache(ctx, "cached", 0) })
 	base := fakeAPTBase(t, r)
 	// Two specs whose builds (as a build pod makes them) push a cache
 	// image per APT step: three steps each. Freed at the end: the three
-	// layers of the deleted spec, two of the one keeping one image.
+	// layers of the deleted spec (the spec keeping its newest image keeps
+	// all three of its own: each step's image holds the steps before it).
 	for _, name := range []string{"cached", "uncached"} {
 		sp := db.ImageSpec{Name: name, BaseImage: base, APT: []string{"one", "two", "three"}}
 		_, j, err := q.Create(ctx, sp)
@@ -80,7 +83,7 @@ func TestLayerCachesAreBoundedAndGoWithTheirSpec(t *testing.T) {
 	if tags, _ := r.Server.CacheTags("cached"); len(tags) != 1 || run.TagsDeleted < 2 {
 		t.Errorf("the layer cache of a spec keeping 1: %v (run %+v)", tags, run)
 	}
-	if after := r.Server.BlobBytes(); after >= before || run.RegistryFreed < 4*2000000 {
+	if after := r.Server.BlobBytes(); after >= before || run.RegistryFreed < 3*2000000 {
 		t.Errorf("the registry went from %d to %d bytes (run %+v)", before, after, run)
 	}
 }
