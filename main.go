@@ -554,11 +554,17 @@ func newExecutor(cfg Config, eng *engine.Engine, logger *slog.Logger) (executor.
 		return nil, none, err
 	}
 	kc.MinFreeSpace, kc.RegistryTimeout, kc.Log = uint64(cfg.MinFreeSpace), cfg.RegistryTimeout, logger
+	kc.MaxCacheSize = int64(cfg.CacheMaxSize)
 	ex, err := kube.New(kc)
 	if err != nil {
 		return nil, none, err
 	}
-	return ex, views.ExecutorInfo{Kubernetes: true, Namespace: kc.Namespace, WorkerImage: kc.WorkerImage, Resources: cfg.Kube.Resources()}, nil
+	info := views.ExecutorInfo{Kubernetes: true, Namespace: kc.Namespace, WorkerImage: kc.WorkerImage, Resources: cfg.Kube.Resources(),
+		Privileged: kc.Privileged, CacheVolume: cfg.Kube.CacheVolume}
+	if kc.LayerCache {
+		info.LayerCache = registry.CachePrefix
+	}
+	return ex, info, nil
 }
 
 // cmdWorkerImage makes the worker image: a base image from the registry

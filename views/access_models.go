@@ -58,4 +58,13 @@ type ExecutorInfo struct {
 	// Resources is the build pods' requests and limits, e.g.
 	// "memory limit 4Gi", or "".
 	Resources string
+	// Privileged: build pods run privileged (else in a user namespace of
+	// their own).
+	Privileged bool
+	// LayerCache is the registry repository prefix of the build pods'
+	// layer caches ("" when off).
+	LayerCache string
+	// CacheVolume is where build pods keep their package caches, as the
+	// flag says it ("pvc:NAME", "hostpath:/DIR"), or "".
+	CacheVolume string
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -125,4 +126,23 @@ func ParseResources(cpuRequest, cpuLimit, memRequest, memLimit string) (corev1.R
 		}
 	}
 	return r, nil
+}
+
+// ParseCacheVolume reads where build pods keep their package caches:
+// "pvc:NAME" (a PersistentVolumeClaim in the build namespace, ReadWriteMany
+// for pods on several nodes), "hostpath:/DIR" (a directory on each node,
+// made if missing; not admitted under Pod Security baseline) or "" (none:
+// every build pod starts with empty caches).
+func ParseCacheVolume(s string) (*corev1.VolumeSource, error) {
+	kind, arg, _ := strings.Cut(strings.TrimSpace(s), ":")
+	switch {
+	case s == "":
+		return nil, nil
+	case kind == "pvc" && len(validation.IsDNS1123Subdomain(arg)) == 0:
+		return &corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: arg}}, nil
+	case kind == "hostpath" && strings.HasPrefix(arg, "/") && filepath.Clean(arg) == arg && arg != "/":
+		t := corev1.HostPathDirectoryOrCreate
+		return &corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: arg, Type: &t}}, nil
+	}
+	return nil, fmt.Errorf("--kube-cache-volume %q: write pvc:NAME (a claim in the build namespace) or hostpath:/DIR (a clean absolute directory on each node)", s)
 }

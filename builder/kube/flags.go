@@ -24,7 +24,7 @@ import (
 // IMAGEBUILDER_KUBE_* give them.
 type Flags struct {
 	Kubeconfig, Namespace, Instance, ServiceAccount, WorkerImage, PullPolicy string
-	NodeSelector, Tolerations                                                string
+	NodeSelector, Tolerations, CacheVolume                                   string
 	CPURequest, CPULimit, MemoryRequest, MemoryLimit                         string
 	Privileged, HostNetwork, LayerCache                                      bool
 	TTL                                                                      time.Duration
@@ -45,6 +45,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.MemoryRequest, "kube-memory-request", "", "memory request of a build pod, e.g. 512Mi")
 	fs.StringVar(&f.MemoryLimit, "kube-memory-limit", "", "memory limit of a build pod, e.g. 4Gi; a build over it fails as out of memory")
 	fs.BoolVar(&f.Privileged, "kube-privileged", true, "run build pods privileged (Buildah's overlay storage and chroot need it on most clusters)")
+	fs.StringVar(&f.CacheVolume, "kube-cache-volume", "", "volume for the build pods' APT, Conda and Pip caches: pvc:NAME (ReadWriteMany across nodes) or hostpath:/DIR (per node); none: every build downloads again")
 	fs.BoolVar(&f.LayerCache, "kube-layer-cache", true, "keep each spec's build layers in a cache repository of the registry ("+registry.CachePrefix+"<spec>), so a build pod reuses unchanged steps")
 	fs.BoolVar(&f.HostNetwork, "kube-host-network", false, "run build pods in the node's network (to reach a registry on the node)")
 	fs.DurationVar(&f.TTL, "kube-job-ttl", 10*time.Minute, "keep a finished build Job and its pod's log this long")
@@ -66,6 +67,10 @@ func (f Flags) ExecutorConfig(dataDir string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	cacheVolume, err := ParseCacheVolume(f.CacheVolume)
+	if err != nil {
+		return Config{}, err
+	}
 	switch corev1.PullPolicy(f.PullPolicy) {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
@@ -80,7 +85,7 @@ func (f Flags) ExecutorConfig(dataDir string) (Config, error) {
 	return Config{
 		Kubeconfig: f.Kubeconfig, Namespace: f.Namespace, Instance: instance, ServiceAccount: f.ServiceAccount,
 		WorkerImage: f.WorkerImage, PullPolicy: corev1.PullPolicy(f.PullPolicy), NodeSelector: selector,
-		Tolerations: tolerations, Resources: resources, Privileged: f.Privileged, HostNetwork: f.HostNetwork, LayerCache: f.LayerCache,
+		Tolerations: tolerations, Resources: resources, Privileged: f.Privileged, HostNetwork: f.HostNetwork, LayerCache: f.LayerCache, CacheVolume: cacheVolume,
 		TTL: f.TTL, StateDir: filepath.Join(dataDir, "kube"),
 	}, nil
 }

@@ -49,6 +49,8 @@ const (
 	JobDir = "/run/imagebuilder/job"
 	// WorkDir is the pod's scratch data directory (an emptyDir).
 	WorkDir = "/var/lib/imagebuilder"
+	// CacheMount is where a build pod mounts the package cache volume.
+	CacheMount = "/var/cache/imagebuilder-packages"
 )
 
 // Config says where and how build pods run.
@@ -95,6 +97,12 @@ type Config struct {
 	// MinFreeSpace and RegistryTimeout are passed to the worker's engine.
 	MinFreeSpace    uint64
 	RegistryTimeout time.Duration
+	// CacheVolume, when set, holds the package managers' caches for
+	// every build pod (mounted at CacheMount; see ParseCacheVolume), with
+	// MaxCacheSize their bound (0: none). Without it each build pod
+	// starts with empty caches.
+	CacheVolume  *corev1.VolumeSource
+	MaxCacheSize int64
 	// Log hears what the executor works around: a refused pod watch
 	// (polling takes over) and API errors while following a build, each
 	// kind at most once a minute.
@@ -367,6 +375,18 @@ func (k *Executor) job(j executor.Job, ctx context.Context) *batchv1.Job {
 	noToken, privileged := false, k.cfg.Privileged
 	mode := int32(0o400)
 	args := []string{"worker", "--job-dir", JobDir, "--data-dir", WorkDir}
+	mounts := []corev1.VolumeMount{
+		{Name: "job", MountPath: JobDir, ReadOnly: true},
+		{Name: "work", MountPath: WorkDir},
+	}
+	volumes := []corev1.Volume{
+		{Name: "job", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name, DefaultMode: &mode}}},
+		{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	if k.cfg.CacheVolume != nil {
+		mounts = append(mounts, corev1.VolumeMount{Name: "package-caches", MountPath: CacheMount})
+		volumes = append(volumes, corev1.Volume{Name: "package-caches", VolumeSource: *k.cfg.CacheVolume})
+	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: k.cfg.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
@@ -395,15 +415,9 @@ func (k *Executor) job(j executor.Job, ctx context.Context) *batchv1.Job {
 						Resources:                k.cfg.Resources,
 						SecurityContext:          &corev1.SecurityContext{Privileged: &privileged},
 						TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "job", MountPath: JobDir, ReadOnly: true},
-							{Name: "work", MountPath: WorkDir},
-						},
+						VolumeMounts:             mounts,
 					}},
-					Volumes: []corev1.Volume{
-						{Name: "job", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: name, DefaultMode: &mode}}},
-						{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
+					Volumes: volumes,
 				},
 			},
 		},

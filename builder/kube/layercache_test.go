@@ -2,10 +2,12 @@ package kube_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"imagebuilder/builder/kube"
 	"imagebuilder/builder/registry"
 	"imagebuilder/db"
 )
@@ -55,5 +57,40 @@ func TestASecondBuildPodReusesTheLayerCacheInTheRegistry(t *testing.T) {
 	// its revision tags only.
 	if got := manifestDigest(t, g.r.Target.Host, "kube-cache", "2"); got != done.Digest {
 		t.Errorf("kube-cache:2 is %q, the job says %s", got, done.Digest)
+	}
+}
+
+// Build pods share their package caches through the volume the
+// administrator names: a second spec's build in a new pod installs jq
+// without downloading anything the first one fetched, lists included.
+func TestBuildPodsSharePackageCachesOnAVolume(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "package-caches")
+	g := newRig(t, 10*time.Minute, func(c *kube.Config) {
+		c.CacheVolume, _ = kube.ParseCacheVolume("hostpath:" + dir)
+		c.MaxCacheSize = 1 << 30
+	})
+	ctx := context.Background()
+	var logs []string
+	for _, name := range []string{"kube-pkgcache-a", "kube-pkgcache-b"} {
+		_, job, err := g.q.Create(ctx, db.ImageSpec{Name: name, BaseImage: g.r.Debian(t), APT: []string{"jq"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := g.wait(t, job.ID, db.StatusSucceeded, db.StatusFailed)
+		logs = append(logs, g.log(t, job.ID))
+		if done.Status != db.StatusSucceeded {
+			t.Fatalf("%s: %+v\n%s", name, done, logs[len(logs)-1])
+		}
+	}
+	gets := func(log string) int { return strings.Count(log, " Get:") }
+	if gets(logs[0]) == 0 {
+		t.Fatalf("the first build downloaded nothing:\n%s", logs[0])
+	}
+	if n := gets(logs[1]); n != 0 || !strings.Contains(logs[1], "apt-get update is skipped") {
+		t.Errorf("the second build downloaded %d files:\n%s", n, logs[1])
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "*", "archives", "jq_*.deb"))
+	if len(debs) != 1 {
+		t.Errorf("the cache volume holds %v", debs)
 	}
 }

@@ -45,6 +45,10 @@ type workRequest struct {
 	PreviousAPT     [][]string     `json:"previousAPT,omitempty"`
 	// CacheRepo is the layer cache repository, host/path ("" for none).
 	CacheRepo string `json:"cacheRepo,omitempty"`
+	// SharedCaches: the pod has the package cache volume at CacheMount,
+	// bounded to MaxCacheSize bytes (0: no bound).
+	SharedCaches bool  `json:"sharedCaches,omitempty"`
+	MaxCacheSize int64 `json:"maxCacheSize,omitempty"`
 }
 
 type registryAuth struct {
@@ -57,6 +61,9 @@ func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
 	wr := workRequest{JobID: req.Job.ID, Revision: req.Job.Revision, Spec: req.Job.Snapshot, Tag: req.Tag,
 		Registry: req.Registry.Host, Insecure: req.Registry.Insecure, OwnRegistry: req.Registry.Own, NoCache: req.NoCache,
 		MinFreeSpace: k.cfg.MinFreeSpace, PreviousAPT: req.PreviousAPT}
+	if k.cfg.CacheVolume != nil {
+		wr.SharedCaches, wr.MaxCacheSize = true, k.cfg.MaxCacheSize
+	}
 	if k.cfg.LayerCache {
 		wr.CacheRepo = req.Registry.Host + "/" + registry.CacheRepository(req.Job.SpecName)
 	}
@@ -109,6 +116,9 @@ func Work(ctx context.Context, jobDir, dataDir, resultPath string, out io.Writer
 	return err
 }
 
+// cacheMount is CacheMount, which tests of the worker outside a pod move.
+var cacheMount = CacheMount
+
 func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.Outcome, error) {
 	var wr workRequest
 	body, err := os.ReadFile(filepath.Join(jobDir, fileRequest))
@@ -141,8 +151,11 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 	if wr.Insecure {
 		insecure = []string{strings.SplitN(wr.Registry, "/", 2)[0]}
 	}
-	eng, err := engine.New(engine.Config{DataDir: dataDir, InsecureRegistries: insecure,
-		MinFreeSpace: wr.MinFreeSpace, RegistryTimeout: timeout})
+	cfg := engine.Config{DataDir: dataDir, InsecureRegistries: insecure, MinFreeSpace: wr.MinFreeSpace, RegistryTimeout: timeout}
+	if wr.SharedCaches {
+		cfg.SharedCacheDir, cfg.MaxCacheSize = cacheMount, wr.MaxCacheSize
+	}
+	eng, err := engine.New(cfg)
 	if err != nil {
 		return executor.Outcome{}, err
 	}
