@@ -233,6 +233,19 @@ current-context: c
 	}
 	sa.waitLog(t, job.ID, "apt-get is slow today")
 	sa.cancel(t, job.ID)
+	// The Role grants all the code uses: the API server refused none of
+	// the service account's requests (the portal's own included), the
+	// pod watch and the Job's ownership of its Secret among them.
+	refused, err := g.c.Refused("system:serviceaccount:" + ns + ":imagebuilder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refused) > 0 {
+		t.Errorf("the API server refused the service account %d requests:\n%s", len(refused), strings.Join(refused, "\n"))
+	}
+	if l := sa.log(t, job.ID); strings.Contains(l, "jobs/finalizers") {
+		t.Errorf("the build could not give its Secret to its Job:\n%s", l)
+	}
 	// Without a verb the Role lacks, the same client cannot, e.g., list
 	// nodes: the token is not an administrator's.
 	if _, err := sa.exec.Client().CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {

@@ -36,6 +36,9 @@ func makePKI(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "audit-policy.yaml"), []byte(auditPolicy), 0o600); err != nil {
+		return err
+	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -145,6 +148,14 @@ current-context: local
 	return nil
 }
 
+// auditPolicy records every request's metadata once it is answered.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+`
+
 func writePEM(path, kind string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600)
 }
@@ -160,7 +171,12 @@ func apiserverArgs(p string) []string {
 		"--service-account-key-file=" + p + "/sa.pub", "--service-account-signing-key-file=" + p + "/sa.key",
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction",
+		// As OpenShift and other hardened clusters do: making a Job own a
+		// Secret needs update on jobs/finalizers.
+		"--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
+		// Every request's user, verb and status, for tests that hold a
+		// Role to what its code does (Refused).
+		"--audit-policy-file=" + p + "/audit-policy.yaml", "--audit-log-path=" + p + "/../logs/audit.log",
 		"--allow-privileged=true",
 		"--kubelet-client-certificate=" + p + "/apiserver-kubelet-client.crt", "--kubelet-client-key=" + p + "/apiserver-kubelet-client.key",
 		"--kubelet-certificate-authority=" + p + "/ca.crt",
