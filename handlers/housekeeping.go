@@ -38,7 +38,7 @@ func (h *handler) fillHousekeeping(c *fiber.Ctx, v *views.StoragePage) error {
 		if h.LayerCache != nil {
 			n, size := h.LayerCache()
 			v.Usage = append(v.Usage, views.UsageRow{Name: "usage.layer-cache", Size: executor.HumanBytes(uint64(size)),
-				Detail: loc.T("usage.layer-cache.detail", n, registry.CachePrefix)})
+				Detail: loc.N("usage.layer-cache.detail", n, registry.CachePrefix)})
 		}
 		v.Usage = append(v.Usage,
 			views.UsageRow{Name: "usage.storage", Size: executor.HumanBytes(uint64(disk.TreeBytes(filepath.Join(abs, "storage")))), Detail: filepath.Join(abs, "storage")},
