@@ -8,9 +8,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"imagebuilder/builder/executor"
-	"imagebuilder/builder/registry"
-	"imagebuilder/db/failure"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +15,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"imagebuilder/builder/executor"
+	"imagebuilder/builder/registry"
+	"imagebuilder/db/failure"
 )
 
 // Flags are the Kubernetes executor's settings as the command line and
@@ -44,7 +45,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.CPULimit, "kube-cpu-limit", "", "CPU limit of a build pod, e.g. 2")
 	fs.StringVar(&f.MemoryRequest, "kube-memory-request", "", "memory request of a build pod, e.g. 512Mi")
 	fs.StringVar(&f.MemoryLimit, "kube-memory-limit", "", "memory limit of a build pod, e.g. 4Gi; a build over it fails as out of memory")
-	fs.BoolVar(&f.Privileged, "kube-privileged", true, "run build pods privileged (Buildah's overlay storage and chroot need it on most clusters)")
+	fs.BoolVar(&f.Privileged, "kube-privileged", true, "run build pods privileged; false runs them unprivileged, in a user namespace of their own (admitted under Pod Security baseline; see the README for what the cluster must allow)")
 	fs.StringVar(&f.CacheVolume, "kube-cache-volume", "", "volume for the build pods' APT, Conda and Pip caches: pvc:NAME (ReadWriteMany across nodes) or hostpath:/DIR (per node); none: every build downloads again")
 	fs.BoolVar(&f.LayerCache, "kube-layer-cache", true, "keep each spec's build layers in a cache repository of the registry ("+registry.CachePrefix+"<spec>), so a build pod reuses unchanged steps")
 	fs.BoolVar(&f.HostNetwork, "kube-host-network", false, "run build pods in the node's network (to reach a registry on the node)")
