@@ -54,7 +54,7 @@ func confirmToSucceeded(b *testing.B, q *queue.Queue, store *db.DB, base, prefix
 }
 
 // inProcessQueue is a queue on the rig's own engine.
-func inProcessQueue(b *testing.B, r *enginetest.Rig, workers int) (*queue.Queue, *db.DB) {
+func inProcessQueue(b *testing.B, r *enginetest.Rig, workers int) (*queue.Queue, *db.DB, *logs.Store) {
 	dir := b.TempDir()
 	store, err := db.Open(dir + "/imagebuilder.db")
 	if err != nil {
@@ -75,7 +75,7 @@ func inProcessQueue(b *testing.B, r *enginetest.Rig, workers int) (*queue.Queue,
 		_ = q.Stop(ctx)
 		store.Close()
 	})
-	return q, store
+	return q, store, logStore
 }
 
 // The busybox spec from Confirm to Succeeded: in this process, as one
@@ -84,7 +84,7 @@ func BenchmarkConfirmToSucceeded(b *testing.B) {
 	r := enginetest.Get(b)
 	base := r.Busybox(b)
 	b.Run("in-process", func(b *testing.B) {
-		q, store := inProcessQueue(b, r, 1)
+		q, store, _ := inProcessQueue(b, r, 1)
 		var total time.Duration
 		for i := 0; i < b.N; i++ {
 			total += confirmToSucceeded(b, q, store, base, fmt.Sprintf("bench-local-%d", i), 1)
@@ -160,21 +160,7 @@ func BenchmarkDebianRebuild(b *testing.B) {
 		b.ReportMetric(float64(plus)/float64(cold), "plus1/cold")
 	}
 	b.Run("in-process", func(b *testing.B) {
-		dir := b.TempDir()
-		store, err := db.Open(dir + "/imagebuilder.db")
-		if err != nil {
-			b.Fatal(err)
-		}
-		logStore, err := logs.NewStore(dir + "/logs")
-		if err != nil {
-			b.Fatal(err)
-		}
-		q := queue.New(store, r.Engine, logStore, queue.Config{Workers: 1, Timeout: 10 * time.Minute,
-			Registry: func(context.Context) (registry.Target, error) { return r.Target, nil }})
-		if err := q.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		defer q.Stop(context.Background())
+		q, store, logStore := inProcessQueue(b, r, 1)
 		var cold, plus time.Duration
 		for i := 0; i < b.N; i++ {
 			if err := r.Engine.ClearCaches(); err != nil {
