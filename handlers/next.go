@@ -48,7 +48,9 @@ func safeNext(next string) string {
 		return defaultNext
 	}
 	out := (&url.URL{Path: p, RawQuery: query.Encode()}).String()
-	if !isSafeLocation(out) {
+	// Encoding may lengthen it ("(" becomes "%28"): what goes out must
+	// pass the length check it will meet when it comes back.
+	if len(out) > maxNextLen || !isSafeLocation(out) {
 		return defaultNext
 	}
 	return out
