@@ -59,12 +59,18 @@ func HashPassword(pw string) (string, error) {
 	case len(pw) > maxPasswordLen:
 		return "", fmt.Errorf("the password is longer than %d bytes", maxPasswordLen)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), 12)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), passwordCost)
 	return string(h), err
 }
 
-// dummyHash keeps a sign-in for an unknown user as slow as for a known one.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("imagebuilder-no-such-user"), 12)
+// passwordCost is bcrypt's cost for administrators' passwords.
+const passwordCost = 12
+
+// dummyHash keeps a sign-in for an unknown user as slow as for a known one:
+// a bcrypt hash of passwordCost, written out and not computed at start-up,
+// since this binary starts again for every build step (Buildah's re-exec)
+// and each computation took a quarter of a second.
+var dummyHash = []byte("$2a$12$2bP8IMTEzeGe66hwujUPEuK4h5/DsUZpAVdF5Q8HPOJmLHEwWYyqa")
 
 func randomToken() string {
 	b := make([]byte, 32)
