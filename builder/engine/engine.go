@@ -24,6 +24,7 @@ import (
 	"go.podman.io/storage"
 	"golang.org/x/sync/semaphore"
 
+	_ "imagebuilder/builder/engine/stepexit" // keeps each step's last lines (a constructor in the re-executed binary)
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
 	"imagebuilder/builder/registry/images"
@@ -257,7 +258,7 @@ func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT, Gate: e.stepLimits, Drain: true})
+	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT, Gate: e.stepLimits})
 	if err != nil {
 		return BuildResult{}, err
 	}

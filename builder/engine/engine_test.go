@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -460,6 +461,55 @@ func TestWaitForAPackageCacheEndsAtTheDeadlineAndACancelledHolderFreesIt(t *test
 		stop()
 		if strings.Contains(alog.String(), "waiting for the package cache") {
 			t.Errorf("round %d: the cancelled holder still held the cache:\n%s", round, alog.String())
+		}
+	}
+}
+
+// Every step's last lines reach the log, a failing step's too, though
+// Buildah's chroot runner exits as soon as a step does (package
+// stepexit): each step writes more than a pipe holds and ends right after
+// its last lines, while the machine is busy.
+func TestEveryStepsLastLinesReachTheLog(t *testing.T) {
+	r := enginetest.Get(t)
+	base := r.Busybox(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := 0; i < 2; i++ { // both cores busy: the relay runs late
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+	}
+	const rounds = 5
+	for round := 1; round <= rounds; round++ {
+		cf := "FROM " + base + "\n"
+		for _, step := range []string{"ok", "failing"} {
+			exit := ""
+			if step == "failing" {
+				exit = "; exit 7"
+			}
+			cf += fmt.Sprintf("RUN [\"/bin/sh\",\"-c\",\"seq 1 30000; echo %[1]s-%[2]d-out; seq 1 30000 >&2; echo %[1]s-%[2]d-err >&2%[3]s\"]\n", step, round, exit)
+		}
+		var log logstest.Buffer
+		_, err := r.Engine.BuildContainerfile(context.Background(), engine.ContainerfileBuild{Containerfile: cf, Target: r.Target.Host + "/last-lines:1", NoCache: true, Log: &log})
+		if err == nil {
+			t.Fatalf("the failing step succeeded:\n%s", cf)
+		}
+		var lost []string
+		for _, step := range []string{"ok", "failing"} {
+			for _, stream := range []string{"out", "err"} {
+				if want := fmt.Sprintf("%s-%d-%s\n", step, round, stream); !strings.Contains(log.String(), want) {
+					lost = append(lost, strings.TrimSpace(want))
+				}
+			}
+		}
+		if len(lost) > 0 {
+			t.Fatalf("round %d of %d lost %v", round, rounds, lost)
 		}
 	}
 }

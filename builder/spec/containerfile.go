@@ -126,17 +126,7 @@ type Options struct {
 	// Gate makes each step wait (10 s at most) until the engine has put it
 	// in the build's control group, which carries the build's limits.
 	Gate bool
-	// Drain keeps each step's shell alive a moment after its last
-	// command, so its last lines reach the log: Buildah's chroot runner
-	// exits as soon as the step does, and may drop the output it has
-	// not relayed yet (the package tool's error line, which the
-	// diagnosis reads).
-	Drain bool
 }
-
-// drainScript is Options.Drain's: on exit, whatever the status, wait a
-// moment first (the exit status is kept).
-const drainScript = `trap 'sleep 0.2' EXIT; `
 
 // gateScript waits for the step's shell to be in a build's control group.
 const gateScript = `w=0; while [ $w -lt 200 ]; do case "$(cat /proc/$$/cgroup 2>/dev/null)" in *"/imagebuilder/build-"*) break;; esac; sleep 0.05; w=$((w+1)); done; ` +
@@ -224,9 +214,6 @@ func RenderWith(spec imagespec.Spec, opts Options) string {
 	gated := func(script string) string {
 		if opts.Gate {
 			script = gateScript + script
-		}
-		if opts.Drain {
-			script = drainScript + script
 		}
 		return script
 	}
