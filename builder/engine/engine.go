@@ -232,8 +232,7 @@ type BuildRequest struct {
 }
 
 // Capabilities: builds keep the store's layers, and their steps run in
-// control groups with their limits when this process may make them (their
-// Containerfiles then wait for it, spec.Options.Gate).
+// control groups with their limits when this process may make them.
 func (e *Engine) Capabilities() executor.Capabilities {
 	return executor.Capabilities{KeepsLayers: true, StepLimits: e.stepLimits}
 }
@@ -258,7 +257,7 @@ func (r BuildResult) Reference() string { return r.Image + "@" + r.Digest }
 // the result. Cancelling ctx stops the build and removes its containers.
 func (e *Engine) Build(ctx context.Context, req BuildRequest) (BuildResult, error) {
 	start := time.Now()
-	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT, Gate: e.stepLimits})
+	containerfile, err := spec.ContainerfileWith(req.Spec, spec.Options{Sources: req.Sources, PreviousAPT: req.PreviousAPT})
 	if err != nil {
 		return BuildResult{}, err
 	}
@@ -330,7 +329,7 @@ type ContainerfileBuild struct {
 	// Log receives the build's output (nil: discarded).
 	Log io.Writer
 	// Limits, when set, put the steps in a control group with these
-	// limits; the Containerfile's steps must wait for it (spec Gate).
+	// limits (limits.go).
 	Limits *executor.Limits
 	// CacheRepo is a layer cache repository (see BuildRequest), or "".
 	CacheRepo string
@@ -412,11 +411,14 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 	if b.Limits != nil {
 		if group, err = e.newBuildCgroup(opts.ContainerSuffix, *b.Limits); err != nil {
 			fmt.Fprintf(log, "Image Builder: warning: the build's limits cannot be applied: %v\n", err)
+		} else if unregister, err := adopter.register(group, func() []string { return e.containerUppers(opts.ContainerSuffix) }); err != nil {
+			group.close()
+			group = nil
+			fmt.Fprintf(log, "Image Builder: warning: the build's limits cannot be applied: %v\n", err)
 		} else {
 			fmt.Fprintf(log, "Image Builder: build limits: %s\n", b.Limits)
-			stopAdopt := e.watchSteps(opts.ContainerSuffix, group)
 			defer func() {
-				stopAdopt()
+				unregister()
 				group.close()
 			}()
 		}

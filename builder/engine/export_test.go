@@ -9,3 +9,7 @@ func SetCacheWaitNote(d time.Duration) (restore func()) {
 	cacheWaitNote = d
 	return func() { cacheWaitNote = old }
 }
+
+// AdoptedSteps is how many steps this process has moved into their
+// build's control group so far.
+func AdoptedSteps() int { return adoptedSteps() }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -21,12 +20,12 @@ import (
 // Per-build limits. Buildah's chroot isolation runs a step as a child of
 // this process and ignores cgroup settings (its cgroupfs is read-only), so
 // the engine does it itself: each build gets a control group of its own
-// (opencontainers/cgroups: v1 memory and cpu controllers, or v2), a
-// watcher moves each step's first process into it, and the step waits
-// for that (spec.Options.Gate) before it starts its package manager.
-// Everything the step then starts is born in the group. The portal stays
-// outside: a build over its memory limit loses its step to the kernel's
-// OOM killer, and the build fails as "out of memory".
+// (opencontainers/cgroups: v1 memory and cpu controllers, or v2), and
+// each step, before it starts, asks this process to move it there (package
+// stepexit, over the socket adopt.go serves), so everything the step
+// starts is born in the group. The portal stays outside: a build over its
+// memory limit loses its step to the kernel's OOM killer, and the build
+// fails as "out of memory".
 
 const cgroupParent = "imagebuilder"
 
@@ -34,9 +33,6 @@ const cgroupParent = "imagebuilder"
 type buildCgroup struct {
 	mgr    cgroups.Manager
 	limits executor.Limits
-	marker string // what /proc/<pid>/cgroup shows for a member
-	// looks counts adoptSteps' looks, for the slower full scan.
-	looks int
 }
 
 // cgroupPrefix starts the name of every build group of this data
@@ -96,13 +92,7 @@ func (e *Engine) newBuildCgroup(suffix string, l executor.Limits) (*buildCgroup,
 		_ = mgr.Destroy()
 		return nil, fmt.Errorf("limit cgroup %s: %w", cfg.Path, err)
 	}
-	return &buildCgroup{mgr: mgr, limits: l, marker: "/" + cgroupParent + "/" + name + "\n"}, nil
-}
-
-// holds reports whether pid is in the group already.
-func (g *buildCgroup) holds(pid int) bool {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	return err == nil && bytes.Contains(raw, []byte(g.marker))
+	return &buildCgroup{mgr: mgr, limits: l}, nil
 }
 
 // oomKills is how many processes of the group the kernel killed for
@@ -125,129 +115,6 @@ func (g *buildCgroup) close() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = g.mgr.Destroy()
-}
-
-// fullScanEvery is how many looks at this process's descendants come
-// before one at every process.
-const fullScanEvery = 10
-
-// adoptSteps moves the processes of this build's steps that are not in
-// the group yet into it: the processes whose root is one of the build's
-// containers. It looks among this process's descendants, and every
-// fullScanEvery looks among all processes, since a step whose runtime
-// parent exited first is reparented out of this process's tree.
-func (e *Engine) adoptSteps(suffix string, g *buildCgroup) {
-	uppers := e.containerUppers(suffix)
-	if len(uppers) == 0 {
-		return
-	}
-	g.looks++
-	candidates := outsideDescendants(g)
-	if g.looks%fullScanEvery == 0 {
-		candidates = outsideProcesses(g)
-	}
-	for _, pid := range candidates {
-		if rootUpperdirMatches(fmt.Sprintf("/proc/%d/mountinfo", pid), uppers) {
-			_ = g.mgr.Apply(pid)
-		}
-	}
-}
-
-// outsideProcesses lists every process but this one that is not in g.
-func outsideProcesses(g *buildCgroup) []int {
-	self := os.Getpid()
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, en := range entries {
-		if pid, err := strconv.Atoi(en.Name()); err == nil && pid != self && !g.holds(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// outsideDescendants lists this process's descendants that are not in g.
-// It runs every 50 ms while a build does, so it walks down from this
-// process (/proc/<pid>/task/*/children) and not into a process already in
-// g, whose children were born there; without those files (a kernel
-// without CONFIG_PROC_CHILDREN) it reads every process's parent instead.
-func outsideDescendants(g *buildCgroup) []int {
-	self := os.Getpid()
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d/children", self, self)); err != nil {
-		var out []int
-		parent := processParents()
-		for pid := range parent {
-			if pid != self && descends(pid, self, parent) && !g.holds(pid) {
-				out = append(out, pid)
-			}
-		}
-		return out
-	}
-	var out []int
-	for next := children(self); len(next) > 0; {
-		pid := next[0]
-		next = next[1:]
-		if g.holds(pid) {
-			continue
-		}
-		out = append(out, pid)
-		next = append(next, children(pid)...)
-	}
-	return out
-}
-
-// children lists pid's child processes, from each of its threads.
-func children(pid int) []int {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	var out []int
-	for _, f := range files {
-		raw, _ := os.ReadFile(f)
-		for _, field := range strings.Fields(string(raw)) {
-			if c, err := strconv.Atoi(field); err == nil {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
-
-// processParents maps every process to its parent.
-func processParents() map[int]int {
-	out := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + en.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses.
-		rest := raw[bytes.LastIndexByte(raw, ')')+1:]
-		f := strings.Fields(string(rest))
-		if len(f) >= 2 {
-			ppid, _ := strconv.Atoi(f[1])
-			out[pid] = ppid
-		}
-	}
-	return out
-}
-
-func descends(pid, ancestor int, parent map[int]int) bool {
-	for i := 0; i < 64 && pid > 1; i++ {
-		pid = parent[pid]
-		if pid == ancestor {
-			return true
-		}
-	}
-	return false
-}
-
-// watchSteps adopts the build's step processes every 50 ms until stop.
-func (e *Engine) watchSteps(suffix string, g *buildCgroup) (stop func()) {
-	return repeat(now, 50*time.Millisecond, func() { e.adoptSteps(suffix, g) })
 }
 
 // cgroupsUsable reports whether this process may make control groups for

@@ -32,6 +32,7 @@ func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 	base := r.Hungry(t)
 	s := db.ImageSpec{Name: "hungry", BaseImage: base, APT: []string{"anything"}}
 	var log logstest.Buffer
+	adopted := engine.AdoptedSteps()
 	_, err := r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: "1", Registry: r.Target, Log: &log,
 		Limits: executor.Limits{Memory: 64 << 20}})
 	var oom *executor.OutOfMemoryError
@@ -41,6 +42,10 @@ func TestBuildOverItsMemoryLimitFailsAsOutOfMemory(t *testing.T) {
 	out := log.String()
 	if !strings.Contains(out, "build limits: memory 64.0 MiB, no CPU limit") || !strings.Contains(out, "/imagebuilder/build-") || !strings.Contains(out, "allocating") {
 		t.Errorf("the log does not show the limits, the step's group and its start:\n%s", out)
+	}
+	// The step asked to join its group before it started, and did.
+	if strings.Contains(out, "without the build's limits") || engine.AdoptedSteps() == adopted {
+		t.Errorf("the step was not put in the build's group before it started (%d adopted):\n%s", engine.AdoptedSteps()-adopted, out)
 	}
 	own, _ := os.ReadFile("/proc/self/cgroup")
 	if strings.Contains(string(own), "/imagebuilder/") {

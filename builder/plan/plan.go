@@ -1,9 +1,9 @@
 // Package plan decides what one build builds beyond its spec: which of
 // the spec's last good build's APT steps it keeps (so their cached layers
-// serve again) and whether its steps wait for their control group. It is a
-// pure function of the spec, the spec's last succeeded build and what the
-// executor can do, used by the queue before a build and by the form's
-// Containerfile preview, so that the preview shows what Confirm builds.
+// serve again). It is a pure function of the spec, the spec's last
+// succeeded build and what the executor can do, used by the queue before a
+// build and by the form's Containerfile preview, so that the preview shows
+// what Confirm builds.
 package plan
 
 import (
@@ -19,8 +19,6 @@ type Plan struct {
 	PreviousAPT [][]string
 	// Previous is the revision whose steps are kept (0 for none).
 	Previous int
-	// Gate makes each step wait for its control group (spec.Options.Gate).
-	Gate bool
 }
 
 // For plans a build of snapshot. previous is the spec's last succeeded
@@ -28,7 +26,7 @@ type Plan struct {
 // base image and the executor's builds start with earlier layers: a fresh
 // pod has none, and keeping steps would only cost more.
 func For(snapshot db.ImageSpec, previous db.Job, ok bool, can executor.Capabilities) Plan {
-	p := Plan{Gate: can.StepLimits}
+	var p Plan
 	if ok && can.KeepsLayers && previous.Snapshot.BaseImage == snapshot.BaseImage {
 		p.PreviousAPT, p.Previous = previous.APTSteps, previous.Revision
 	}
@@ -37,7 +35,7 @@ func For(snapshot db.ImageSpec, previous db.Job, ok bool, can executor.Capabilit
 
 // Options are the Containerfile options of the plan, with sources.
 func (p Plan) Options(sources spec.Sources) spec.Options {
-	return spec.Options{Sources: sources, PreviousAPT: p.PreviousAPT, Gate: p.Gate}
+	return spec.Options{Sources: sources, PreviousAPT: p.PreviousAPT}
 }
 
 // APTSteps are the APT steps snapshot builds in by this plan.

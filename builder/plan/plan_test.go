@@ -23,17 +23,16 @@ func TestTheLastGoodBuildsStepsAreKeptOnlyWhereTheyServe(t *testing.T) {
 		ok       bool
 		can      executor.Capabilities
 		keeps    bool
-		gate     bool
 	}{
-		{"in-process, same base", now, true, inProcess, true, true},
-		{"no earlier build", now, false, inProcess, false, true},
-		{"another base", moved, true, inProcess, false, true},
-		{"a fresh pod keeps no layers", now, true, executor.Capabilities{}, false, false},
-		{"layers but no step limits", now, true, executor.Capabilities{KeepsLayers: true}, true, false},
+		{"in-process, same base", now, true, inProcess, true},
+		{"no earlier build", now, false, inProcess, false},
+		{"another base", moved, true, inProcess, false},
+		{"a fresh pod keeps no layers", now, true, executor.Capabilities{}, false},
+		{"layers but no step limits", now, true, executor.Capabilities{KeepsLayers: true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := plan.For(tc.snapshot, prev, tc.ok, tc.can)
-			if p.Gate != tc.gate || (p.PreviousAPT != nil) != tc.keeps || (p.Previous == 4) != tc.keeps {
+			if (p.PreviousAPT != nil) != tc.keeps || (p.Previous == 4) != tc.keeps {
 				t.Fatalf("plan %+v", p)
 			}
 			steps := p.APTSteps(tc.snapshot)
@@ -44,7 +43,7 @@ func TestTheLastGoodBuildsStepsAreKeptOnlyWhereTheyServe(t *testing.T) {
 			} else if p.AddsAStep(steps) || len(steps) != 1 {
 				t.Fatalf("steps %v", steps)
 			}
-			if opts := p.Options(spec.Sources{}); opts.Gate != tc.gate || len(opts.PreviousAPT) != len(p.PreviousAPT) {
+			if opts := p.Options(spec.Sources{}); len(opts.PreviousAPT) != len(p.PreviousAPT) {
 				t.Fatalf("options %+v", opts)
 			}
 		})

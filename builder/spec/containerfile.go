@@ -123,14 +123,7 @@ type Options struct {
 	// PreviousAPT are the APT steps (package lines per step) of the spec's
 	// last succeeded build on the same base image; see PlanAPT.
 	PreviousAPT [][]string
-	// Gate makes each step wait (10 s at most) until the engine has put it
-	// in the build's control group, which carries the build's limits.
-	Gate bool
 }
-
-// gateScript waits for the step's shell to be in a build's control group.
-const gateScript = `w=0; while [ $w -lt 200 ]; do case "$(cat /proc/$$/cgroup 2>/dev/null)" in *"/imagebuilder/build-"*) break;; esac; sleep 0.05; w=$((w+1)); done; ` +
-	`[ $w -lt 200 ] || echo "Image Builder: warning: this step runs without the build's limits" >&2; `
 
 // MaxAPTSteps bounds how many APT steps PlanAPT stacks before it starts
 // again from one.
@@ -211,19 +204,13 @@ func Render(spec imagespec.Spec) string { return RenderWith(spec, Options{}) }
 // RenderWith is Render with the administrator's options.
 func RenderWith(spec imagespec.Spec, opts Options) string {
 	src := opts.Sources
-	gated := func(script string) string {
-		if opts.Gate {
-			script = gateScript + script
-		}
-		return script
-	}
 	var b strings.Builder
 	b.WriteString("# Image Builder spec " + spec.Name + "\n")
 	b.WriteString("FROM " + spec.BaseImage + "\n")
 	apt, conda, pip := packageTexts(spec.APT), packageTexts(spec.Conda), packageTexts(spec.Pip)
 	if len(conda) > 0 {
 		// Fail before the APT step, not after minutes of it.
-		writeRun(&b, nil, gated(condaPreflight), "conda-check", nil)
+		writeRun(&b, nil, condaPreflight, "conda-check", nil)
 	}
 	if len(apt) > 0 {
 		mounts := []string{cacheMount(CacheAPT, "apt")}
@@ -234,7 +221,7 @@ func RenderWith(spec imagespec.Spec, opts Options) string {
 			}
 		}
 		for _, step := range PlanAPT(opts.PreviousAPT, apt) {
-			writeRun(&b, mounts, withFingerprint(gated(aptScript), src.aptFingerprint()), "apt", step)
+			writeRun(&b, mounts, withFingerprint(aptScript, src.aptFingerprint()), "apt", step)
 		}
 	}
 	if len(conda) > 0 {
@@ -246,14 +233,14 @@ func RenderWith(spec imagespec.Spec, opts Options) string {
 		if src.CondaOverride {
 			override = " --override-channels"
 		}
-		writeRun(&b, mounts, withFingerprint(gated(fmt.Sprintf(condaScript, override)), src.condaFingerprint()), "conda", conda)
+		writeRun(&b, mounts, withFingerprint(fmt.Sprintf(condaScript, override), src.condaFingerprint()), "conda", conda)
 	}
 	if len(pip) > 0 {
 		mounts := []string{cacheMount(CachePip, "pip")}
 		if src.pipSet() {
 			mounts = append(mounts, secretMount(SecretPipConf, ""))
 		}
-		writeRun(&b, mounts, withFingerprint(gated(pipScript), src.pipFingerprint()), "pip", pip)
+		writeRun(&b, mounts, withFingerprint(pipScript, src.pipFingerprint()), "pip", pip)
 	}
 	return b.String()
 }

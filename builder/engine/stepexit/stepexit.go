@@ -1,8 +1,10 @@
 //go:build linux && cgo
 
-// Package stepexit keeps a build step's last output. It owns one thing:
-// the wait, in the process Buildah's chroot isolation runs each RUN step
-// from, until that step's output has been read.
+// Package stepexit keeps a build step's last output and puts the step
+// under its build's limits. It owns what runs, in the process Buildah's
+// chroot isolation runs each RUN step from, before the step starts (the
+// request to join the build's control group) and after it ends (the wait
+// until its output has been read).
 //
 // Buildah runs a step in three processes of this very binary: the
 // "grandparent" (buildah-chroot-runtime) relays the step's stdout and
@@ -22,6 +24,16 @@
 // its write, two system calls in a row, against this process's exit and
 // the grandparent's wake-up.
 //
+// The same constructor, before it forks, puts the step under its build's
+// limits: when the process that runs the build (this process's
+// grandparent) listens on its abstract socket "imagebuilder-steps-<pid>"
+// (the engine does while its builds have limits, see the engine's
+// limits.go), it connects and waits for the answer: the engine has moved
+// it into the build's control group, so the step and everything it starts
+// are born there. No socket: the build has no limits. A refusal or no
+// answer within 10 s puts a warning in the step's output. It costs one
+// connection per step and no fixed time.
+//
 // Import it for its effect wherever the engine is linked (the engine
 // does), so the re-executed binary has it.
 package stepexit
@@ -31,12 +43,16 @@ package stepexit
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +75,59 @@ static int stepexit_unread(int fd) {
 	return n;
 }
 
+// stepexit_parent_of is pid's parent, or -1.
+static pid_t stepexit_parent_of(pid_t pid) {
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		return -1;
+	}
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	// pid (comm) state ppid …; comm may hold spaces and parentheses.
+	char *end = strrchr(buf, ')');
+	int ppid = -1;
+	if (end == NULL || sscanf(end + 1, " %*c %d", &ppid) != 1) {
+		return -1;
+	}
+	return (pid_t)ppid;
+}
+
+// stepexit_join asks the process that runs the build to put this one in
+// the build's control group (see the package doc).
+static void stepexit_join(void) {
+	pid_t builder = stepexit_parent_of(getppid());
+	if (builder <= 1) {
+		return;
+	}
+	struct sockaddr_un addr;
+	memset(&addr, 0, sizeof addr);
+	addr.sun_family = AF_UNIX;
+	int n = snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "imagebuilder-steps-%d", (int)builder);
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return;
+	}
+	if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
+		close(fd); // nobody listens: the build has no limits
+		return;
+	}
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	char answer = 0;
+	ssize_t got;
+	do {
+		got = read(fd, &answer, 1);
+	} while (got < 0 && errno == EINTR);
+	close(fd);
+	if (got != 1 || answer != 'y') {
+		fprintf(stderr, "Image Builder: warning: this step runs without the build's limits\n");
+	}
+}
+
 static void __attribute__((constructor)) stepexit_init(int argc, char **argv, char **envp) {
 	if (argc < 1 || argv == NULL || argv[0] == NULL || strcmp(argv[0], "buildah-chroot-exec") != 0) {
 		return;
@@ -68,6 +137,7 @@ static void __attribute__((constructor)) stepexit_init(int argc, char **argv, ch
 	if (getenv("_Containers-unshare") != NULL) {
 		return;
 	}
+	stepexit_join();
 	pid_t parent = getpid();
 	pid_t child = fork();
 	if (child < 0) {
