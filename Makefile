@@ -30,9 +30,15 @@ KUBE_KEY := $(shell (cat $(KUBE_SRC)/go.sum; go env GOVERSION) 2>/dev/null | sha
 KUBE_BIN := $(CURDIR)/$(CACHE)/kube/$(KUBE_KEY)
 export IMAGEBUILDER_KUBE_BIN := $(KUBE_BIN)
 
+# BuildKit, the peer `make bench` compares with: buildkitd and buildctl
+# built from its module once per version and Go version (bench only).
+BUILDKIT_VERSION := v0.34.2
+BUILDKIT_KEY := $(shell (echo $(BUILDKIT_VERSION); go env GOVERSION) 2>/dev/null | sha256sum | cut -c1-16)
+BUILDKIT_BIN := $(CURDIR)/$(CACHE)/buildkit/$(BUILDKIT_KEY)
+
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: setup apt gomod npm-assets base-rootfs kube-binaries build generate check-generated run seed test fuzz bench clean
+.PHONY: setup apt gomod npm-assets base-rootfs kube-binaries buildkit-binaries build generate check-generated run seed test fuzz bench clean
 
 setup: apt gomod npm-assets base-rootfs kube-binaries ## everything a build, the tests and `make run` need
 
@@ -75,6 +81,14 @@ $(DRIVER)/package/cli.js: $(NPM)/package.json
 kube-binaries: $(KUBE_BIN)/kubelet
 $(KUBE_BIN)/kubelet: $(KUBE_SRC)/go.mod $(KUBE_SRC)/go.sum | $(CACHE)/apt.stamp
 	GOFLAGS= $(KUBE_SRC)/build.sh $(KUBE_BIN)
+
+buildkit-binaries: $(BUILDKIT_BIN)/buildctl
+$(BUILDKIT_BIN)/buildctl: | $(CACHE)/apt.stamp
+	cd / && GOFLAGS= go mod download github.com/moby/buildkit@$(BUILDKIT_VERSION)
+	rm -rf $(BUILDKIT_BIN).tmp
+	cd "$$(GOFLAGS= go env GOMODCACHE)/github.com/moby/buildkit@$(BUILDKIT_VERSION)" && \
+		GOFLAGS= CGO_ENABLED=0 go build -trimpath -o $(BUILDKIT_BIN).tmp/ ./cmd/buildkitd ./cmd/buildctl
+	rm -rf $(BUILDKIT_BIN) && mv $(BUILDKIT_BIN).tmp $(BUILDKIT_BIN)
 
 base-rootfs: $(BASE)/busybox.tar $(BASE)/debian-bookworm.tar
 
@@ -159,9 +173,10 @@ fuzz:
 
 # The build comparisons depend on the network (apt) and run more rounds so
 # one slow download does not decide the ratio.
-bench: setup build
+bench: setup build buildkit-binaries
 	go test -count=1 -run '^$$' -bench 'InProcessVsCLI' -benchtime 6x -timeout 60m ./builder/engine
-	go test -count=1 -run '^$$' -bench . -skip 'InProcessVsCLI' -benchtime 3x -timeout 60m ./...
+	IMAGEBUILDER_BUILDKIT_BIN=$(BUILDKIT_BIN) go test -count=1 -run '^$$' -bench 'VsBuildKit' -benchtime 3x -timeout 90m ./builder/engine
+	go test -count=1 -run '^$$' -bench . -skip 'InProcessVsCLI|VsBuildKit' -benchtime 3x -timeout 60m ./...
 
 clean:
 	rm -rf bin static/vendor
