@@ -133,8 +133,14 @@ check-generated: | $(CACHE)/gomod.stamp
 		echo "views/*_templ.go is stale: run make generate and commit"; exit 1; }
 	@rm -rf $(CACHE)/templ-check
 
+# The slim binary Buildah's re-executions start as (builder/engine/slimexec),
+# embedded in the portal's binary and in every test binary that builds.
+HELPER := builder/engine/slimexec/bin/helper
+
 build: $(BIN)
-$(BIN): $(GO_SOURCES) | $(CACHE)/gomod.stamp
+$(HELPER): $(GO_SOURCES) | $(CACHE)/gomod.stamp
+	go build -ldflags '-s -w' -o $@ ./builder/engine/slimexec/helper
+$(BIN): $(GO_SOURCES) $(HELPER) | $(CACHE)/gomod.stamp
 	go build -o $@ .
 
 # Import the base images into the data directory's embedded registry once.
@@ -179,4 +185,4 @@ bench: setup build buildkit-binaries
 	go test -count=1 -run '^$$' -bench . -skip 'InProcessVsCLI|VsBuildKit' -benchtime 3x -timeout 60m ./...
 
 clean:
-	rm -rf bin static/vendor
+	rm -rf bin static/vendor $(HELPER)

@@ -35,6 +35,7 @@ import (
 
 	"imagebuilder/builder/disk"
 	"imagebuilder/builder/engine"
+	"imagebuilder/builder/engine/slimexec"
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/housekeeping"
 	"imagebuilder/builder/kube"
@@ -306,6 +307,7 @@ func openRuntime(ctx context.Context, cfg Config, withEngine, withImages bool) (
 func (rt *buildRuntime) Close() {
 	if rt.engine != nil {
 		_ = rt.engine.Close()
+		slimexec.Uninstall()
 	}
 	if rt.embedded != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -422,6 +424,11 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 		return err
 	}
 	defer rt.Close()
+	if rt.engine != nil {
+		if _, err := rt.engine.ReexecHelper(); err != nil {
+			logger.Warn("build steps start slower: Buildah's re-executions run the whole binary", "reason", err)
+		}
+	}
 	store, err := db.Open(filepath.Join(cfg.DataDir, "imagebuilder.db"))
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"go.podman.io/storage"
 	"golang.org/x/sync/semaphore"
 
+	"imagebuilder/builder/engine/slimexec"
 	_ "imagebuilder/builder/engine/stepexit" // keeps each step's last lines (a constructor in the re-executed binary)
 	"imagebuilder/builder/executor"
 	"imagebuilder/builder/registry"
@@ -53,6 +54,10 @@ type Engine struct {
 	exclusive map[string]*semaphore.Weighted // spec.ExclusiveCaches, see holdCaches
 
 	stepLimits bool // see limits.go
+	// helper is the slim binary this process's re-executions run
+	// (package slimexec), or helperErr says why there is none.
+	helper    string
+	helperErr error
 
 	sharedCaches string // Config.SharedCacheDir; see cache.go
 }
@@ -133,6 +138,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.stepLimits = cfg.StepLimits && e.cgroupsUsable()
+	e.helper, e.helperErr = slimexec.Install()
 	if cfg.SharedCacheDir != "" {
 		if err := e.linkSharedCaches(cfg.SharedCacheDir); err != nil {
 			return nil, err
@@ -148,6 +154,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// ReexecHelper is the slim binary Buildah's re-executions of this process
+// start as (package slimexec), or why there is none: then every build
+// step starts about 0.5 s slower, and the caller should say so.
+func (e *Engine) ReexecHelper() (string, error) { return e.helper, e.helperErr }
 
 // Close shuts the store down, unmounting its layers, and lets go of the
 // data directory's lock.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"imagebuilder/builder/engine"
+	"imagebuilder/builder/engine/slimexec"
 	"imagebuilder/builder/registry"
 
 	"github.com/sirupsen/logrus"
@@ -79,6 +80,7 @@ func Get(t testing.TB) *Rig {
 // unmounts its layers), the registry, and its directory, so a test run
 // leaves no mount or temporary directory behind. Call it from TestMain.
 func Close() error {
+	defer slimexec.Uninstall()
 	if shared == nil {
 		return nil
 	}
