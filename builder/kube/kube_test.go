@@ -266,6 +266,10 @@ func TestBuildRunsAsAKubernetesJob(t *testing.T) {
 	if strings.Contains(log, pullSecretMarker) {
 		t.Errorf("the pull secret is in the log")
 	}
+	// The worker's steps started as the slim helper (package slimexec).
+	if strings.Contains(log, "steps start slower") {
+		t.Errorf("the worker ran without its re-exec helper:\n%s", log)
+	}
 	// The registry has it, with that digest.
 	if got := manifestDigest(t, g.r.Target.Host, "kube-demo", "1"); got != done.Digest {
 		t.Errorf("the registry's kube-demo:1 is %s, the job says %s", got, done.Digest)
