@@ -8,6 +8,7 @@ package slimexec
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // The re-exec commands the helper serves (reexec.Register names in
@@ -69,8 +70,16 @@ static void __attribute__((constructor(101))) slimexec_redirect(int argc, char *
 	if (start == 0) {
 		return;
 	}
+	// Root runs what is there: only if root alone can have put it there.
+	struct stat st;
+	if (stat("/run/imagebuilder-reexec", &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0) {
+		return;
+	}
 	char path[128];
 	snprintf(path, sizeof path, "/run/imagebuilder-reexec/%d-%llu", (int)parent, start);
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0) {
+		return;
+	}
 	execve(path, argv, envp);
 	// No helper for this parent: this binary serves the command itself
 	// (the parent logged why when it started, see Install).
