@@ -320,34 +320,53 @@ func (v *vsBuildKit) round(b *testing.B, i int, s db.ImageSpec, prev [][]string,
 	if err != nil {
 		b.Fatal(err)
 	}
-	runIB := func() {
-		v.reg.moved()
-		start := time.Now()
+	v.timed(b, i, ib, bk, func() error {
 		var log strings.Builder
 		if _, err := v.r.Engine.Build(context.Background(), engine.BuildRequest{Spec: s, Tag: fmt.Sprint(i), Registry: v.target,
 			Sources: v.sources, PreviousAPT: prev, NoCache: noCache, Limits: v.limits, Log: &log}); err != nil {
-			b.Fatalf("Image Builder: %v\n%s", err, log.String())
+			return fmt.Errorf("%w\n%s", err, log.String())
 		}
-		d := time.Since(start)
-		pulled, pushed := v.reg.moved()
-		ib.add(d, pulled, pushed)
+		return nil
+	}, func() error {
+		_, err := v.bk.build(cf, v.reg.Host+"/bk-"+s.Name+":"+fmt.Sprint(i), noCache, v.sources.SecretFiles())
+		return err
+	})
+}
+
+// cold builds s with no layer and no package cache on either side.
+func (v *vsBuildKit) cold(b *testing.B, s db.ImageSpec) {
+	var ib, bk side
+	for i := 0; i < b.N; i++ {
+		if err := v.r.Engine.ClearCaches(); err != nil {
+			b.Fatal(err)
+		}
+		if err := v.bk.dropPackageCaches(); err != nil {
+			b.Fatal(err)
+		}
+		v.round(b, i, s, nil, true, &ib, &bk)
 	}
-	runBK := func() {
+	report(b, &ib, &bk)
+}
+
+// timed runs one build on each side, in an order that alternates with i,
+// and adds each side's time and the bytes it moved.
+func (v *vsBuildKit) timed(b *testing.B, i int, ib, bk *side, buildIB, buildBK func() error) {
+	one := func(name string, s *side, build func() error) {
 		v.reg.moved()
 		start := time.Now()
-		if _, err := v.bk.build(cf, v.reg.Host+"/bk-"+s.Name+":"+fmt.Sprint(i), noCache, v.sources.SecretFiles()); err != nil {
-			b.Fatalf("BuildKit: %v", err)
+		if err := build(); err != nil {
+			b.Fatalf("%s: %v", name, err)
 		}
 		d := time.Since(start)
 		pulled, pushed := v.reg.moved()
-		bk.add(d, pulled, pushed)
+		s.add(d, pulled, pushed)
 	}
 	if i%2 == 0 {
-		runIB()
-		runBK()
+		one("Image Builder", ib, buildIB)
+		one("BuildKit", bk, buildBK)
 	} else {
-		runBK()
-		runIB()
+		one("BuildKit", bk, buildBK)
+		one("Image Builder", ib, buildIB)
 	}
 }
 
@@ -364,19 +383,7 @@ func BenchmarkVsBuildKit(b *testing.B) {
 	// Both sides once, untimed: the base pulled, the Debian lists fetched.
 	v.round(b, 0, ten, nil, false, &side{}, &side{})
 
-	b.Run("1-cold-debian-ten-apt", func(b *testing.B) {
-		var ib, bk side
-		for i := 0; i < b.N; i++ {
-			if err := v.r.Engine.ClearCaches(); err != nil {
-				b.Fatal(err)
-			}
-			if err := v.bk.dropPackageCaches(); err != nil {
-				b.Fatal(err)
-			}
-			v.round(b, i, ten, nil, true, &ib, &bk)
-		}
-		report(b, &ib, &bk)
-	})
+	b.Run("1-cold-debian-ten-apt", func(b *testing.B) { v.cold(b, ten) })
 
 	b.Run("2-no-op", func(b *testing.B) {
 		var ib, bk side
@@ -425,19 +432,7 @@ func BenchmarkVsBuildKit(b *testing.B) {
 	for i := 1; i <= 40; i++ {
 		forty.Pip = append(forty.Pip, fmt.Sprintf("p%02d", i))
 	}
-	b.Run("5-cold-forty-pip-packages", func(b *testing.B) {
-		var ib, bk side
-		for i := 0; i < b.N; i++ {
-			if err := v.r.Engine.ClearCaches(); err != nil {
-				b.Fatal(err)
-			}
-			if err := v.bk.dropPackageCaches(); err != nil {
-				b.Fatal(err)
-			}
-			v.round(b, i, forty, nil, true, &ib, &bk)
-		}
-		report(b, &ib, &bk)
-	})
+	b.Run("5-cold-forty-pip-packages", func(b *testing.B) { v.cold(b, forty) })
 
 	// 6: a builder with an empty store that may import the layer cache an
 	// earlier build exported to the registry (Image Builder's cache
@@ -480,39 +475,21 @@ func BenchmarkVsBuildKit(b *testing.B) {
 			if err := v.bk.dropAll(); err != nil {
 				b.Fatal(err)
 			}
-			runIB := func() {
-				v.reg.moved()
-				start := time.Now()
+			v.timed(b, i, &ib, &bk, func() error {
 				var log strings.Builder
 				if _, err := fresh.Build(context.Background(), engine.BuildRequest{Spec: ten, Tag: fmt.Sprint("c", i), Registry: v.target,
 					Sources: v.sources, CacheRepo: ibCache, Log: &log}); err != nil {
-					b.Fatalf("Image Builder: %v\n%s", err, log.String())
+					return fmt.Errorf("%w\n%s", err, log.String())
 				}
-				d := time.Since(start)
 				if !strings.Contains(log.String(), "Cache pulled from remote") {
-					b.Fatalf("Image Builder used no cached layer:\n%s", log.String())
+					return fmt.Errorf("no cached layer used:\n%s", log.String())
 				}
-				pulled, pushed := v.reg.moved()
-				ib.add(d, pulled, pushed)
-			}
-			runBK := func() {
-				v.reg.moved()
-				start := time.Now()
-				if _, err := v.bk.build(tenCF, v.reg.Host+"/bk-bench-ten:c"+fmt.Sprint(i), false, nil,
-					"--import-cache", "type=registry,ref="+bkCache+",registry.insecure=true"); err != nil {
-					b.Fatalf("BuildKit: %v", err)
-				}
-				d := time.Since(start)
-				pulled, pushed := v.reg.moved()
-				bk.add(d, pulled, pushed)
-			}
-			if i%2 == 0 {
-				runIB()
-				runBK()
-			} else {
-				runBK()
-				runIB()
-			}
+				return nil
+			}, func() error {
+				_, err := v.bk.build(tenCF, v.reg.Host+"/bk-bench-ten:c"+fmt.Sprint(i), false, nil,
+					"--import-cache", "type=registry,ref="+bkCache+",registry.insecure=true")
+				return err
+			})
 			if err := fresh.Close(); err != nil {
 				b.Fatal(err)
 			}
