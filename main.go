@@ -425,8 +425,8 @@ func cmdServe(ctx context.Context, args []string, logw io.Writer) error {
 	}
 	defer rt.Close()
 	if rt.engine != nil {
-		if _, err := rt.engine.ReexecHelper(); err != nil {
-			logger.Warn("build steps start slower: Buildah's re-executions run the whole binary", "reason", err)
+		for _, w := range rt.engine.Warnings() {
+			logger.Warn("in-process builds", "warning", w)
 		}
 	}
 	store, err := db.Open(filepath.Join(cfg.DataDir, "imagebuilder.db"))

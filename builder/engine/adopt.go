@@ -19,41 +19,59 @@ import (
 // starts, the process Buildah runs it from (package stepexit) connects to
 // the abstract socket "imagebuilder-steps-<pid of this process>" and waits;
 // this process finds the build the caller belongs to, moves it into that
-// build's group and answers 'y' ('n' when no build claims it). Abstract
-// sockets need no file and vanish with the process; the caller's pid comes
-// from the kernel (SO_PEERCRED), so a caller can only move itself, and only
-// a process inside a build's step can be claimed.
+// build's group and answers 'y' ('u' for a build without limits, 'n' when
+// no build claims it). Abstract sockets need no file and vanish with the
+// process, but have no permissions: the caller checks that this process
+// (as root) answers, and this process answers only its own steps (callers
+// whose grandparent it is) and takes the caller's pid from the kernel
+// (SO_PEERCRED), so a caller can only move itself.
 
 // adoptSocketName is the abstract socket's name in Go's notation.
 func adoptSocketName() string { return "@imagebuilder-steps-" + strconv.Itoa(os.Getpid()) }
 
+// maxAnswering bounds the requests answered at once.
+const maxAnswering = 16
+
 // stepAdopter serves the socket for every engine of this process.
 type stepAdopter struct {
-	once   sync.Once
-	err    error
-	mu     sync.Mutex
-	builds map[*buildCgroup]func() []string // group → its build's containers' upperdir options
+	once      sync.Once
+	err       error
+	mu        sync.Mutex
+	builds    map[string]adoptee // by the build's container suffix
+	answering chan struct{}
 	// adopted counts the steps moved into a group, for tests.
 	adopted int
 }
 
-var adopter = &stepAdopter{builds: map[*buildCgroup]func() []string{}}
+// adoptee is one running build: its group (nil without limits) and its
+// containers' upperdir options.
+type adoptee struct {
+	group  *buildCgroup
+	uppers func() []string
+}
 
-// register makes g the group of the steps whose containers uppers lists;
-// the returned function ends that.
-func (a *stepAdopter) register(g *buildCgroup, uppers func() []string) (func(), error) {
+var adopter = &stepAdopter{builds: map[string]adoptee{}, answering: make(chan struct{}, maxAnswering)}
+
+// start listens, once per process; every later call returns the first
+// one's error.
+func (a *stepAdopter) start() error {
 	a.once.Do(func() { a.err = a.listen() })
-	if a.err != nil {
-		return nil, a.err
-	}
+	return a.err
+}
+
+// register makes g (nil: no limits) the group of the steps of the build
+// whose containers' names hold suffix; the returned function ends that.
+// Every build registers, so a step of a build without limits is told so
+// and not warned.
+func (a *stepAdopter) register(suffix string, g *buildCgroup, uppers func() []string) (unregister func()) {
 	a.mu.Lock()
-	a.builds[g] = uppers
+	a.builds[suffix] = adoptee{group: g, uppers: uppers}
 	a.mu.Unlock()
 	return func() {
 		a.mu.Lock()
-		delete(a.builds, g)
+		delete(a.builds, suffix)
 		a.mu.Unlock()
-	}, nil
+	}
 }
 
 func (a *stepAdopter) listen() error {
@@ -71,7 +89,11 @@ func (a *stepAdopter) listen() error {
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			go a.answer(c.(*net.UnixConn))
+			a.answering <- struct{}{}
+			go func() {
+				defer func() { <-a.answering }()
+				a.answer(c.(*net.UnixConn))
+			}()
 		}
 	}()
 	return nil
@@ -83,8 +105,12 @@ func (a *stepAdopter) answer(c *net.UnixConn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	reply := []byte{'n'}
-	if pid, err := peerPID(c); err == nil {
-		if g := a.groupOf(pid); g != nil && g.mgr.Apply(pid) == nil {
+	if pid, err := peerPID(c); err == nil && grandchild(pid) {
+		if b, ok := a.buildOf(pid); !ok {
+			// No build of this process claims it.
+		} else if b.group == nil {
+			reply[0] = 'u'
+		} else if b.group.mgr.Apply(pid) == nil {
 			reply[0] = 'y'
 			a.mu.Lock()
 			a.adopted++
@@ -92,6 +118,31 @@ func (a *stepAdopter) answer(c *net.UnixConn) {
 		}
 	}
 	_, _ = c.Write(reply)
+}
+
+// grandchild reports whether pid's parent is a child of this process, as
+// a step's Buildah parent is (this process, its chroot runtime, it).
+func grandchild(pid int) bool {
+	parent, err := parentOf(pid)
+	if err != nil {
+		return false
+	}
+	grand, err := parentOf(parent)
+	return err == nil && grand == os.Getpid()
+}
+
+// parentOf is field 4 of /proc/<pid>/stat.
+func parentOf(pid int) (int, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// pid (comm) state ppid …; comm may hold spaces and parentheses.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, raw)
+	}
+	return strconv.Atoi(f[1])
 }
 
 // adoptedSteps is how many steps this process has moved into their
@@ -120,20 +171,24 @@ func peerPID(c *net.UnixConn) (int, error) {
 	return int(cred.Pid), nil
 }
 
-// groupOf is the group of the build whose step pid is about to run, or nil.
-func (a *stepAdopter) groupOf(pid int) *buildCgroup {
+// buildOf is the build whose step pid is about to run.
+func (a *stepAdopter) buildOf(pid int) (adoptee, bool) {
 	mountinfo, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	if err != nil {
-		return nil
+		return adoptee{}, false
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	for g, uppers := range a.builds {
-		if stepRootMounted(mountinfo, uppers()) {
-			return g
+	builds := make([]adoptee, 0, len(a.builds))
+	for _, b := range a.builds {
+		builds = append(builds, b)
+	}
+	a.mu.Unlock()
+	for _, b := range builds {
+		if stepRootMounted(mountinfo, b.uppers()) {
+			return b, true
 		}
 	}
-	return nil
+	return adoptee{}, false
 }
 
 // stepRootMounted reports whether mountinfo (a process's

@@ -54,10 +54,8 @@ type Engine struct {
 	exclusive map[string]*semaphore.Weighted // spec.ExclusiveCaches, see holdCaches
 
 	stepLimits bool // see limits.go
-	// helper is the slim binary this process's re-executions run
-	// (package slimexec), or helperErr says why there is none.
-	helper    string
-	helperErr error
+	// warnings are what New could not set up (see Warnings).
+	warnings []error
 
 	sharedCaches string // Config.SharedCacheDir; see cache.go
 }
@@ -138,7 +136,15 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.stepLimits = cfg.StepLimits && e.cgroupsUsable()
-	e.helper, e.helperErr = slimexec.Install()
+	if e.stepLimits {
+		if err := adopter.start(); err != nil {
+			e.stepLimits = false
+			e.warnings = append(e.warnings, fmt.Errorf("builds run without their limits: %w", err))
+		}
+	}
+	if _, err := slimexec.Install(); err != nil {
+		e.warnings = append(e.warnings, fmt.Errorf("build steps start slower (Buildah's re-executions run the whole binary): %w", err))
+	}
 	if cfg.SharedCacheDir != "" {
 		if err := e.linkSharedCaches(cfg.SharedCacheDir); err != nil {
 			return nil, err
@@ -155,10 +161,11 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// ReexecHelper is the slim binary Buildah's re-executions of this process
-// start as (package slimexec), or why there is none: then every build
-// step starts about 0.5 s slower, and the caller should say so.
-func (e *Engine) ReexecHelper() (string, error) { return e.helper, e.helperErr }
+// Warnings are what New could not set up and builds do without: the
+// steps' limits (limits.go, adopt.go), the slim re-exec helper (package
+// slimexec: without it every build step starts about 0.15 s slower). The
+// caller should log them.
+func (e *Engine) Warnings() []error { return e.warnings }
 
 // Close shuts the store down, unmounting its layers, and lets go of the
 // data directory's lock.
@@ -422,18 +429,14 @@ func (e *Engine) BuildContainerfile(ctx context.Context, b ContainerfileBuild) (
 	if b.Limits != nil {
 		if group, err = e.newBuildCgroup(opts.ContainerSuffix, *b.Limits); err != nil {
 			fmt.Fprintf(log, "Image Builder: warning: the build's limits cannot be applied: %v\n", err)
-		} else if unregister, err := adopter.register(group, func() []string { return e.containerUppers(opts.ContainerSuffix) }); err != nil {
-			group.close()
-			group = nil
-			fmt.Fprintf(log, "Image Builder: warning: the build's limits cannot be applied: %v\n", err)
 		} else {
 			fmt.Fprintf(log, "Image Builder: build limits: %s\n", b.Limits)
-			defer func() {
-				unregister()
-				group.close()
-			}()
+			defer group.close()
 		}
 	}
+	// Every build registers (a nil group: no limits), so each step that
+	// asks is answered (adopt.go); unregistered before the group goes.
+	defer adopter.register(opts.ContainerSuffix, group, func() []string { return e.containerUppers(opts.ContainerSuffix) })()
 	release, err := e.holdCaches(ctx, containerfile, log)
 	if err != nil {
 		return "", err

@@ -511,5 +511,9 @@ func TestEveryStepsLastLinesReachTheLog(t *testing.T) {
 		if len(lost) > 0 {
 			t.Fatalf("round %d of %d lost %v", round, rounds, lost)
 		}
+		// A build without limits is told so by the engine, not warned.
+		if strings.Contains(log.String(), "without the build's limits") {
+			t.Fatalf("a build without limits warns that it has none:\n%s", log.String())
+		}
 	}
 }

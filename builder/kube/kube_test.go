@@ -267,7 +267,7 @@ func TestBuildRunsAsAKubernetesJob(t *testing.T) {
 		t.Errorf("the pull secret is in the log")
 	}
 	// The worker's steps started as the slim helper (package slimexec).
-	if strings.Contains(log, "steps start slower") {
+	if strings.Contains(log, "Image Builder worker: warning") {
 		t.Errorf("the worker ran without its re-exec helper:\n%s", log)
 	}
 	// The registry has it, with that digest.

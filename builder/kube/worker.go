@@ -160,8 +160,8 @@ func work(ctx context.Context, jobDir, dataDir string, out io.Writer) (executor.
 		return executor.Outcome{}, err
 	}
 	defer eng.Close()
-	if _, err := eng.ReexecHelper(); err != nil {
-		fmt.Fprintf(out, "Image Builder worker: warning: build steps start slower: %v\n", err)
+	for _, w := range eng.Warnings() {
+		fmt.Fprintf(out, "Image Builder worker: warning: %v\n", w)
 	}
 	fmt.Fprintf(out, "Image Builder worker: building job %d (%s revision %d) in pod %s\n", wr.JobID, wr.Spec.Name, wr.Revision, os.Getenv("POD_NAME"))
 	job := executor.Job{ID: wr.JobID, SpecName: wr.Spec.Name, Revision: wr.Revision, Snapshot: wr.Spec}

@@ -24,20 +24,21 @@ package slimexec
 
 import (
 	"bytes"
+	"context"
 	"debug/buildinfo"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-
-	"go.podman.io/storage/pkg/reexec"
+	"time"
 )
 
 // Dir holds one helper per running process that installed one.
@@ -50,8 +51,30 @@ var embedded embed.FS
 // "portal" without the redirect, "helper" with it.
 const ProbeCommand = "imagebuilder-slimexec-probe"
 
+// ProbeEnv=1 marks the probe's process, so a binary that does not run
+// reexec.Init before its main (a test binary) answers too, from here.
+const ProbeEnv = "IMAGEBUILDER_SLIMEXEC_PROBE"
+
 func init() {
-	reexec.Register(ProbeCommand, func() { fmt.Println("portal") })
+	if len(os.Args) > 0 && os.Args[0] == ProbeCommand && os.Getenv(ProbeEnv) == "1" {
+		fmt.Println("portal")
+		os.Exit(0)
+	}
+}
+
+// probe runs ProbeCommand as this process's child, which the redirect
+// makes the helper: it must answer so.
+func probe() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Args = []string{ProbeCommand}
+	cmd.Env = append(os.Environ(), ProbeEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "helper\n" {
+		return fmt.Errorf("a re-execution did not start as the helper (it answered %q, %v)", out, err)
+	}
+	return nil
 }
 
 var (
@@ -113,6 +136,11 @@ func install() (string, error) {
 		os.Remove(tmp)
 		return "", err
 	}
+	// A /run mounted noexec, or a security module, would stop the exec.
+	if err := probe(); err != nil {
+		os.Remove(path)
+		return "", err
+	}
 	return path, nil
 }
 
@@ -133,6 +161,22 @@ func sameModules(helper []byte) error {
 	}
 	if hi.GoVersion != own.GoVersion {
 		return fmt.Errorf("the re-exec helper was built with %s, this binary with %s: run make", hi.GoVersion, own.GoVersion)
+	}
+	// Same cgo, tags and (where both know it) sources.
+	settings := func(bi *debug.BuildInfo) map[string]string {
+		m := map[string]string{}
+		for _, kv := range bi.Settings {
+			m[kv.Key] = kv.Value
+		}
+		return m
+	}
+	hs, ms := settings(hi), settings(own)
+	for _, k := range []string{"CGO_ENABLED", "-tags", "vcs.revision", "vcs.modified"} {
+		h, hok := hs[k]
+		o, ook := ms[k]
+		if (k == "CGO_ENABLED" || k == "-tags" || (hok && ook)) && h != o {
+			return fmt.Errorf("the re-exec helper was built with %s=%q, this binary with %q: run make", k, h, o)
+		}
 	}
 	for _, d := range hi.Deps {
 		if v, ok := mine[d.Path]; ok && v != d.Version {

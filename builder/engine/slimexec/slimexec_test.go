@@ -34,12 +34,15 @@ func TestReexecutionsOfTheInstallerStartAsTheHelper(t *testing.T) {
 	}
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = []string{slimexec.ProbeCommand}
+	cmd.Env = append(os.Environ(), slimexec.ProbeEnv+"=1")
 	if out, err := cmd.Output(); err != nil || string(out) != "helper\n" {
 		t.Errorf("a re-execution answered %q (%v), want the helper", out, err)
 	}
 	// bash is the parent here (of a subshell that execs): it installed
 	// nothing.
-	out, err := exec.Command("bash", "-c", fmt.Sprintf("(exec -a %s /proc/%d/exe); :", slimexec.ProbeCommand, os.Getpid())).Output()
+	other := exec.Command("bash", "-c", fmt.Sprintf("(exec -a %s /proc/%d/exe); :", slimexec.ProbeCommand, os.Getpid()))
+	other.Env = append(os.Environ(), slimexec.ProbeEnv+"=1")
+	out, err := other.Output()
 	if err != nil || string(out) != "portal\n" {
 		t.Errorf("another parent's child answered %q (%v), want this binary", out, err)
 	}

@@ -27,11 +27,12 @@
 // The same constructor, before it forks, puts the step under its build's
 // limits: when the process that runs the build (this process's
 // grandparent) listens on its abstract socket "imagebuilder-steps-<pid>"
-// (the engine does while its builds have limits, see the engine's
+// (an engine that may limit its builds does, see the engine's
 // limits.go), it connects and waits for the answer: the engine has moved
 // it into the build's control group, so the step and everything it starts
-// are born there. No socket: the build has no limits. A refusal or no
-// answer within 10 s puts a warning in the step's output. It costs one
+// are born there. No socket, or the answer 'u': the build has no limits.
+// A refusal, no answer within 10 s or a socket held by any other process
+// than the builder puts a warning in the step's output. It costs one
 // connection per step and no fixed time.
 //
 // Import it for its effect wherever the engine is linked (the engine
@@ -99,7 +100,7 @@ static pid_t stepexit_parent_of(pid_t pid) {
 // the build's control group (see the package doc).
 static void stepexit_join(void) {
 	pid_t builder = stepexit_parent_of(getppid());
-	if (builder <= 1) {
+	if (builder <= 0) {
 		return;
 	}
 	struct sockaddr_un addr;
@@ -115,6 +116,15 @@ static void stepexit_join(void) {
 		close(fd); // nobody listens: the build has no limits
 		return;
 	}
+	// Abstract sockets have no permissions: only the builder itself, as
+	// root, may answer.
+	struct ucred cred;
+	socklen_t credlen = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0 || cred.pid != builder || cred.uid != 0) {
+		close(fd);
+		fprintf(stderr, "Image Builder: warning: this step runs without the build's limits (another process holds their socket)\n");
+		return;
+	}
 	struct timeval tv = {10, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	char answer = 0;
@@ -123,6 +133,10 @@ static void stepexit_join(void) {
 		got = read(fd, &answer, 1);
 	} while (got < 0 && errno == EINTR);
 	close(fd);
+	// 'u': a build without limits.
+	if (got == 1 && answer == 'u') {
+		return;
+	}
 	if (got != 1 || answer != 'y') {
 		fprintf(stderr, "Image Builder: warning: this step runs without the build's limits\n");
 	}
