@@ -162,7 +162,9 @@ func sameModules(helper []byte) error {
 	if hi.GoVersion != own.GoVersion {
 		return fmt.Errorf("the re-exec helper was built with %s, this binary with %s: run make", hi.GoVersion, own.GoVersion)
 	}
-	// Same cgo, tags and (where both know it) sources.
+	// Same cgo and tags. Not the VCS revision: a commit that changes no
+	// source would fail it, and `make` rebuilds the helper whenever a
+	// source changes.
 	settings := func(bi *debug.BuildInfo) map[string]string {
 		m := map[string]string{}
 		for _, kv := range bi.Settings {
@@ -171,10 +173,8 @@ func sameModules(helper []byte) error {
 		return m
 	}
 	hs, ms := settings(hi), settings(own)
-	for _, k := range []string{"CGO_ENABLED", "-tags", "vcs.revision", "vcs.modified"} {
-		h, hok := hs[k]
-		o, ook := ms[k]
-		if (k == "CGO_ENABLED" || k == "-tags" || (hok && ook)) && h != o {
+	for _, k := range []string{"CGO_ENABLED", "-tags"} {
+		if h, o := hs[k], ms[k]; h != o {
 			return fmt.Errorf("the re-exec helper was built with %s=%q, this binary with %q: run make", k, h, o)
 		}
 	}
