@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -197,28 +196,19 @@ func (a *stepAdopter) buildOf(pid int) (adoptee, bool) {
 // has mounted the container's root filesystem with /dev bound under it,
 // which only the step's own mount namespace has.
 func stepRootMounted(mountinfo []byte, uppers []string) bool {
-	var roots []string
-	points := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(mountinfo))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		point := unescapeMount(f[4])
-		points[point] = true
-		for _, u := range uppers {
-			if strings.Contains(line, u) || strings.HasSuffix(line, strings.TrimSuffix(u, ",")) {
-				roots = append(roots, point)
-				break
-			}
-		}
+	entries, err := parseMountinfo(bytes.NewReader(mountinfo))
+	if err != nil {
+		return false
 	}
-	for _, r := range roots {
-		if points[strings.TrimSuffix(r, "/")+"/dev"] {
-			return true
+	points := map[string]bool{}
+	for _, m := range entries {
+		points[m.Point] = true
+	}
+	for _, m := range entries {
+		for _, u := range uppers {
+			if strings.Contains(m.Options+",", u) && points[strings.TrimSuffix(m.Point, "/")+"/dev"] {
+				return true
+			}
 		}
 	}
 	return false
