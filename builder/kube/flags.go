@@ -140,7 +140,7 @@ func WorkerCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := enterUserNamespace(stdout); err != nil {
 		fmt.Fprintf(stdout, "Image Builder worker: %v\n", err)
-		_ = os.WriteFile(*result, executor.EncodeResult(executor.Outcome{}, &executor.ClusterError{Code: failure.NoUserNS, Detail: err.Error()}), 0o644)
+		_ = writeResult(*jobDir, *result, stdout, executor.Outcome{}, &executor.ClusterError{Code: failure.NoUserNS, Detail: err.Error()})
 		return err
 	}
 	return Work(ctx, *jobDir, *dataDir, *result, stdout)

@@ -45,7 +45,7 @@ func TestSourcesTravelInTheSecretOnly(t *testing.T) {
 	k := &Executor{cfg: Config{Namespace: "builds", Instance: "x"}}
 	src := spec.Sources{PipIndexURL: "https://ci:pw-MARKER@pypi.example.com/simple", CondaChannels: []string{"conda-forge"}}
 	sec, err := k.secret(executor.Request{Job: executor.Job{ID: 7, Snapshot: db.ImageSpec{Name: "a", BaseImage: "b"}}, Sources: src,
-		PreviousAPT: [][]string{{"jq"}}})
+		PreviousAPT: [][]string{{"jq"}}}, newResultKey())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,8 @@ func (k *Executor) Run(ctx context.Context, req executor.Request, log io.Writer)
 	if err := k.remove(ctx, name, false); err != nil {
 		return executor.Outcome{}, err
 	}
-	secret, err := k.secret(req)
+	key := newResultKey()
+	secret, err := k.secret(req, key)
 	if err != nil {
 		return executor.Outcome{}, err
 	}
@@ -254,13 +255,13 @@ func (k *Executor) Run(ctx context.Context, req executor.Request, log io.Writer)
 		fmt.Fprintf(log, "Image Builder: note: the Secret %s is removed when the build ends, not by Kubernetes with its Job: the portal may not make the Job its owner (grant update on jobs/finalizers)\n", name)
 	}
 	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s created; waiting for its pod\n", k.cfg.Namespace, name)
-	return k.follow(ctx, req.Job, log)
+	return k.follow(ctx, req.Job, key, log)
 }
 
 // Attach follows a Job that Recover found; see executor.Executor.
 func (k *Executor) Attach(ctx context.Context, job executor.Job, log io.Writer) (executor.Outcome, error) {
 	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s is still there; following its pod again\n", k.cfg.Namespace, k.JobName(job.ID))
-	return k.follow(ctx, job, log)
+	return k.follow(ctx, job, nil, log)
 }
 
 // Recover looks for the Job of each job an earlier process left Building:
@@ -449,13 +450,17 @@ func (k *Executor) lookupFailed(ctx context.Context, jobID int64, err error) {
 }
 
 // follow watches a job's pod until it ends, copying its log, and says how
-// it ended. A cancelled ctx deletes the Job and its pods.
-func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) (executor.Outcome, error) {
+// it ended: from the worker's result line sealed with key as soon as the
+// log brings it, else from the pod's status (resultline.go). A cancelled
+// ctx deletes the Job and its pods.
+func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log io.Writer) (executor.Outcome, error) {
 	name := k.JobName(job.ID)
-	stream := &logCopier{k: k, jobID: job.ID, log: log}
+	stream := &logCopier{k: k, jobID: job.ID, log: log, key: key, results: make(chan []byte, 1)}
 	stream.since = stream.loadMark()
 	var streamDone chan struct{}
 	var streamPod, waitingFor string
+	streamCtx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
 	endStream := func() {
 		if streamDone != nil {
 			select {
@@ -485,7 +490,13 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) 
 				w.Stop()
 			}
 			var err error
-			w, err = k.client.CoreV1().Pods(k.cfg.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: "batch.kubernetes.io/job-name=" + name})
+			// From any resource version the API server's watch cache
+			// has (it sends the pods there are first): a watch from
+			// "now" waits until that cache has caught up with etcd,
+			// up to 3 s where etcd cannot say how far it is (before
+			// 3.4.31 and 3.5.13), and then ends with an error.
+			w, err = k.client.CoreV1().Pods(k.cfg.Namespace).Watch(ctx, metav1.ListOptions{
+				LabelSelector: "batch.kubernetes.io/job-name=" + name, ResourceVersion: "0"})
 			if err == nil {
 				events = w.ResultChan()
 			} else if ctx.Err() == nil {
@@ -505,10 +516,26 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) 
 			err := k.remove(ctx, name, true)
 			endStream()
 			return executor.Outcome{}, errors.Join(fmt.Errorf("%w: %w", executor.ErrCancelled, context.Cause(ctx)), err)
-		case _, ok := <-events:
-			if !ok {
+		case ev, ok := <-events:
+			switch {
+			case !ok: // the API server ends watches now and then
 				events = nil
+			case ev.Type == watch.Error:
+				// A watch that fails leaves polling alone to follow
+				// the build until the next one.
+				events, watchAgain = nil, time.Now().Add(time.Second)
+				k.fallbacks.Add(1)
+				k.watchWarn.Do(func() {
+					k.cfg.Log.Warn("kubernetes: the pod watch failed; polling until it is asked for again",
+						"job", job.ID, "err", apierrors.FromObject(ev.Object))
+				})
 			}
+		case body := <-stream.results:
+			stopStream() // the result is the worker's last line
+			endStream()
+			out, err := k.decode(string(body))
+			k.cleanSecret(ctx, name)
+			return out, err
 		case <-tick.C:
 		}
 		kj, err := k.client.BatchV1().Jobs(k.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})
@@ -543,7 +570,7 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) 
 				streamDone = make(chan struct{})
 				go func(pod string, done chan struct{}) {
 					defer close(done)
-					stream.copy(ctx, pod)
+					stream.copy(streamCtx, pod)
 				}(pod.Name, streamDone)
 			}
 		}
@@ -582,7 +609,7 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, log io.Writer) 
 			_ = k.remove(ctx, name, false)
 			return executor.Outcome{}, gone
 		}
-		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || workerEnded(pod) {
 			endStream()
 			out, err := k.result(pod)
 			k.cleanSecret(ctx, name)

@@ -25,6 +25,10 @@ type logCopier struct {
 	jobID int64
 	log   io.Writer
 	since time.Time // lines stamped at or before this are already copied
+	// key opens the worker's sealed result line (nil when re-attached),
+	// whose body goes to results (buffered) instead of the job's log.
+	key     []byte
+	results chan []byte
 	mu    sync.Mutex
 	mark  *os.File // holds since, rewritten in place after every line
 }
@@ -127,7 +131,8 @@ func (c *logCopier) lines(r io.Reader) {
 			case !t.After(c.since):
 				// copied before a restart
 			default:
-				if !strings.HasSuffix(text, "\n") {
+				text = c.result(text)
+				if text != "" && !strings.HasSuffix(text, "\n") {
 					text += "\n"
 				}
 				_, _ = io.WriteString(c.log, text)
@@ -139,4 +144,23 @@ func (c *logCopier) lines(r io.Reader) {
 			return
 		}
 	}
+}
+
+// result takes the worker's sealed result line out of text, handing its
+// body to c.results, and returns what is left for the job's log. A line
+// in the result line's shape that this copier cannot open is a step's
+// output and stays, unless the copier has no key (a re-attached build),
+// where it is dropped: the termination message gives that build's result.
+func (c *logCopier) result(text string) string {
+	if at, body, ok := openResult(c.key, text); ok {
+		select {
+		case c.results <- body:
+		default: // a second one: the first is the result
+		}
+		return text[:at]
+	}
+	if at, _, _, ok := parseResultLine(text); ok && len(c.key) == 0 {
+		return text[:at]
+	}
+	return text
 }

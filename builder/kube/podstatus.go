@@ -116,22 +116,47 @@ func (k *Executor) result(pod *corev1.Pod) (executor.Outcome, error) {
 		if s.Name != container || t == nil {
 			continue
 		}
-		limit := ""
-		if q, ok := k.cfg.Resources.Limits[corev1.ResourceMemory]; ok {
-			limit = q.String()
-		}
 		if t.Reason == "OOMKilled" {
-			return executor.Outcome{}, &executor.OutOfMemoryError{Limit: limit, Err: fmt.Errorf("pod %s: container OOMKilled (exit %d)", pod.Name, t.ExitCode)}
+			return executor.Outcome{}, &executor.OutOfMemoryError{Limit: k.memoryLimit(), Err: fmt.Errorf("pod %s: container OOMKilled (exit %d)", pod.Name, t.ExitCode)}
 		}
 		if strings.TrimSpace(t.Message) == "" {
 			return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s, exit status %d) without a result", pod.Name, t.Reason, t.ExitCode)
 		}
-		out, err := executor.DecodeResult([]byte(t.Message))
-		if f := failure.Of(err); f.Code() == failure.OutOfMemory && limit != "" {
-			// The worker knew no limit; the pod's is the one it went over.
-			return out, (&executor.OutOfMemoryError{Limit: limit, Err: err}).Failure()
-		}
-		return out, err
+		return k.decode(t.Message)
 	}
 	return executor.Outcome{}, fmt.Errorf("kubernetes: the build pod %s ended (%s) without a container status", pod.Name, pod.Status.Phase)
+}
+
+// workerEnded says the build container has ended with a result of its own
+// (or was killed for memory): what the pod's phase would say a moment
+// later, once the kubelet has torn the pod down. A container ended with
+// nothing to say (stopped at the deadline, say) waits for that phase and
+// the Job's conditions.
+func workerEnded(pod *corev1.Pod) bool {
+	for _, s := range pod.Status.ContainerStatuses {
+		if t := s.State.Terminated; s.Name == container && t != nil {
+			return t.Reason == "OOMKilled" || strings.TrimSpace(t.Message) != ""
+		}
+	}
+	return false
+}
+
+func (k *Executor) memoryLimit() string {
+	if q, ok := k.cfg.Resources.Limits[corev1.ResourceMemory]; ok {
+		return q.String()
+	}
+	return ""
+}
+
+// decode reads the worker's result (its termination message or its
+// sealed result line), adding the pod's memory limit to an out-of-memory
+// failure: the worker knew no limit; the pod's is the one it went over.
+func (k *Executor) decode(msg string) (executor.Outcome, error) {
+	out, err := executor.DecodeResult([]byte(msg))
+	if f := failure.Of(err); f.Code() == failure.OutOfMemory {
+		if limit := k.memoryLimit(); limit != "" {
+			return out, (&executor.OutOfMemoryError{Limit: limit, Err: err}).Failure()
+		}
+	}
+	return out, err
 }

@@ -57,7 +57,8 @@ type registryAuth struct {
 }
 
 // secret is the per-job Secret: the request and the credentials, as files.
-func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
+// resultKey seals the result line (see resultline.go).
+func (k *Executor) secret(req executor.Request, resultKey []byte) (*corev1.Secret, error) {
 	wr := workRequest{JobID: req.Job.ID, Revision: req.Job.Revision, Spec: req.Job.Snapshot, Tag: req.Tag,
 		Registry: req.Registry.Host, Insecure: req.Registry.Insecure, OwnRegistry: req.Registry.Own, NoCache: req.NoCache,
 		MinFreeSpace: k.cfg.MinFreeSpace, PreviousAPT: req.PreviousAPT}
@@ -75,7 +76,7 @@ func (k *Executor) secret(req executor.Request) (*corev1.Secret, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: encode request: %w", err)
 	}
-	data := map[string][]byte{fileRequest: body}
+	data := map[string][]byte{fileRequest: body, fileResultKey: resultKey}
 	if req.Registry.Username != "" {
 		auth, err := json.Marshal(registryAuth{Username: req.Registry.Username, Password: req.Registry.Password})
 		if err != nil {
@@ -110,10 +111,23 @@ func Work(ctx context.Context, jobDir, dataDir, resultPath string, out io.Writer
 	if err != nil {
 		fmt.Fprintf(out, "Image Builder worker: %v\n", err)
 	}
-	if werr := os.WriteFile(resultPath, executor.EncodeResult(out2, err), 0o644); werr != nil && err == nil {
-		err = fmt.Errorf("write the result to %s: %w", resultPath, werr)
+	if werr := writeResult(jobDir, resultPath, out, out2, err); werr != nil && err == nil {
+		err = werr
 	}
 	return err
+}
+
+// writeResult writes the build's result to resultPath (the termination
+// message) and then, sealed, as the last line of out (see resultline.go).
+func writeResult(jobDir, resultPath string, out io.Writer, o executor.Outcome, err error) error {
+	body := executor.EncodeResult(o, err)
+	if werr := os.WriteFile(resultPath, body, 0o644); werr != nil {
+		return fmt.Errorf("write the result to %s: %w", resultPath, werr)
+	}
+	if key, kerr := os.ReadFile(filepath.Join(jobDir, fileResultKey)); kerr == nil && len(key) > 0 {
+		_, _ = io.WriteString(out, sealResult(key, body))
+	}
+	return nil
 }
 
 // cacheMount is CacheMount, which tests of the worker outside a pod move.
