@@ -29,8 +29,8 @@ type logCopier struct {
 	// whose body goes to results (buffered) instead of the job's log.
 	key     []byte
 	results chan []byte
-	mu    sync.Mutex
-	mark  *os.File // holds since, rewritten in place after every line
+	mu      sync.Mutex
+	mark    *os.File // holds since, rewritten in place after every line
 }
 
 func (c *logCopier) markPath() string {
