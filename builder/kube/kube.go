@@ -116,7 +116,10 @@ type Executor struct {
 
 	// fallbacks counts the builds whose pod watch was refused (see
 	// Fallbacks).
-	fallbacks             atomic.Int64
+	fallbacks atomic.Int64
+	// sealed counts the builds that ended on their sealed result line
+	// (see SealedResults).
+	sealed                atomic.Int64
 	watchWarn, lookupWarn rate.Sometimes
 }
 
@@ -129,6 +132,11 @@ const watchRetry = 30 * time.Second
 // "watch" on pods, or an API server that breaks watches. Tests hold it to
 // zero.
 func (k *Executor) Fallbacks() int64 { return k.fallbacks.Load() }
+
+// SealedResults is how many builds ended on the worker's sealed result
+// line rather than on the pod's status (resultline.go); tests check the
+// line is what normally ends a build.
+func (k *Executor) SealedResults() int64 { return k.sealed.Load() }
 
 var _ executor.Executor = (*Executor)(nil)
 
@@ -531,6 +539,7 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 				})
 			}
 		case body := <-stream.results:
+			k.sealed.Add(1)
 			stopStream() // the result is the worker's last line
 			endStream()
 			out, err := k.decode(string(body))

@@ -270,6 +270,11 @@ func TestBuildRunsAsAKubernetesJob(t *testing.T) {
 	if strings.Contains(log, "Image Builder worker: warning") {
 		t.Errorf("the worker ran without its re-exec helper:\n%s", log)
 	}
+	// The result came with the worker's sealed last line, which never
+	// reaches the job's log.
+	if g.exec.SealedResults() == 0 || strings.Contains(log, "Image Builder worker: result") {
+		t.Errorf("%d builds ended on their sealed result line; the log:\n%s", g.exec.SealedResults(), log)
+	}
 	// The registry has it, with that digest.
 	if got := manifestDigest(t, g.r.Target.Host, "kube-demo", "1"); got != done.Digest {
 		t.Errorf("the registry's kube-demo:1 is %s, the job says %s", got, done.Digest)
