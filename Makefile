@@ -135,12 +135,16 @@ check-generated: | $(CACHE)/gomod.stamp
 
 # The slim binary Buildah's re-executions start as (builder/engine/slimexec),
 # embedded in the portal's binary and in every test binary that builds.
+# The small one serves only the copier and archive commands.
 HELPER := builder/engine/slimexec/bin/helper
+SMALL_HELPER := builder/engine/slimexec/bin/small
 
 build: $(BIN)
 $(HELPER): $(GO_SOURCES) | $(CACHE)/gomod.stamp
 	go build -ldflags '-s -w' -o $@ ./builder/engine/slimexec/helper
-$(BIN): $(GO_SOURCES) $(HELPER) | $(CACHE)/gomod.stamp
+$(SMALL_HELPER): $(GO_SOURCES) | $(CACHE)/gomod.stamp
+	go build -ldflags '-s -w' -o $@ ./builder/engine/slimexec/small
+$(BIN): $(GO_SOURCES) $(HELPER) $(SMALL_HELPER) | $(CACHE)/gomod.stamp
 	go build -o $@ .
 
 # Import the base images into the data directory's embedded registry once.
@@ -185,4 +189,4 @@ bench: setup build buildkit-binaries
 	go test -count=1 -run '^$$' -bench . -skip 'InProcessVsCLI|VsBuildKit' -benchtime 3x -timeout 60m ./...
 
 clean:
-	rm -rf bin static/vendor $(HELPER)
+	rm -rf bin static/vendor $(HELPER) $(SMALL_HELPER)

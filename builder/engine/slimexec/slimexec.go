@@ -8,15 +8,19 @@
 // client, the registry, the pages: about 55 ms of package init, 75 ms in
 // all) before Buildah's code runs; BuildKit's runc starts in about 15 ms.
 //
-// So the portal carries a slim helper: a second binary built from this
-// repository (./helper) with only Buildah, containers/storage and the
-// step-exit code, embedded here by `make` (bin/helper). Install writes it
-// to /run/imagebuilder-reexec/<pid>-<start time> of this process; a C
+// So the portal carries two slim helpers, binaries built from this
+// repository and embedded here by `make`: the helper (./helper, bin/helper)
+// with only Buildah, containers/storage and the step-exit code (about
+// 30 ms per start), and the small one (./small, bin/small) with only
+// Buildah's copier and storage's archive commands, which are most of the
+// starts (about 14 ms). Install writes them to
+// /run/imagebuilder-reexec/<pid>-<start time>[.small] of this process; a C
 // constructor (redirect.go), which runs before Go starts in a re-executed
-// child, execs that file when its parent is this process and argv[0] is a
-// re-exec command, so the child starts as the helper (about 30 ms). A
-// child whose parent installed nothing runs as before, and Install
-// returns why, for the caller to log.
+// child, execs the one that serves argv[0] when its parent is this process,
+// so the child starts as that helper. It answers Buildah's
+// "chrootuser-open" (three or four per step) itself, in C. A child whose
+// parent installed nothing runs as before, and Install returns why, for
+// the caller to log.
 //
 // It owns the helper's installation and the redirect; the helper owns
 // nothing but its main.
@@ -48,100 +52,147 @@ const Dir = "/run/imagebuilder-reexec"
 var embedded embed.FS
 
 // ProbeCommand is a re-exec command that prints which binary answered:
-// "portal" without the redirect, "helper" with it.
-const ProbeCommand = "imagebuilder-slimexec-probe"
+// "portal" without the redirect, "helper" with it; SmallProbeCommand the
+// same for the small helper ("small").
+const (
+	ProbeCommand      = "imagebuilder-slimexec-probe"
+	SmallProbeCommand = "imagebuilder-slimexec-probe-small"
+)
+
+// helpers are the embedded helpers: where each is embedded, the suffix of
+// its installed file (redirect.go knows both), its probe and its answer.
+var helpers = []struct{ embedded, suffix, probe, answer string }{
+	{"bin/helper", "", ProbeCommand, "helper"},
+	{"bin/small", ".small", SmallProbeCommand, "small"},
+}
 
 // ProbeEnv=1 marks the probe's process, so a binary that does not run
 // reexec.Init before its main (a test binary) answers too, from here.
 const ProbeEnv = "IMAGEBUILDER_SLIMEXEC_PROBE"
 
 func init() {
-	if len(os.Args) > 0 && os.Args[0] == ProbeCommand && os.Getenv(ProbeEnv) == "1" {
+	if len(os.Args) > 0 && (os.Args[0] == ProbeCommand || os.Args[0] == SmallProbeCommand) && os.Getenv(ProbeEnv) == "1" {
 		fmt.Println("portal")
 		os.Exit(0)
 	}
 }
 
-// probe runs ProbeCommand as this process's child, which the redirect
-// makes the helper: it must answer so.
-func probe() error {
+// probe runs command as this process's child, which the redirect makes
+// a helper: it must answer as that helper.
+func probe(command, answer string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
-	cmd.Args = []string{ProbeCommand}
+	cmd.Args = []string{command}
 	cmd.Env = append(os.Environ(), ProbeEnv+"=1")
 	out, err := cmd.Output()
-	if err != nil || string(out) != "helper\n" {
-		return fmt.Errorf("a re-execution did not start as the helper (it answered %q, %v)", out, err)
+	if err != nil || string(out) != answer+"\n" {
+		return fmt.Errorf("a re-execution did not start as the %s helper (it answered %q, %v)", answer, out, err)
 	}
 	return nil
 }
 
 var (
 	once      sync.Once
-	installed string
+	installed []string // the helper's path first
 	failed    error
 )
 
-// Install writes the helper for this process's re-executions once and
-// returns its path, or why there is none (this process's re-executions
-// then start as the whole binary: slower, otherwise the same).
+// Install writes the helpers for this process's re-executions once and
+// returns the helper's path, or why there is none (this process's
+// re-executions then start as the whole binary: slower, otherwise the
+// same).
 func Install() (string, error) {
-	once.Do(func() { installed, failed = install() })
-	return installed, failed
+	once.Do(func() {
+		installed, failed = install()
+		if failed != nil {
+			removeAll(installed)
+			installed = nil
+		}
+	})
+	if failed != nil {
+		return "", failed
+	}
+	return installed[0], nil
 }
 
-func install() (string, error) {
-	helper, err := fs.ReadFile(embedded, "bin/helper")
-	if err != nil {
-		return "", errors.New("this binary carries no re-exec helper (`make` builds it into builder/engine/slimexec/bin before the binary)")
-	}
-	if err := sameModules(helper); err != nil {
-		return "", err
+// install writes every helper and returns the paths it wrote.
+func install() ([]string, error) {
+	bins := make([][]byte, len(helpers))
+	for i, h := range helpers {
+		b, err := fs.ReadFile(embedded, h.embedded)
+		if err != nil {
+			return nil, fmt.Errorf("this binary carries no re-exec helper %s (`make` builds it into builder/engine/slimexec/bin before the binary)", h.embedded)
+		}
+		if err := sameModules(b); err != nil {
+			return nil, fmt.Errorf("%s: %w", h.embedded, err)
+		}
+		bins[i] = b
 	}
 	if err := os.MkdirAll(Dir, 0o755); err != nil {
-		return "", err
+		return nil, err
 	}
 	// Root executes what is there: only root may write it.
 	fi, err := os.Lstat(Dir)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !fi.IsDir() || !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
-		return "", fmt.Errorf("%s is not a directory only root can write", Dir)
+		return nil, fmt.Errorf("%s is not a directory only root can write", Dir)
 	}
 	start, err := startTime(os.Getpid())
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	removeStale()
-	path := filepath.Join(Dir, fmt.Sprintf("%d-%d", os.Getpid(), start))
+	base := filepath.Join(Dir, fmt.Sprintf("%d-%d", os.Getpid(), start))
+	var paths []string
+	for i, h := range helpers {
+		path := base + h.suffix
+		if err := writeExecutable(path, bins[i]); err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+	}
+	// A /run mounted noexec, or a security module, would stop the exec.
+	for _, h := range helpers {
+		if err := probe(h.probe, h.answer); err != nil {
+			return paths, err
+		}
+	}
+	return paths, nil
+}
+
+// writeExecutable writes body to path (through a temporary file, so the
+// redirect never runs half a file).
+func writeExecutable(path string, body []byte) error {
 	tmp := path + ".new"
 	_ = os.Remove(tmp)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if _, err := f.Write(helper); err != nil {
+	if _, err := f.Write(body); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return "", err
+		return err
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return "", err
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return "", err
+		return err
 	}
-	// A /run mounted noexec, or a security module, would stop the exec.
-	if err := probe(); err != nil {
-		os.Remove(path)
-		return "", err
+	return nil
+}
+
+func removeAll(paths []string) {
+	for _, p := range paths {
+		_ = os.Remove(p)
 	}
-	return path, nil
 }
 
 // sameModules refuses a helper built with other versions of the modules
@@ -204,7 +255,7 @@ func startTime(pid int) (uint64, error) {
 func removeStale() {
 	entries, _ := os.ReadDir(Dir)
 	for _, e := range entries {
-		name := strings.TrimSuffix(e.Name(), ".new")
+		name := strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".new"), ".small")
 		pid, start, ok := strings.Cut(name, "-")
 		p, err1 := strconv.Atoi(pid)
 		s, err2 := strconv.ParseUint(start, 10, 64)
@@ -217,11 +268,9 @@ func removeStale() {
 	}
 }
 
-// Uninstall removes this process's helper; call it as the process ends
+// Uninstall removes this process's helpers; call it as the process ends
 // (its re-executions then run the whole binary).
 func Uninstall() {
 	once.Do(func() { failed = errors.New("the re-exec helper was uninstalled") })
-	if installed != "" {
-		_ = os.Remove(installed)
-	}
+	removeAll(installed)
 }
