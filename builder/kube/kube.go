@@ -114,8 +114,8 @@ type Executor struct {
 	cfg    Config
 	client kubernetes.Interface
 
-	// fallbacks counts the builds whose pod watch was refused (see
-	// Fallbacks).
+	// fallbacks counts the builds whose pod watch was refused or failed
+	// (see Fallbacks).
 	fallbacks atomic.Int64
 	// sealed counts the builds that ended on their sealed result line
 	// (see SealedResults).
@@ -128,9 +128,10 @@ type Executor struct {
 const watchRetry = 30 * time.Second
 
 // Fallbacks is how many builds were followed by polling alone, at least
-// for a while, because their pod watch was refused: a Role without
-// "watch" on pods, or an API server that breaks watches. Tests hold it to
-// zero.
+// for a while, because their pod watch was refused or failed: a Role
+// without "watch" on pods, or an API server that breaks watches (an
+// expired watch, which is asked for again at once, is not one). Tests
+// hold it to zero.
 func (k *Executor) Fallbacks() int64 { return k.fallbacks.Load() }
 
 // SealedResults is how many builds ended on the worker's sealed result
@@ -268,8 +269,15 @@ func (k *Executor) Run(ctx context.Context, req executor.Request, log io.Writer)
 
 // Attach follows a Job that Recover found; see executor.Executor.
 func (k *Executor) Attach(ctx context.Context, job executor.Job, log io.Writer) (executor.Outcome, error) {
-	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s is still there; following its pod again\n", k.cfg.Namespace, k.JobName(job.ID))
-	return k.follow(ctx, job, nil, log)
+	name := k.JobName(job.ID)
+	fmt.Fprintf(log, "Image Builder: Kubernetes Job %s/%s is still there; following its pod again\n", k.cfg.Namespace, name)
+	// The key that opens the worker's result line is in the build's
+	// Secret while the build runs; without it the pod's status says.
+	var key []byte
+	if s, err := k.client.CoreV1().Secrets(k.cfg.Namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		key = s.Data[fileResultKey]
+	}
+	return k.follow(ctx, job, key, log)
 }
 
 // Recover looks for the Job of each job an earlier process left Building:
@@ -490,8 +498,15 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 		}
 	}()
 	// After a refused watch, polling alone follows the build and the
-	// watch is asked for again only now and then.
+	// watch is asked for again only now and then; after a failed one, a
+	// second later. Either counts once per build (Fallbacks).
 	refused, watchAgain := false, time.Time{}
+	fellBack := func() {
+		if !refused {
+			refused = true
+			k.fallbacks.Add(1)
+		}
+	}
 	for {
 		if events == nil && !time.Now().Before(watchAgain) {
 			if w != nil {
@@ -509,10 +524,7 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 				events = w.ResultChan()
 			} else if ctx.Err() == nil {
 				w, watchAgain = nil, time.Now().Add(watchRetry)
-				if !refused {
-					refused = true
-					k.fallbacks.Add(1)
-				}
+				fellBack()
 				k.watchWarn.Do(func() {
 					k.cfg.Log.Warn("kubernetes: the pod watch was refused; polling instead (does the Role allow watch on pods?)",
 						"job", job.ID, "every", k.cfg.Poll, "err", err)
@@ -529,14 +541,18 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 			case !ok: // the API server ends watches now and then
 				events = nil
 			case ev.Type == watch.Error:
-				// A watch that fails leaves polling alone to follow
-				// the build until the next one.
-				events, watchAgain = nil, time.Now().Add(time.Second)
-				k.fallbacks.Add(1)
-				k.watchWarn.Do(func() {
-					k.cfg.Log.Warn("kubernetes: the pod watch failed; polling until it is asked for again",
-						"job", job.ID, "err", apierrors.FromObject(ev.Object))
-				})
+				// An expired watch is asked for again at once; one that
+				// fails otherwise leaves polling alone to follow the
+				// build for a second.
+				events = nil
+				if err := apierrors.FromObject(ev.Object); !apierrors.IsResourceExpired(err) && !apierrors.IsGone(err) {
+					watchAgain = time.Now().Add(time.Second)
+					fellBack()
+					k.watchWarn.Do(func() {
+						k.cfg.Log.Warn("kubernetes: the pod watch failed; polling until it is asked for again",
+							"job", job.ID, "err", err)
+					})
+				}
 			}
 		case body := <-stream.results:
 			k.sealed.Add(1)
@@ -620,7 +636,16 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 		}
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed || workerEnded(pod) {
 			endStream()
-			out, err := k.result(pod)
+			// The sealed line may have come while this loop looked at
+			// the pod: it is the same result, and counts as the line.
+			var out executor.Outcome
+			select {
+			case body := <-stream.results:
+				k.sealed.Add(1)
+				out, err = k.decode(string(body))
+			default:
+				out, err = k.result(pod)
+			}
 			k.cleanSecret(ctx, name)
 			return out, err
 		}

@@ -118,14 +118,17 @@ func Work(ctx context.Context, jobDir, dataDir, resultPath string, out io.Writer
 }
 
 // writeResult writes the build's result to resultPath (the termination
-// message) and then, sealed, as the last line of out (see resultline.go).
+// message) and then, sealed, as the last line of out (see resultline.go),
+// even when the first could not be written. The line must be the worker's
+// last output: the executor stops reading the log when it comes.
 func writeResult(jobDir, resultPath string, out io.Writer, o executor.Outcome, err error) error {
 	body := executor.EncodeResult(o, err)
-	if werr := os.WriteFile(resultPath, body, 0o644); werr != nil {
-		return fmt.Errorf("write the result to %s: %w", resultPath, werr)
-	}
+	werr := os.WriteFile(resultPath, body, 0o644)
 	if key, kerr := os.ReadFile(filepath.Join(jobDir, fileResultKey)); kerr == nil && len(key) > 0 {
 		_, _ = io.WriteString(out, sealResult(key, body))
+	}
+	if werr != nil {
+		return fmt.Errorf("write the result to %s: %w", resultPath, werr)
 	}
 	return nil
 }

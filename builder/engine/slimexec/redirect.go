@@ -23,7 +23,8 @@ static const char *slimexec_names[] = {
 };
 
 // The ones the small helper serves (its file ends in ".small"); the
-// helper serves them too, for a process whose small helper is missing.
+// helper serves them too, should the small one be missing (Install puts
+// both or neither).
 static const char *slimexec_small_names[] = {
 	"buildah-copier", "storage-untar", "storage-applyLayer", "storage-tar",
 	"imagebuilder-slimexec-probe-small", NULL,
