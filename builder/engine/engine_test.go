@@ -515,5 +515,9 @@ func TestEveryStepsLastLinesReachTheLog(t *testing.T) {
 		if strings.Contains(log.String(), "without the build's limits") {
 			t.Fatalf("a build without limits warns that it has none:\n%s", log.String())
 		}
+		// The step's parent saw its relay go back to polling.
+		if strings.Contains(log.String(), "last lines may be lost") {
+			t.Fatalf("the step could not see its relay:\n%s", log.String())
+		}
 	}
 }
