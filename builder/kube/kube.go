@@ -555,10 +555,9 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 				}
 			}
 		case body := <-stream.results:
-			k.sealed.Add(1)
 			stopStream() // the result is the worker's last line
 			endStream()
-			out, err := k.decode(string(body))
+			out, err := k.sealedResult(body)
 			k.cleanSecret(ctx, name)
 			return out, err
 		case <-tick.C:
@@ -641,8 +640,7 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 			var out executor.Outcome
 			select {
 			case body := <-stream.results:
-				k.sealed.Add(1)
-				out, err = k.decode(string(body))
+				out, err = k.sealedResult(body)
 			default:
 				out, err = k.result(pod)
 			}
@@ -650,6 +648,13 @@ func (k *Executor) follow(ctx context.Context, job executor.Job, key []byte, log
 			return out, err
 		}
 	}
+}
+
+// sealedResult decodes the body of the worker's sealed result line and
+// counts the build as ended on it (SealedResults).
+func (k *Executor) sealedResult(body []byte) (executor.Outcome, error) {
+	k.sealed.Add(1)
+	return k.decode(string(body))
 }
 
 // cleanSecret removes a finished build's Secret at once, rather than with
